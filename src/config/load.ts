@@ -1,0 +1,98 @@
+/**
+ * Loads a cluster config file (YAML or JSON), validates it and resolves its relative
+ * paths against the file's folder. Every problem becomes one line:
+ *
+ *   config/cluster.yaml:14: satellites[1].webServer.port: expected an integer, got "80x"
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { z } from 'zod';
+import { clusterConfigSchema, type ClusterConfig } from './schema';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly file: string,
+    /** One human-readable line per problem. */
+    readonly problems: string[],
+  ) {
+    super(`invalid config ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+/** The config used when none is given: the local demo cluster, on the embedded stack. */
+export const DEFAULT_CONFIG_FILE = path.resolve(import.meta.dirname, '../../config/local-demo.yaml');
+
+/** Which file to load: an explicit path, else $LESSONPLAN_CONFIG, else the local demo. */
+export function configFileFrom(explicit?: string): string {
+  return path.resolve(explicit ?? process.env.LESSONPLAN_CONFIG ?? DEFAULT_CONFIG_FILE);
+}
+
+export function loadConfig(file: string = configFileFrom()): ClusterConfig {
+  const shown = path.relative(process.cwd(), file) || file;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(shown, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  return parseConfig(text, shown, path.dirname(path.resolve(file)));
+}
+
+/** Validates config text; `baseDir` anchors relative paths. */
+export function parseConfig(text: string, shown: string, baseDir: string): ClusterConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      shown,
+      doc.errors.map((e) => `${shown}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const result = clusterConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!result.success) {
+    throw new ConfigError(
+      shown,
+      result.error.issues.map((issue) => describeIssue(issue, doc, lineCounter, shown)),
+    );
+  }
+  return resolvePaths(result.data, baseDir);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocument>, lines: LineCounter, shown: string): string {
+  const keys = issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
+  const where = fieldPath(keys) || '(top level)';
+  let message = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+    message = `is required (expected ${issue.expected})`;
+  }
+  // Point at the closest node that exists in the file: the field itself, or its parent.
+  let line: number | undefined;
+  for (let n = keys.length; n >= 0 && line === undefined; n--) {
+    const node = doc.getIn(keys.slice(0, n), true);
+    if (isNode(node) && node.range) line = lines.linePos(node.range[0]).line;
+  }
+  return `${shown}${line ? `:${line}` : ''}: ${where}: ${message}`;
+}
+
+/** satellites[1].webServer.port */
+export function fieldPath(keys: (string | number)[]): string {
+  return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
+  const abs = (p: string) => path.resolve(baseDir, p);
+  return {
+    ...config,
+    dataDir: abs(config.dataDir),
+    reference: { ...config.reference, lessonsDir: abs(config.reference.lessonsDir) },
+    satellites: config.satellites.map((s) => ({ ...s, dataDir: abs(s.dataDir) })),
+    loadBalancer:
+      config.loadBalancer.kind === 'haproxy' && !/^[^/]+:\d+$/.test(config.loadBalancer.runtimeApi)
+        ? { ...config.loadBalancer, runtimeApi: abs(config.loadBalancer.runtimeApi) }
+        : config.loadBalancer,
+  };
+}

@@ -1,0 +1,254 @@
+/**
+ * The one description of a lessonplan cluster. Every process (workers, CLI, tests)
+ * reads the same file through `loadConfig`, which validates it against this schema.
+ *
+ * Objects are strict: an unknown key is an error, so a typo ("satelites") is caught
+ * at load instead of silently falling back to a default.
+ */
+import { z } from 'zod';
+import { msToNumber } from '@temporalio/common/lib/time';
+
+/** A duration such as "5m", "30s" or "250ms", kept in milliseconds after validation. */
+const duration = z
+  .string()
+  .refine(
+    (value) => {
+      try {
+        return msToNumber(value as never) >= 0;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a duration such as "250ms", "30s", "5m" or "1h"' },
+  )
+  .transform((value) => msToNumber(value as never));
+
+const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'expected a name of lowercase letters, digits and "-", starting with a letter');
+
+const port = z.int().min(0).max(65535);
+const fixedPort = z.int().min(1).max(65535);
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected the name of an environment variable, e.g. LESSONPLAN_PG_PASSWORD');
+const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a database name of lowercase letters, digits and "_"');
+const command = z.array(z.string().min(1)).min(1, 'expected a command as an argument array, e.g. ["apachectl", "-k", "start"]');
+
+/** Where a PostgreSQL server is: the embedded one, or a connection URL (no password in it). */
+const postgresUrl = z.union([
+  z.literal('embedded'),
+  z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'expected "embedded" or a URL such as postgres://lessonplan@db.example:5432')
+    .refine((url) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(url), {
+      message: 'must not contain a password; put it in the environment variable named by passwordEnv',
+    }),
+]);
+
+/** One database: its name, on the cluster's default server unless `url` says otherwise. */
+const database = z.strictObject({
+  name: sqlIdentifier,
+  url: postgresUrl.optional(),
+  passwordEnv: envName.optional(),
+});
+
+const temporal = z.strictObject({
+  /** "embedded" (the project's Temporal CLI dev server) or host:port of a Temporal frontend. */
+  address: z.union([z.literal('embedded'), z.string().regex(/^[^\s:]+:\d+$/, 'expected "embedded" or host:port')]).default('embedded'),
+  namespace: z.string().min(1).default('default'),
+  /** Preferred ports of the embedded dev server; 0 picks a free one. */
+  embedded: z.strictObject({ port: port.default(0), uiPort: port.default(0) }).default({ port: 0, uiPort: 0 }),
+});
+
+const postgres = z.strictObject({
+  url: postgresUrl.default('embedded'),
+  passwordEnv: envName.optional(),
+  embedded: z.strictObject({ port: port.default(0) }).default({ port: 0 }),
+});
+
+const apacheWebServer = z.strictObject({
+  kind: z.literal('apache'),
+  /** Port users reach through the load balancer. */
+  port: fixedPort,
+  /** Private port for the examination: Apache answers here while the load balancer keeps the satellite out. */
+  examPort: fixedPort,
+  /** Optional overrides of how to start and stop it (argument arrays, never shell strings). */
+  start: command.optional(),
+  stop: command.optional(),
+});
+
+const satellite = z.strictObject({
+  name,
+  group: name,
+  /** Host the satellite runs on; its worker polls the task queue satellite-<name>. */
+  host: z.string().min(1).default('localhost'),
+  /** Where this satellite keeps its copy of the lessons. */
+  dataDir: z.string().min(1),
+  webServer: apacheWebServer,
+  /** URL users (and the load balancer's health check) reach this satellite at. */
+  url: z.url(),
+});
+
+const haproxy = z.strictObject({
+  kind: z.literal('haproxy'),
+  /** Port users connect to. */
+  frontendPort: fixedPort,
+  /** HAProxy runtime API: a unix socket path, or host:port. */
+  runtimeApi: z.string().min(1),
+  backend: z.string().min(1).default('satellites'),
+  /** A drain waits for in-flight sessions to reach zero, at most this long. */
+  drainDeadline: duration.default(30_000),
+  /** How long to wait for the load balancer to report a server healthy again. */
+  healthyDeadline: duration.default(60_000),
+});
+
+const noLoadBalancerControl = z.strictObject({
+  kind: z.literal('none'),
+  /** Without control, the rollout relies on health checks and this wait, as in the seed. */
+  healthCheckWait: duration.default(60_000),
+});
+
+const reference = z.strictObject({
+  /** The reference machine (the teacher); never serves users. */
+  name,
+  host: z.string().min(1).default('localhost'),
+  database,
+  /** Filed lessons live here, one folder per lesson. */
+  lessonsDir: z.string().min(1),
+  /** How many filed lessons (and database backups) to keep. */
+  keepLessons: z.int().min(2).default(5),
+  /** Subjects the inbox is read for, in this order. */
+  subjects: z.array(name).min(1).default(['records', 'documents']),
+  /** Test suite run in the proof-reading step; omitted means the built-in browser test. */
+  testCommand: command.optional(),
+});
+
+const master = z.strictObject({
+  name,
+  database,
+  /** HTTP API slaves talk to. */
+  api: z.strictObject({ host: z.string().default('127.0.0.1'), port: fixedPort }),
+});
+
+const slave = z.strictObject({
+  name,
+  database,
+  /** Environment variable holding this slave's credential for the master's API. */
+  credentialEnv: envName.optional(),
+});
+
+const timings = z
+  .strictObject({
+    /** The seed's "have a last cigarette": wait before a group leaves the load balancer. */
+    lastCigarette: duration.default(5 * 60_000),
+    /** The seed's "get a coffee": wait after a group is back in service. */
+    coffee: duration.default(10 * 60_000),
+    /** How often a slave asks the master for news when no signal arrives. */
+    slavePollInterval: duration.default(1_000),
+    /** A save through a slave fails after this long when the master does not answer. */
+    saveTimeout: duration.default(10_000),
+  })
+  .default({ lastCigarette: 5 * 60_000, coffee: 10 * 60_000, slavePollInterval: 1_000, saveTimeout: 10_000 });
+
+const workers = z
+  .strictObject({
+    /** In-flight activities get this long to finish on SIGINT/SIGTERM before they are cancelled. */
+    shutdownGraceTime: duration.default(30_000),
+  })
+  .default({ shutdownGraceTime: 30_000 });
+
+export const clusterConfigSchema = z
+  .strictObject({
+    /** Name of the cluster, shown in reports and the Temporal UI. */
+    cluster: name,
+    /** Folder for the embedded stack's state (databases, Temporal history, logs), relative to the file. */
+    dataDir: z.string().min(1).default('../data'),
+    temporal: temporal.default({ address: 'embedded', namespace: 'default', embedded: { port: 0, uiPort: 0 } }),
+    postgres: postgres.default({ url: 'embedded', embedded: { port: 0 } }),
+    operationalDatabase: database,
+    reference,
+    satellites: z.array(satellite).min(1),
+    /** Rollout order of the groups; defaults to the order they first appear in `satellites`. */
+    groups: z
+      .strictObject({
+        order: z.array(name).min(1).optional(),
+        /** Groups that must keep serving during a rollout; defaults to all groups but one. */
+        minServingGroups: z.int().min(0).optional(),
+      })
+      .default({}),
+    loadBalancer: z.discriminatedUnion('kind', [haproxy, noLoadBalancerControl]),
+    master: master.optional(),
+    slaves: z.array(slave).default([]),
+    timings,
+    workers,
+  })
+  .superRefine((config, ctx) => {
+    const unique = (values: string[], path: (i: number) => (string | number)[], what: string) => {
+      const seen = new Map<string, number>();
+      values.forEach((value, i) => {
+        if (seen.has(value)) {
+          ctx.addIssue({ code: 'custom', path: path(i), message: `duplicate ${what} "${value}" (also at index ${seen.get(value)})` });
+        } else seen.set(value, i);
+      });
+    };
+    unique(
+      config.satellites.map((s) => s.name),
+      (i) => ['satellites', i, 'name'],
+      'satellite name',
+    );
+    unique(
+      config.slaves.map((s) => s.name),
+      (i) => ['slaves', i, 'name'],
+      'slave name',
+    );
+    const takenBy = new Map<string, string>();
+    config.satellites.forEach((s, i) => {
+      for (const key of ['port', 'examPort'] as const) {
+        const where = `${s.host}:${s.webServer[key]}`;
+        const owner = takenBy.get(where);
+        if (owner) ctx.addIssue({ code: 'custom', path: ['satellites', i, 'webServer', key], message: `${where} is already used by ${owner}` });
+        else takenBy.set(where, `satellite "${s.name}" (${key})`);
+      }
+    });
+    const groupsInUse = [...new Set(config.satellites.map((s) => s.group))];
+    if (config.groups.order) {
+      config.groups.order.forEach((group, i) => {
+        if (!groupsInUse.includes(group)) {
+          ctx.addIssue({ code: 'custom', path: ['groups', 'order', i], message: `group "${group}" has no satellite` });
+        }
+      });
+      unique(config.groups.order, (i) => ['groups', 'order', i], 'group');
+      for (const group of groupsInUse) {
+        if (!config.groups.order.includes(group)) {
+          ctx.addIssue({ code: 'custom', path: ['groups', 'order'], message: `group "${group}" of some satellite is missing from the order` });
+        }
+      }
+    }
+    const groupCount = groupsInUse.length;
+    if (config.groups.minServingGroups !== undefined && config.groups.minServingGroups > groupCount - 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groups', 'minServingGroups'],
+        message: `${config.groups.minServingGroups} groups must keep serving, but with ${groupCount} groups at most ${groupCount - 1} can while one is in the classroom`,
+      });
+    }
+    if (config.satellites.some((s) => s.name === config.reference.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reference', 'name'],
+        message: 'the reference machine must not also be a satellite: it never serves users',
+      });
+    }
+    if (config.slaves.length > 0 && !config.master) {
+      ctx.addIssue({ code: 'custom', path: ['master'], message: 'slaves are configured, so a master is required' });
+    }
+  });
+
+/** The cluster configuration after validation (durations in milliseconds, paths absolute). */
+export type ClusterConfig = z.output<typeof clusterConfigSchema>;
+export type SatelliteConfig = ClusterConfig['satellites'][number];
+export type DatabaseConfig = ClusterConfig['operationalDatabase'];
+export type SlaveConfig = ClusterConfig['slaves'][number];
+export type LoadBalancerConfig = ClusterConfig['loadBalancer'];
+
+/** Groups in rollout order. */
+export function groupOrder(config: ClusterConfig): string[] {
+  return config.groups.order ?? [...new Set(config.satellites.map((s) => s.group))];
+}

@@ -1,0 +1,78 @@
+/**
+ * The one door to PostgreSQL: a pool per database, parameterized queries, and
+ * transactions on one checked-out client that roll back on error and always release.
+ */
+import pg from 'pg';
+import { redactUrl } from '../logging';
+
+export type Row = Record<string, unknown>;
+
+export interface Database {
+  /** Which database this is, safe to log (password redacted). */
+  readonly label: string;
+  query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Runs `work` in one transaction; commits if it resolves, rolls back if it throws. */
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface Transaction {
+  query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+export class DatabaseError extends Error {
+  override readonly name = 'DatabaseError';
+  constructor(
+    readonly database: string,
+    message: string,
+    readonly code?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${database}: ${message}`, options);
+  }
+}
+
+export function openDatabase(connectionString: string, options: { max?: number; applicationName?: string } = {}): Database {
+  const label = redactUrl(connectionString);
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 5,
+    application_name: options.applicationName ?? 'lessonplan',
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+
+  const wrap = (err: unknown): DatabaseError => {
+    const e = err as { message?: string; code?: string };
+    return new DatabaseError(label, e.message ?? String(err), e.code, { cause: err });
+  };
+
+  return {
+    label,
+    async query(sql, params) {
+      try {
+        return await pool.query(sql, params);
+      } catch (err) {
+        throw wrap(err);
+      }
+    },
+    async transaction(work) {
+      const client = await pool.connect().catch((err) => {
+        throw wrap(err);
+      });
+      try {
+        await client.query('BEGIN');
+        const result = await work({ query: (sql, params) => client.query(sql, params) });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err instanceof DatabaseError ? err : wrap(err);
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

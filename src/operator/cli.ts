@@ -1,0 +1,135 @@
+/**
+ * The lessonplan command. Output for people goes to stdout (or JSON with --json);
+ * logs go to stderr. Exit codes: 0 done, 1 failed, 2 bad usage or bad config.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, configFileFrom, loadConfig } from '../config/load';
+import type { ClusterConfig } from '../config/schema';
+import { createLogger } from '../logging';
+import { stackDown, stackReset, stackStatus, stackUp } from '../stack/stack';
+import { temporalEndpoint } from '../stack/endpoints';
+import { ROLES, allRoles, type Role } from '../workers/roles';
+import { startWorkers } from '../workers/runWorkers';
+import { runMainJob } from './mainJob';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('lessonplan')
+    .description('Zero-downtime data rollouts to load-balanced satellites, and master/slave commitblock sync, on Temporal')
+    .addOption(new Option('-c, --config <file>', 'cluster config file (default: $LESSONPLAN_CONFIG or config/local-demo.yaml)'))
+    .option('--json', 'print machine-readable JSON instead of text')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const config = () => loadConfig(configFileFrom(program.opts<GlobalOptions>().config));
+  const json = () => program.opts<GlobalOptions>().json === true;
+  const print = (text: string, data: unknown) => console.log(json() ? JSON.stringify(data, null, 2) : text);
+
+  program
+    .command('run')
+    .description('the main job: bring up the embedded stack and the cluster, and run it end to end')
+    .action(async () => {
+      const result = await runMainJob(config(), { log: createLogger('lessonplan'), out: (line) => !json() && console.log(line) });
+      if (json()) console.log(JSON.stringify(result, null, 2));
+    });
+
+  const dev = program.command('dev').description('the embedded local stack: Temporal dev server (with its Web UI) and PostgreSQL');
+  dev
+    .command('up')
+    .description('start the embedded stack (idempotent) and say where it is')
+    .action(async () => {
+      const cfg = config();
+      await stackUp(cfg, createLogger('lessonplan'));
+      printStatus(cfg, print);
+    });
+  dev
+    .command('down')
+    .description('stop the embedded stack (data stays, for the next up)')
+    .action(async () => {
+      await stackDown(config(), createLogger('lessonplan'));
+      print('stack stopped', { stopped: true });
+    });
+  dev
+    .command('status')
+    .description('show whether the embedded stack runs, and where')
+    .action(() => {
+      const cfg = config();
+      printStatus(cfg, print);
+      const status = stackStatus(cfg);
+      if (!status.temporal.running || !status.postgres.running) process.exitCode = EXIT.failed;
+    });
+  dev
+    .command('reset')
+    .description('stop the embedded stack and delete its data (databases, Temporal history)')
+    .requiredOption('--yes', 'confirm that the data is to be deleted')
+    .action(async () => {
+      await stackReset(config(), createLogger('lessonplan'));
+      print('stack stopped and its data deleted', { reset: true });
+    });
+
+  program
+    .command('worker')
+    .description('run the worker of one role until SIGINT/SIGTERM')
+    .addArgument(new Command().createArgument('<role>', 'the role').choices([...ROLES, 'all-in-one']))
+    .option('--name <name>', 'the satellite or slave this worker serves')
+    .action(async (role: Role | 'all-in-one', options: { name?: string }) => {
+      const cfg = config();
+      const roles = role === 'all-in-one' ? allRoles(cfg) : [{ role, name: options.name }];
+      const workers = await startWorkers(cfg, roles, createLogger(`worker:${role}`));
+      await workers.done;
+    });
+
+  program
+    .command('config')
+    .description('check a config file and print it as loaded (defaults filled in, paths resolved)')
+    .argument('[file]', 'the config file (default: --config, $LESSONPLAN_CONFIG or the local demo)')
+    .action((file?: string) => {
+      const cfg = loadConfig(configFileFrom(file ?? program.opts<GlobalOptions>().config));
+      print(
+        `${configFileFrom(file ?? program.opts<GlobalOptions>().config)}: valid (${cfg.satellites.length} satellites, ${cfg.slaves.length} slaves)`,
+        cfg,
+      );
+    });
+
+  return program;
+}
+
+function printStatus(config: ClusterConfig, print: (text: string, data: unknown) => void): void {
+  const status = stackStatus(config);
+  const t = status.temporal;
+  const p = status.postgres;
+  const lines = [
+    `Temporal  ${t.running ? `running at ${t.address} (namespace ${t.namespace})` : 'not running'}${t.embedded ? ' [embedded]' : ''}`,
+    ...(t.uiUrl ? [`Temporal UI  ${t.uiUrl}`] : []),
+    `PostgreSQL  ${p.embedded ? (p.running ? `running on 127.0.0.1:${p.port} [embedded]` : 'not running [embedded]') : 'external (see config)'}`,
+  ];
+  print(lines.join('\n'), status);
+}
+
+/** Runs the CLI and returns the exit code; errors become one clear line on stderr. */
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; commander has already printed its message otherwise.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
+      console.error(err.problems.map((p) => `error: ${p}`).join('\n'));
+      return EXIT.usage;
+    }
+    console.error(`error: ${(err as Error).message}`);
+    return EXIT.failed;
+  }
+}
+
+export { temporalEndpoint };

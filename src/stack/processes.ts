@@ -1,0 +1,71 @@
+/** Starting long-lived background processes and stopping them without leaving orphans. */
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Starts `file args` in its own process group, detached from this process, with its
+ * output appended to `logFile`. Returns its pid; the caller records it to stop it later.
+ */
+export function spawnDetached(file: string, args: string[], options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): number {
+  // The child gets the log file's descriptor itself: no pipe through this process,
+  // which may exit long before the child does.
+  const log = openSync(options.logFile, 'a');
+  try {
+    const child = execa(file, args, {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      // execa passes integer descriptors straight to spawn (see its docs); its typings
+      // only accept them in some positions.
+      stdio: ['ignore', log, log] as unknown as ['ignore', 'inherit', 'inherit'],
+      cleanup: false,
+      reject: false,
+    });
+    if (!child.pid) throw new Error(`could not start ${file}`);
+    child.unref();
+    // The promise settles when the process ends; nobody waits for it on purpose.
+    child.catch(() => undefined);
+    return child.pid;
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** SIGTERM to the whole process group, then SIGKILL after `graceMs`. Resolves once all are gone. */
+export async function stopProcessGroup(pid: number, graceMs = 15_000): Promise<void> {
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  if (!isAlive(pid)) return;
+  signalGroup('SIGTERM');
+  const until = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) {
+    signalGroup('SIGKILL');
+    while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The last lines of a log file, to explain why a process would not start. */
+export function tailOf(file: string, lines = 15): string {
+  if (!existsSync(file)) return '(no log)';
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}

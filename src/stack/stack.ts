@@ -1,0 +1,135 @@
+/**
+ * The embedded stack of one config: the Temporal dev server and PostgreSQL, started
+ * and stopped together, their addresses recorded in <dataDir>/stack.json so that every
+ * process of the cluster (workers, CLI, tests) finds them.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ClusterConfig } from '../config/schema';
+import type { Logger } from '../logging';
+import {
+  ensureDatabase,
+  embeddedPostgresUrl,
+  postgresServerRunning,
+  startPostgresServer,
+  stopPostgresServer,
+  type PostgresServerState,
+} from './postgresServer';
+import { startTemporalServer, stopTemporalServer, temporalServerRunning, type TemporalServerState } from './temporalServer';
+
+export interface StackState {
+  temporal?: TemporalServerState;
+  postgres?: PostgresServerState;
+}
+
+export interface StackStatus {
+  temporal: { embedded: boolean; running: boolean; address?: string; uiUrl?: string; pid?: number; namespace: string };
+  postgres: { embedded: boolean; running: boolean; port?: number; pid?: number };
+}
+
+const stateFile = (config: ClusterConfig) => path.join(config.dataDir, 'stack.json');
+
+export function readStackState(config: ClusterConfig): StackState {
+  const file = stateFile(config);
+  if (!existsSync(file)) return {};
+  return JSON.parse(readFileSync(file, 'utf8')) as StackState;
+}
+
+function writeStackState(config: ClusterConfig, state: StackState): void {
+  mkdirSync(config.dataDir, { recursive: true });
+  const file = stateFile(config);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Names of every database the config uses on the embedded server. */
+function embeddedDatabases(config: ClusterConfig): string[] {
+  const all = [
+    config.operationalDatabase,
+    config.reference.database,
+    ...(config.master ? [config.master.database] : []),
+    ...config.slaves.map((s) => s.database),
+  ];
+  return all.filter((db) => (db.url ?? config.postgres.url) === 'embedded').map((db) => db.name);
+}
+
+/**
+ * Starts whatever embedded part of the stack is not running yet (idempotent), creates
+ * the configured databases, and returns the stack's state.
+ */
+export async function stackUp(config: ClusterConfig, log?: Logger): Promise<StackState> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const state = readStackState(config);
+
+  if (config.postgres.url === 'embedded' || embeddedDatabases(config).length > 0) {
+    if (!postgresServerRunning(state.postgres)) {
+      log?.info('starting PostgreSQL (embedded)');
+      state.postgres = await startPostgresServer({ dataDir: config.dataDir, port: config.postgres.embedded.port, previous: state.postgres });
+      writeStackState(config, state);
+    }
+    const serverUrl = embeddedPostgresUrl(state.postgres!);
+    for (const name of embeddedDatabases(config)) {
+      if (await ensureDatabase(serverUrl, name)) log?.info({ database: name }, 'created database');
+    }
+  }
+
+  if (config.temporal.address === 'embedded' && !temporalServerRunning(state.temporal)) {
+    log?.info('starting the Temporal dev server (embedded)');
+    try {
+      state.temporal = await startTemporalServer({
+        dataDir: config.dataDir,
+        namespace: config.temporal.namespace,
+        port: config.temporal.embedded.port,
+        uiPort: config.temporal.embedded.uiPort,
+        previous: state.temporal,
+      });
+    } finally {
+      writeStackState(config, state);
+    }
+  }
+  writeStackState(config, state);
+  return state;
+}
+
+/** Stops the embedded servers of this config; a no-op for parts not running. */
+export async function stackDown(config: ClusterConfig, log?: Logger): Promise<void> {
+  const state = readStackState(config);
+  if (temporalServerRunning(state.temporal)) {
+    log?.info('stopping the Temporal dev server');
+    await stopTemporalServer(state.temporal);
+  }
+  if (postgresServerRunning(state.postgres)) {
+    log?.info('stopping PostgreSQL');
+    await stopPostgresServer(state.postgres);
+  }
+  writeStackState(config, { temporal: state.temporal && { ...state.temporal, pid: 0 }, postgres: state.postgres && { ...state.postgres, pid: 0 } });
+}
+
+export function stackStatus(config: ClusterConfig): StackStatus {
+  const state = readStackState(config);
+  const temporalEmbedded = config.temporal.address === 'embedded';
+  const temporalRunning = temporalServerRunning(state.temporal);
+  return {
+    temporal: temporalEmbedded
+      ? {
+          embedded: true,
+          running: temporalRunning,
+          namespace: config.temporal.namespace,
+          ...(temporalRunning ? { address: state.temporal!.address, uiUrl: state.temporal!.uiUrl, pid: state.temporal!.pid } : {}),
+        }
+      : { embedded: false, running: true, address: config.temporal.address, namespace: config.temporal.namespace },
+    postgres: {
+      embedded: config.postgres.url === 'embedded',
+      running: postgresServerRunning(state.postgres),
+      ...(postgresServerRunning(state.postgres) ? { port: state.postgres.port, pid: state.postgres.pid } : {}),
+    },
+  };
+}
+
+/** Removes the embedded stack's state entirely (databases and Temporal history). */
+export async function stackReset(config: ClusterConfig, log?: Logger): Promise<void> {
+  await stackDown(config, log);
+  rmSync(path.join(config.dataDir, 'postgres'), { recursive: true, force: true });
+  rmSync(path.join(config.dataDir, 'temporal'), { recursive: true, force: true });
+  rmSync(stateFile(config), { force: true });
+}

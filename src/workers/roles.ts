@@ -1,0 +1,121 @@
+/**
+ * What each role's worker serves: its task queue, and its workflows or activities
+ * built on real dependencies. One process may host several roles (the embedded
+ * default), but each role only touches what belongs to its own host.
+ */
+import { fileURLToPath } from 'node:url';
+import type { WorkerOptions } from '@temporalio/worker';
+import type { ClusterConfig } from '../config/schema';
+import { openDatabase, type Database } from '../db/database';
+import { migrateOperational } from '../db/migrate';
+import { createDescribeHostActivity } from '../activities/common/describeHost';
+import { createReferenceActivities } from '../activities/reference';
+import { MASTER_TASK_QUEUE, ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue, slaveTaskQueue } from '../shared/names';
+import { databaseUrl } from '../stack/endpoints';
+
+export const ROLES = ['orchestration', 'reference', 'satellite', 'master', 'slave'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** One role's worker, ready to create: options plus what to close after it stopped. */
+export interface RoleWorker {
+  role: Role;
+  name: string;
+  options: Pick<WorkerOptions, 'taskQueue' | 'workflowsPath' | 'workflowBundle' | 'activities'>;
+  close(): Promise<void>;
+}
+
+export class RoleError extends Error {
+  override readonly name = 'RoleError';
+}
+
+export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: string): Promise<RoleWorker> {
+  const open: Database[] = [];
+  const connect = (db: ClusterConfig['operationalDatabase'], app: string) => {
+    const handle = openDatabase(databaseUrl(config, db), { applicationName: `lessonplan-${app}` });
+    open.push(handle);
+    return handle;
+  };
+  const close = async () => {
+    await Promise.all(open.map((db) => db.close()));
+  };
+  switch (role) {
+    case 'orchestration':
+      return { role, name: 'orchestration', options: { taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }, close };
+    case 'reference': {
+      const operational = connect(config.operationalDatabase, 'reference');
+      await migrateOperational(operational);
+      return {
+        role,
+        name: config.reference.name,
+        options: {
+          taskQueue: REFERENCE_TASK_QUEUE,
+          activities: { ...createReferenceActivities({ operational }), ...createDescribeHostActivity(role, config.reference.name, operational) },
+        },
+        close,
+      };
+    }
+    case 'satellite': {
+      const satellite = config.satellites.find((s) => s.name === name);
+      if (!satellite)
+        throw new RoleError(
+          unknownName(
+            'satellite',
+            name,
+            config.satellites.map((s) => s.name),
+          ),
+        );
+      return {
+        role,
+        name: satellite.name,
+        options: { taskQueue: satelliteTaskQueue(satellite.name), activities: createDescribeHostActivity(role, satellite.name) },
+        close,
+      };
+    }
+    case 'master': {
+      if (!config.master) throw new RoleError('the config has no master');
+      const db = connect(config.master.database, 'master');
+      return {
+        role,
+        name: config.master.name,
+        options: { taskQueue: MASTER_TASK_QUEUE, activities: createDescribeHostActivity(role, config.master.name, db) },
+        close,
+      };
+    }
+    case 'slave': {
+      const slave = config.slaves.find((s) => s.name === name);
+      if (!slave)
+        throw new RoleError(
+          unknownName(
+            'slave',
+            name,
+            config.slaves.map((s) => s.name),
+          ),
+        );
+      const db = connect(slave.database, `slave-${slave.name}`);
+      return {
+        role,
+        name: slave.name,
+        options: { taskQueue: slaveTaskQueue(slave.name), activities: createDescribeHostActivity(role, slave.name, db) },
+        close,
+      };
+    }
+  }
+}
+
+function unknownName(role: string, name: string | undefined, known: string[]): string {
+  if (!name) return `the ${role} worker needs the name of its ${role}; configured: ${known.join(', ') || '(none)'}`;
+  return `no ${role} named "${name}" in the config; configured: ${known.join(', ') || '(none)'}`;
+}
+
+/** Every role of the config, for the all-in-one worker of the embedded default. */
+export function allRoles(config: ClusterConfig): { role: Role; name?: string }[] {
+  return [
+    { role: 'orchestration' },
+    { role: 'reference' },
+    ...config.satellites.map((s) => ({ role: 'satellite' as const, name: s.name })),
+    ...(config.master ? [{ role: 'master' as const }] : []),
+    ...config.slaves.map((s) => ({ role: 'slave' as const, name: s.name })),
+  ];
+}

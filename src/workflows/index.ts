@@ -1,0 +1,2 @@
+/** Every workflow the orchestration worker runs (the bundle's entry point). */
+export { enrollClass } from './enrollClass';

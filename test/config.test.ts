@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { stringify } from 'yaml';
+import { execa } from 'execa';
+import { ConfigError, loadConfig, parseConfig } from '../src/config/load';
+import { groupOrder } from '../src/config/schema';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-config-'));
+
+const minimal = () => ({
+  cluster: 'c1',
+  operationalDatabase: { name: 'ops' },
+  reference: { name: 'teacher', database: { name: 'ref' }, lessonsDir: 'lessons' },
+  satellites: [
+    { name: 's1', group: 'boys', dataDir: 'sat/s1', url: 'http://127.0.0.1:9001/', webServer: { kind: 'apache', port: 9001, examPort: 9101 } },
+    { name: 's2', group: 'girls', dataDir: 'sat/s2', url: 'http://127.0.0.1:9002/', webServer: { kind: 'apache', port: 9002, examPort: 9102 } },
+  ],
+  loadBalancer: { kind: 'none' },
+});
+
+function problemsOf(text: string): string[] {
+  try {
+    parseConfig(text, 'bad.yaml', dir);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail('the config was accepted');
+}
+
+describe('config: good files', () => {
+  test('the committed local demo loads, with defaults filled in and paths resolved', () => {
+    const config = loadConfig(path.join(ROOT, 'config/local-demo.yaml'));
+    assert.equal(config.cluster, 'local-demo');
+    assert.equal(config.satellites.length, 4);
+    assert.deepEqual(groupOrder(config), ['boys', 'girls']);
+    assert.equal(config.dataDir, path.join(ROOT, 'data'));
+    assert.equal(config.satellites[0]!.dataDir, path.join(ROOT, 'data/satellites/boy-1'));
+    assert.equal(config.timings.lastCigarette, 2_000);
+    assert.equal(config.temporal.namespace, 'default');
+  });
+
+  test('the production example loads', () => {
+    const config = loadConfig(path.join(ROOT, 'config/production.example.yaml'));
+    assert.notEqual(config.temporal.address, 'embedded');
+    assert.notEqual(config.postgres.url, 'embedded');
+  });
+
+  test('the seed timings are the defaults: a 5 minute cigarette and a 10 minute coffee', () => {
+    const config = parseConfig(stringify(minimal()), 'min.yaml', dir);
+    assert.equal(config.timings.lastCigarette, 5 * 60_000);
+    assert.equal(config.timings.coffee, 10 * 60_000);
+    assert.equal(config.reference.lessonsDir, path.join(dir, 'lessons'));
+  });
+
+  test('JSON is YAML too', () => {
+    const config = parseConfig(JSON.stringify(minimal()), 'min.json', dir);
+    assert.equal(config.satellites[1]!.group, 'girls');
+  });
+});
+
+describe('config: bad files get one clear line per problem', () => {
+  test('a wrong type names the file, the line and the field', () => {
+    const text = stringify(minimal()).replace('port: 9002', 'port: "80x"');
+    const problems = problemsOf(text);
+    assert.equal(problems.length, 1);
+    const line = text.split('\n').findIndex((l) => l.includes('"80x"')) + 1;
+    assert.match(problems[0]!, new RegExp(`^bad\\.yaml:${line}: satellites\\[1\\]\\.webServer\\.port: .*expected (int|number)`));
+  });
+
+  test('several problems are all reported, each on its own line', () => {
+    const config: any = minimal();
+    config.satelites = [];
+    delete config.reference.database;
+    config.satellites[0].webServer.kind = 'nginx';
+    config.timings = { coffee: 'ten minutes' };
+    const problems = problemsOf(stringify(config));
+    assert.equal(problems.length, 4, problems.join('\n'));
+    assert.ok(problems.some((p) => /: \(top level\): unknown field "satelites"/.test(p)));
+    assert.ok(problems.some((p) => /reference\.database: is required/.test(p)));
+    assert.ok(problems.some((p) => /satellites\[0\]\.webServer\.kind: /.test(p)));
+    assert.ok(problems.some((p) => /timings\.coffee: expected a duration such as "250ms"/.test(p)));
+  });
+
+  test('duplicate satellite names, shared ports and unknown groups are refused', () => {
+    const config: any = minimal();
+    config.satellites[1].name = 's1';
+    config.satellites[1].webServer.port = 9001;
+    config.groups = { order: ['boys', 'ladies'] };
+    const problems = problemsOf(stringify(config));
+    assert.ok(problems.some((p) => /satellites\[1\]\.name: duplicate satellite name "s1"/.test(p)), problems.join('\n'));
+    assert.ok(problems.some((p) => /satellites\[1\]\.webServer\.port: localhost:9001 is already used by satellite "s1" \(port\)/.test(p)));
+    assert.ok(problems.some((p) => /groups\.order\[1\]: group "ladies" has no satellite/.test(p)));
+    assert.ok(problems.some((p) => /groups\.order: group "girls" of some satellite is missing/.test(p)));
+  });
+
+  test('a password inside a database URL is refused (secrets come from the environment)', () => {
+    const config: any = minimal();
+    config.postgres = { url: 'postgres://app:hunter2@db:5432' };
+    const problems = problemsOf(stringify(config));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /postgres\.url: must not contain a password/);
+    assert.doesNotMatch(problems[0]!, /hunter2/);
+  });
+
+  test('capacity: more groups kept serving than can be', () => {
+    const config: any = minimal();
+    config.groups = { minServingGroups: 2 };
+    assert.match(problemsOf(stringify(config))[0]!, /groups\.minServingGroups: 2 groups must keep serving, but with 2 groups at most 1/);
+  });
+
+  test('broken YAML names the line', () => {
+    const problems = problemsOf('cluster: c1\nsatellites: [\n  - name: x\n');
+    assert.ok(problems.length >= 1);
+    for (const problem of problems) assert.match(problem, /^bad\.yaml:[23]: /);
+  });
+
+  test('a missing file says so', () => {
+    assert.throws(() => loadConfig(path.join(dir, 'nope.yaml')), (err: unknown) => err instanceof ConfigError && /cannot read the file: ENOENT/.test(err.problems[0]!));
+  });
+
+  test('the CLI prints one line per problem and exits 2', async () => {
+    const config: any = minimal();
+    config.satellites[0].url = 'not a url';
+    config.loadBalancer = { kind: 'haproxy' };
+    const file = path.join(dir, 'broken.yaml');
+    writeFileSync(file, stringify(config));
+    const result = await execa('node', [path.join(ROOT, 'bin/lessonplan.js'), 'config', file], { reject: false });
+    assert.equal(result.exitCode, 2);
+    const lines = result.stderr.trim().split('\n');
+    assert.ok(lines.length >= 3, result.stderr);
+    for (const line of lines) assert.match(line, /^error: .*broken\.yaml:\d+: \S+: /);
+    assert.ok(lines.some((l) => l.includes('satellites[0].url')));
+    assert.ok(lines.some((l) => l.includes('loadBalancer.frontendPort')));
+  });
+});
