@@ -116,7 +116,7 @@ describe('config: bad files get one clear line per problem', () => {
   test('broken YAML names the line', () => {
     const problems = problemsOf('cluster: c1\nsatellites: [\n  - name: x\n');
     assert.ok(problems.length >= 1);
-    for (const problem of problems) assert.match(problem, /^bad\.yaml:[23]: /);
+    for (const problem of problems) assert.match(problem, /^bad\.yaml:[234]: /);
   });
 
   test('a missing file says so', () => {

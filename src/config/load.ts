@@ -47,7 +47,7 @@ export function parseConfig(text: string, shown: string, baseDir: string): Clust
   if (doc.errors.length > 0) {
     throw new ConfigError(
       shown,
-      doc.errors.map((e) => `${shown}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
+      doc.errors.map((e) => `${shown}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
   const result = clusterConfigSchema.safeParse(doc.toJS() ?? {});

@@ -68,7 +68,8 @@ export function openDatabase(connectionString: string, options: { max?: number; 
         return result;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
-        throw err instanceof DatabaseError ? err : wrap(err);
+        // Errors of the caller's own (validation, non-retryable failures) pass through unchanged.
+        throw err instanceof pg.DatabaseError ? wrap(err) : err;
       } finally {
         client.release();
       }

@@ -17,6 +17,21 @@ import { stackDown, stackUp } from '../../src/stack/stack';
 import { writeTestConfig } from './testConfig';
 
 let suiteConfig: Promise<ClusterConfig> | undefined;
+const teardowns: (() => Promise<unknown> | unknown)[] = [];
+let teardownRegistered = false;
+
+/**
+ * Runs `fn` when the test file is done, newest first (workers stop before the
+ * databases they use are dropped, and those before the file's own stack stops).
+ */
+export function onTeardown(fn: () => Promise<unknown> | unknown): void {
+  teardowns.push(fn);
+  if (teardownRegistered) return;
+  teardownRegistered = true;
+  after(async () => {
+    while (teardowns.length > 0) await teardowns.pop()!();
+  });
+}
 
 export function testStack(): Promise<ClusterConfig> {
   suiteConfig ??= (async () => {
@@ -25,7 +40,7 @@ export function testStack(): Promise<ClusterConfig> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-test-'));
     chmodSync(dir, 0o755);
     const config = loadConfig(writeTestConfig(dir));
-    after(async () => {
+    onTeardown(async () => {
       await stackDown(config);
       rmSync(dir, { recursive: true, force: true });
     });
@@ -42,7 +57,7 @@ export async function freshDatabase(config: ClusterConfig, prefix: string): Prom
   await ensureDatabase(serverUrl, spec.name);
   const url = databaseUrl(config, spec);
   const db = openDatabase(url, { applicationName: `test-${prefix}` });
-  after(async () => {
+  onTeardown(async () => {
     await db.close();
     const admin = openDatabase(serverUrl);
     await admin.query(`DROP DATABASE IF EXISTS "${spec.name}" WITH (FORCE)`);
