@@ -92,7 +92,10 @@ describe('config: bad files get one clear line per problem', () => {
     config.satellites[1].webServer.port = 9001;
     config.groups = { order: ['boys', 'ladies'] };
     const problems = problemsOf(stringify(config));
-    assert.ok(problems.some((p) => /satellites\[1\]\.name: duplicate satellite name "s1"/.test(p)), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => /satellites\[1\]\.name: duplicate satellite name "s1"/.test(p)),
+      problems.join('\n'),
+    );
     assert.ok(problems.some((p) => /satellites\[1\]\.webServer\.port: localhost:9001 is already used by satellite "s1" \(port\)/.test(p)));
     assert.ok(problems.some((p) => /groups\.order\[1\]: group "ladies" has no satellite/.test(p)));
     assert.ok(problems.some((p) => /groups\.order: group "girls" of some satellite is missing/.test(p)));
@@ -120,7 +123,10 @@ describe('config: bad files get one clear line per problem', () => {
   });
 
   test('a missing file says so', () => {
-    assert.throws(() => loadConfig(path.join(dir, 'nope.yaml')), (err: unknown) => err instanceof ConfigError && /cannot read the file: ENOENT/.test(err.problems[0]!));
+    assert.throws(
+      () => loadConfig(path.join(dir, 'nope.yaml')),
+      (err: unknown) => err instanceof ConfigError && /cannot read the file: ENOENT/.test(err.problems[0]!),
+    );
   });
 
   test('the CLI prints one line per problem and exits 2', async () => {

@@ -42,9 +42,10 @@ describe('enrollClass on the real Temporal server and PostgreSQL', async () => {
       { name: 'girl-2', role: 'satellite', group_name: 'girls' },
       { name: 'teacher-enroll', role: 'reference', group_name: null },
     ]);
-    const reports = await db.query<{ task: string; status: string; summary: string }>('SELECT task, status, summary FROM reports WHERE run_key = $1', [
-      `${workflowId}/${runId}`,
-    ]);
+    const reports = await db.query<{ task: string; status: string; summary: string }>(
+      'SELECT task, status, summary FROM reports WHERE run_key = $1',
+      [`${workflowId}/${runId}`],
+    );
     assert.equal(reports.rows.length, 1);
     assert.equal(reports.rows[0]!.status, 'ok');
     assert.match(reports.rows[0]!.summary, /8 enrolled, 0 updated, 0 retired/);
@@ -66,7 +67,9 @@ describe('enrollClass on the real Temporal server and PostgreSQL', async () => {
     assert.deepEqual(result.retired, ['girl-2']);
     assert.deepEqual(result.updated, ['boy-2']);
     assert.deepEqual(result.enrolled, []);
-    const { rows } = await db.query("SELECT name FROM machines WHERE role = 'satellite' AND retired_at IS NULL AND group_name = 'girls' ORDER BY name");
+    const { rows } = await db.query(
+      "SELECT name FROM machines WHERE role = 'satellite' AND retired_at IS NULL AND group_name = 'girls' ORDER BY name",
+    );
     assert.deepEqual(
       rows.map((r) => r.name),
       ['boy-2', 'girl-1'],
@@ -97,7 +100,16 @@ describe('enrollClass on the real Temporal server and PostgreSQL', async () => {
   });
 
   test('the installed Temporal CLI lists the workflow, and the Temporal UI answers', async () => {
-    const listed = await execa(temporalCliPath(), ['workflow', 'list', '--address', endpoint.address, '--namespace', endpoint.namespace, '--output', 'json']);
+    const listed = await execa(temporalCliPath(), [
+      'workflow',
+      'list',
+      '--address',
+      endpoint.address,
+      '--namespace',
+      endpoint.namespace,
+      '--output',
+      'json',
+    ]);
     const ids = (JSON.parse(listed.stdout) as { execution: { workflowId: string } }[]).map((w) => w.execution.workflowId);
     assert.ok(ids.includes('enroll-class/teacher-enroll'), `workflow list: ${ids.join(', ')}`);
     assert.ok(endpoint.uiUrl, 'the embedded stack knows its UI address');

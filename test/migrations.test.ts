@@ -62,7 +62,9 @@ describe('operational database migrations on a real PostgreSQL', async () => {
       assert.match(err.message, /demo migration 2 \(broken\) failed: column "no_such_column" does not exist/);
       return true;
     });
-    const { rows } = await db.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('first_table', 'second_table', 'schema_migrations')");
+    const { rows } = await db.query(
+      "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('first_table', 'second_table', 'schema_migrations')",
+    );
     assert.equal(rows[0]!.n, 0);
   });
 

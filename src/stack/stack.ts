@@ -60,34 +60,39 @@ function embeddedDatabases(config: ClusterConfig): string[] {
 export async function stackUp(config: ClusterConfig, log?: Logger): Promise<StackState> {
   mkdirSync(config.dataDir, { recursive: true });
   const state = readStackState(config);
-
-  if (config.postgres.url === 'embedded' || embeddedDatabases(config).length > 0) {
-    if (!postgresServerRunning(state.postgres)) {
-      log?.info('starting PostgreSQL (embedded)');
-      state.postgres = await startPostgresServer({ dataDir: config.dataDir, port: config.postgres.embedded.port, previous: state.postgres });
-      writeStackState(config, state);
+  // What this call starts, it stops again if a later part fails: no half-started stack.
+  const startedHere: (() => Promise<void>)[] = [];
+  try {
+    if (embeddedDatabases(config).length > 0) {
+      if (!postgresServerRunning(state.postgres)) {
+        log?.info('starting PostgreSQL (embedded)');
+        const postgres = await startPostgresServer({ dataDir: config.dataDir, port: config.postgres.embedded.port, previous: state.postgres });
+        state.postgres = postgres;
+        startedHere.push(() => stopPostgresServer(postgres));
+        writeStackState(config, state);
+      }
+      const serverUrl = embeddedPostgresUrl(state.postgres!);
+      for (const name of embeddedDatabases(config)) {
+        if (await ensureDatabase(serverUrl, name)) log?.info({ database: name }, 'created database');
+      }
     }
-    const serverUrl = embeddedPostgresUrl(state.postgres!);
-    for (const name of embeddedDatabases(config)) {
-      if (await ensureDatabase(serverUrl, name)) log?.info({ database: name }, 'created database');
-    }
-  }
-
-  if (config.temporal.address === 'embedded' && !temporalServerRunning(state.temporal)) {
-    log?.info('starting the Temporal dev server (embedded)');
-    try {
-      state.temporal = await startTemporalServer({
+    if (config.temporal.address === 'embedded' && !temporalServerRunning(state.temporal)) {
+      log?.info('starting the Temporal dev server (embedded)');
+      const temporal = await startTemporalServer({
         dataDir: config.dataDir,
         namespace: config.temporal.namespace,
         port: config.temporal.embedded.port,
         uiPort: config.temporal.embedded.uiPort,
         previous: state.temporal,
       });
-    } finally {
+      state.temporal = temporal;
+      startedHere.push(() => stopTemporalServer(temporal));
       writeStackState(config, state);
     }
+  } catch (err) {
+    for (const stop of startedHere.reverse()) await stop().catch(() => undefined);
+    throw err;
   }
-  writeStackState(config, state);
   return state;
 }
 

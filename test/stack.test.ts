@@ -1,0 +1,92 @@
+/**
+ * The embedded stack on its own data folder (not the suite's): ports, restarts that
+ * keep running workflows, and no process left behind.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { loadConfig } from '../src/config/load';
+import { connectClient } from '../src/operator/client';
+import { isAlive } from '../src/stack/processes';
+import { PortTakenError } from '../src/stack/ports';
+import { readStackState, stackDown, stackStatus, stackUp } from '../src/stack/stack';
+import { writeTestConfig } from './helpers/testConfig';
+
+/** Processes whose command line mentions the folder: what would be orphans after a stop. */
+function processesUsing(dir: string): string[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .flatMap((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        return cmdline.includes(dir) ? [`${pid}: ${cmdline}`] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+describe('the embedded stack', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-stack-'));
+  chmodSync(dir, 0o755);
+  after(async () => {
+    await stackDown(loadConfig(path.join(dir, 'cluster.yaml'))).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a configured port held by another process is refused clearly, and nothing is left running', async () => {
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as net.AddressInfo).port;
+    try {
+      const config = loadConfig(writeTestConfig(dir, (c) => (c.temporal.embedded.port = port)));
+      await assert.rejects(stackUp(config), (err: unknown) => {
+        assert.ok(err instanceof PortTakenError);
+        assert.equal(
+          err.message,
+          `port ${port} (temporal.embedded.port) is taken by another process; stop that process, or set temporal.embedded.port to 0 to let lessonplan pick a free port`,
+        );
+        return true;
+      });
+      assert.deepEqual(processesUsing(dir), []);
+      assert.equal(stackStatus(config).postgres.running, false);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  test('up is idempotent, a restart keeps running workflows, down leaves no process behind', async () => {
+    const config = loadConfig(writeTestConfig(dir));
+    const first = await stackUp(config);
+    const again = await stackUp(config);
+    assert.equal(again.temporal!.pid, first.temporal!.pid, 'a second up reuses the running server');
+    assert.equal(again.postgres!.pid, first.postgres!.pid);
+
+    // A workflow with no worker stays running; it must survive the restart.
+    let operator = await connectClient(config);
+    await operator.client.workflow.start('enrollClass', { taskQueue: 'nobody-polls-this', workflowId: 'survives-restart', args: [] });
+    await operator.close();
+
+    await stackDown(config);
+    assert.equal(isAlive(first.temporal!.pid), false);
+    assert.equal(isAlive(first.postgres!.pid), false);
+    assert.deepEqual(processesUsing(dir), []);
+
+    const restarted = await stackUp(config);
+    assert.equal(restarted.temporal!.port, first.temporal!.port, 'a free port chosen before is kept across restarts');
+    operator = await connectClient(config);
+    try {
+      const handle = operator.client.workflow.getHandle('survives-restart');
+      assert.equal((await handle.describe()).status.name, 'RUNNING');
+      await handle.terminate('test done');
+    } finally {
+      await operator.close();
+    }
+    await stackDown(config);
+    assert.deepEqual(processesUsing(dir), []);
+    assert.equal(readStackState(config).temporal!.pid, 0);
+  });
+});
