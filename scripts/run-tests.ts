@@ -6,7 +6,7 @@
  *
  * Usage: npm test [-- test/config.test.ts ...]
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -60,7 +60,7 @@ export async function runTests(args: string[]): Promise<number> {
     const artifacts = path.join(ROOT, 'test-artifacts', 'stack-logs');
     mkdirSync(artifacts, { recursive: true });
     for (const log of ['temporal/server.log', 'postgres/server.log']) {
-      cpSync(path.join(workDir, log), path.join(artifacts, log.replace('/', '-')), { force: true, errorOnExist: false });
+      if (existsSync(path.join(workDir, log))) cpSync(path.join(workDir, log), path.join(artifacts, log.replace('/', '-')));
     }
     rmSync(workDir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);

