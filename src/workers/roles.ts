@@ -10,6 +10,8 @@ import { openDatabase, type Database } from '../db/database';
 import { migrateOperational } from '../db/migrate';
 import { createDescribeHostActivity } from '../activities/common/describeHost';
 import { createReferenceActivities } from '../activities/reference';
+import { createLoadBalancerActivities } from '../activities/loadBalancer';
+import { createSatelliteActivities } from '../activities/satellite';
 import { MASTER_TASK_QUEUE, ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue, slaveTaskQueue } from '../shared/names';
 import { databaseUrl } from '../stack/endpoints';
 
@@ -51,7 +53,13 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: 
         name: config.reference.name,
         options: {
           taskQueue: REFERENCE_TASK_QUEUE,
-          activities: { ...createReferenceActivities({ operational }), ...createDescribeHostActivity(role, config.reference.name, operational) },
+          activities: {
+            ...createReferenceActivities({ operational }),
+            ...(config.loadBalancer.kind === 'haproxy'
+              ? createLoadBalancerActivities({ runtimeApi: config.loadBalancer.runtimeApi, backend: config.loadBalancer.backend })
+              : {}),
+            ...createDescribeHostActivity(role, config.reference.name, operational),
+          },
         },
         close,
       };
@@ -69,7 +77,13 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: 
       return {
         role,
         name: satellite.name,
-        options: { taskQueue: satelliteTaskQueue(satellite.name), activities: createDescribeHostActivity(role, satellite.name) },
+        options: {
+          taskQueue: satelliteTaskQueue(satellite.name),
+          activities: {
+            ...createSatelliteActivities({ satellite, testCommand: config.reference.testCommand }),
+            ...createDescribeHostActivity(role, satellite.name),
+          },
+        },
         close,
       };
     }

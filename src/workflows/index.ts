@@ -1,2 +1,3 @@
 /** Every workflow the orchestration worker runs (the bundle's entry point). */
 export { enrollClass } from './enrollClass';
+export { holdLesson } from './holdLesson';

@@ -1,4 +1,9 @@
 /** Real workers for a test file: started on the suite's Temporal server, stopped when the file ends. */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createSatelliteActivities, type SatelliteActivities } from '../../src/activities/satellite';
+import { satelliteTaskQueue } from '../../src/shared/names';
+import { temporalEndpoint } from '../../src/stack/endpoints';
+import { installRuntime } from '../../src/workers/runtime';
 import { onTeardown } from './stack';
 import type { ClusterConfig } from '../../src/config/schema';
 import { createLogger } from '../../src/logging';
@@ -19,4 +24,34 @@ export async function clientForTest(config: ClusterConfig): Promise<OperatorClie
   const operator = await connectClient(config);
   onTeardown(() => operator.close());
   return operator;
+}
+
+/**
+ * Real satellite workers, one per satellite of the config, each on its own task queue.
+ * `wrap` lets a test put a fault in front of a real activity (a disk that corrupts a
+ * file after the copy); the activities themselves are the real ones.
+ */
+export async function runSatelliteWorkers(
+  config: ClusterConfig,
+  wrap: (name: string, activities: SatelliteActivities) => SatelliteActivities = (_, a) => a,
+): Promise<void> {
+  installRuntime(createLogger('test-worker', { pretty: false }));
+  const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
+  const workers = await Promise.all(
+    config.satellites.map((satellite) =>
+      Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: satelliteTaskQueue(satellite.name),
+        activities: wrap(satellite.name, createSatelliteActivities({ satellite })),
+        shutdownGraceTime: '5s',
+      }),
+    ),
+  );
+  const running = Promise.all(workers.map((w) => w.run()));
+  onTeardown(async () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await running;
+    await connection.close();
+  });
 }

@@ -1,0 +1,75 @@
+/**
+ * Activities of one satellite (task queue `satellite-<name>`): they touch only this
+ * satellite's web server and copy of the data. Each is idempotent: run twice, it
+ * finds the work done and says so.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { SatelliteConfig } from '../../config/schema';
+import type { FiledLesson } from '../../shared/lesson';
+import type { ExaminationResult } from '../../shared/rollout';
+import { startApache, stopApache } from './apache';
+import { examine } from './examination';
+import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, type CopyResult } from './lessons';
+
+export interface SatelliteDependencies {
+  satellite: SatelliteConfig;
+  /** The test suite run in the examination, against the examination URL. */
+  testCommand?: string[];
+}
+
+export function createSatelliteActivities({ satellite, testCommand }: SatelliteDependencies) {
+  return {
+    /** Stop chatting: Apache stops gracefully (in-flight requests finish); verified by the port closing. */
+    async stopWebServer(): Promise<string> {
+      return stopApache(satellite, 'serve');
+    },
+
+    /** Leave the classroom: Apache serves again; verified by the port answering. */
+    async startWebServer(): Promise<string> {
+      return startApache(satellite, 'serve');
+    },
+
+    /** The lesson: rsync from the reference's filed lesson, then every file checked against the manifest. */
+    async copyLesson(lesson: FiledLesson, options: { repair?: boolean } = {}): Promise<CopyResult> {
+      const ctx = Context.current();
+      let last = 0;
+      try {
+        return await copyLessonFiles(satellite, lesson, {
+          // A retry after a failure compares contents, not only sizes and times.
+          repair: options.repair === true || ctx.info.attempt > 1,
+          signal: ctx.cancellationSignal,
+          onProgress: (progress) => {
+            if (Date.now() - last > 500) {
+              last = Date.now();
+              ctx.heartbeat(progress);
+            }
+          },
+        });
+      } catch (err) {
+        if (err instanceof CorruptCopy) throw ApplicationFailure.retryable(err.message, 'CorruptCopy');
+        throw err;
+      }
+    },
+
+    /** The examination, through this satellite's own Apache on its private port. */
+    async examineLesson(lesson: FiledLesson): Promise<ExaminationResult> {
+      const ctx = Context.current();
+      return examine(satellite, lesson, { testCommand, signal: ctx.cancellationSignal, onCheck: (done) => ctx.heartbeat({ checks: done }) });
+    },
+
+    /** Points what users are served (`current`) at a copied lesson. */
+    async activateLesson(lessonId: string): Promise<{ previous?: string; current: string }> {
+      const previous = linkedLesson(satellite, 'current');
+      if (previous !== lessonId) pointLink(satellite, 'current', lessonId);
+      return { previous, current: lessonId };
+    },
+
+    /** The lesson this satellite serves (or would serve once started). */
+    async servedLesson(): Promise<string | null> {
+      return linkedLesson(satellite, 'current') ?? null;
+    },
+  };
+}
+
+export type SatelliteActivities = ReturnType<typeof createSatelliteActivities>;

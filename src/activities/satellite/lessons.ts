@@ -1,0 +1,139 @@
+/**
+ * A satellite's copies of the lessons: `<dataDir>/lessons/<lessonId>`, copied with
+ * rsync from the reference machine's filed lesson, hard-linking unchanged files to
+ * the lesson served now so that only what changed crosses the wire. A copy lands in
+ * `<lessonId>.partial` and becomes `<lessonId>` only once every file matched the
+ * manifest: a partial or corrupt copy never takes the lesson's name, so it is never
+ * served.
+ */
+import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { SatelliteConfig } from '../../config/schema';
+import { readManifest, verifyAgainstManifest } from '../../lesson/manifest';
+import type { FiledLesson } from '../../shared/lesson';
+
+export type LessonLink = 'current' | 'exam';
+
+export const lessonsDir = (satellite: SatelliteConfig) => path.join(satellite.dataDir, 'lessons');
+export const lessonDir = (satellite: SatelliteConfig, lessonId: string) => path.join(lessonsDir(satellite), lessonId);
+
+/** The lesson a link points at (`current`: served to users), or undefined. */
+export function linkedLesson(satellite: SatelliteConfig, link: LessonLink = 'current'): string | undefined {
+  try {
+    const target = readlinkSync(path.join(satellite.dataDir, link));
+    return target.startsWith('lessons/') ? path.basename(target) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Points the link at a copied lesson, atomically (a new symlink renamed over the old one). */
+export function pointLink(satellite: SatelliteConfig, link: LessonLink, lessonId: string): void {
+  if (!existsSync(lessonDir(satellite, lessonId))) throw new Error(`satellite ${satellite.name} has no copy of lesson ${lessonId}`);
+  const target = path.join(satellite.dataDir, link);
+  const temp = `${target}.${process.pid}.new`;
+  rmSync(temp, { force: true });
+  symlinkSync(path.join('lessons', lessonId), temp);
+  renameSync(temp, target);
+}
+
+export interface CopyProgress {
+  files: number;
+  bytes: number;
+}
+
+export interface CopyResult {
+  lessonId: string;
+  /** Files rsync transferred (changed or new). */
+  filesCopied: number;
+  /** Size of the files rsync transferred. */
+  bytesChanged: number;
+  /** Bytes rsync sent over the wire (or pipe), for the ratio to bytesChanged. */
+  bytesSent: number;
+  /** The copy was already complete and verified; nothing was transferred. */
+  alreadyCopied: boolean;
+}
+
+export class CorruptCopy extends Error {
+  override readonly name = 'CorruptCopy';
+}
+
+/** Parses "Total bytes sent: 1,234" style lines of rsync --stats. */
+function statNumber(output: string, label: string): number {
+  const match = new RegExp(`${label}: ([\\d,.]+)`).exec(output);
+  return match ? Number(match[1]!.replace(/[,.]/g, '')) : 0;
+}
+
+export async function copyLessonFiles(
+  satellite: SatelliteConfig,
+  lesson: FiledLesson,
+  options: { repair: boolean; signal?: AbortSignal; onProgress?: (p: CopyProgress) => void },
+): Promise<CopyResult> {
+  const final = lessonDir(satellite, lesson.lessonId);
+  const partial = `${final}.partial`;
+  mkdirSync(lessonsDir(satellite), { recursive: true });
+
+  if (existsSync(final)) {
+    const manifest = await readManifest(final, lesson.manifestSha256).catch(() => undefined);
+    if (manifest && (await verifyAgainstManifest(final, manifest)).length === 0) {
+      return { lessonId: lesson.lessonId, filesCopied: 0, bytesChanged: 0, bytesSent: 0, alreadyCopied: true };
+    }
+    // A damaged earlier copy: repair it in place of a partial one.
+    rmSync(partial, { recursive: true, force: true });
+    renameSync(final, partial);
+    options.repair = true;
+  }
+
+  const served = linkedLesson(satellite, 'current');
+  const args = ['--archive', '--delete', '--stats', '--out-format=%l %n'];
+  // Unchanged files become hard links to the served lesson's: rsync sends only what changed.
+  if (served && served !== lesson.lessonId && existsSync(lessonDir(satellite, served))) args.push(`--link-dest=${lessonDir(satellite, served)}`);
+  // After a failure, compare contents, not just sizes and times.
+  if (options.repair) args.push('--checksum');
+  const source = lesson.source.endsWith('/') ? lesson.source : `${lesson.source}/`;
+  args.push(source, `${partial}/`);
+
+  const progress: CopyProgress = { files: 0, bytes: 0 };
+  const rsync = execa('rsync', args, {
+    cancelSignal: options.signal,
+    reject: false,
+    stdin: 'ignore',
+    lines: false,
+    buffer: { stdout: true, stderr: true },
+  });
+  rsync.stdout!.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      const m = /^(\d+) (.+[^/])$/.exec(line);
+      if (m) {
+        progress.files += 1;
+        progress.bytes += Number(m[1]);
+      }
+    }
+    options.onProgress?.(progress);
+  });
+  const result = await rsync;
+  if (result.isCanceled) throw new Error(`copy of lesson ${lesson.lessonId} to ${satellite.name} was cancelled`);
+  if (result.exitCode !== 0) {
+    throw new Error(
+      `rsync of lesson ${lesson.lessonId} from ${lesson.source} to ${satellite.name} exited ${result.exitCode}: ${String(result.stderr).trim().slice(0, 500)}`,
+    );
+  }
+
+  const manifest = await readManifest(partial, lesson.manifestSha256);
+  const problems = await verifyAgainstManifest(partial, manifest);
+  if (problems.length > 0) {
+    throw new CorruptCopy(
+      `the copy of lesson ${lesson.lessonId} on ${satellite.name} does not match its manifest: ${problems.slice(0, 5).join('; ')}`,
+    );
+  }
+  renameSync(partial, final);
+  const stats = String(result.stdout);
+  return {
+    lessonId: lesson.lessonId,
+    filesCopied: progress.files,
+    bytesChanged: statNumber(stats, 'Total transferred file size'),
+    bytesSent: statNumber(stats, 'Total bytes sent'),
+    alreadyCopied: false,
+  };
+}

@@ -1,0 +1,41 @@
+/** Operator actions on rollouts: build holdLesson's input from the config, and start it. */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { groupOrder, type ClusterConfig } from '../config/schema';
+import type { FiledLesson } from '../shared/lesson';
+import { ORCHESTRATION_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
+import type { HoldLessonInput } from '../shared/rollout';
+
+/** Satellites that keep serving while a group is in the classroom (default: all groups but the largest). */
+export function minServingSatellites(config: ClusterConfig): number {
+  const sizes = groupOrder(config)
+    .map((g) => config.satellites.filter((s) => s.group === g).length)
+    .sort((a, b) => a - b);
+  const keep = config.groups.minServingGroups ?? sizes.length - 1;
+  return sizes.slice(0, keep).reduce((a, b) => a + b, 0);
+}
+
+export function holdLessonInput(config: ClusterConfig, lesson: FiledLesson, requestedBy: string): HoldLessonInput {
+  return {
+    cluster: config.cluster,
+    lesson,
+    groups: groupOrder(config).map((name) => ({ name, satellites: config.satellites.filter((s) => s.group === name).map((s) => s.name) })),
+    loadBalancerControl: config.loadBalancer.kind === 'haproxy',
+    healthCheckWaitMs: config.loadBalancer.kind === 'none' ? config.loadBalancer.healthCheckWait : 0,
+    lastCigaretteMs: config.timings.lastCigarette,
+    coffeeMs: config.timings.coffee,
+    minServingSatellites: minServingSatellites(config),
+    requestedBy,
+  };
+}
+
+export async function startHoldLesson(client: Client, config: ClusterConfig, lesson: FiledLesson, requestedBy = 'operator'): Promise<WorkflowHandle> {
+  return client.workflow.start('holdLesson', {
+    taskQueue: ORCHESTRATION_TASK_QUEUE,
+    workflowId: workflowIds.holdLesson(lesson.lessonId),
+    args: [holdLessonInput(config, lesson, requestedBy)],
+    typedSearchAttributes: [
+      { key: searchAttributes.cluster, value: config.cluster },
+      { key: searchAttributes.lessonId, value: lesson.lessonId },
+    ],
+  });
+}

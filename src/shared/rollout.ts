@@ -1,0 +1,94 @@
+/**
+ * The rollout's shared shapes: its input, the status every query returns, and the
+ * results of the satellites' steps.
+ */
+import type { FiledLesson } from './lesson';
+
+export interface ExaminationResult {
+  passed: boolean;
+  /** How many checks ran (manifest, each test query, the test command). */
+  checks: number;
+  /** One line per failed check, for the operator. */
+  failures: string[];
+}
+
+export interface RolloutGroup {
+  name: string;
+  satellites: string[];
+}
+
+export interface HoldLessonInput {
+  cluster: string;
+  lesson: FiledLesson;
+  /** In rollout order. */
+  groups: RolloutGroup[];
+  /** With HAProxy under control: drain, cutover, health waits through its runtime API. */
+  loadBalancerControl: boolean;
+  /** Without it: how long to wait for the load balancer's health checks to notice a change. */
+  healthCheckWaitMs: number;
+  /** The seed's waits, durable timers. */
+  lastCigaretteMs: number;
+  coffeeMs: number;
+  /** Satellites that must keep serving while a group is in the classroom. */
+  minServingSatellites: number;
+  /** Who started the rollout (a workflow id or "operator"), for reports. */
+  requestedBy: string;
+}
+
+export type RolloutPhase =
+  | 'starting'
+  | 'stop-chatting'
+  | 'last-cigarette'
+  | 'lesson'
+  | 'examination'
+  | 'leave-classroom'
+  | 'cutover'
+  | 'coffee'
+  | 'paused'
+  | 'halted'
+  | 'aborting'
+  | 'done'
+  | 'aborted';
+
+export type SatelliteState =
+  'serving-old' | 'leaving' | 'out' | 'copying' | 'copied' | 'examining' | 'passed' | 'failed' | 'ready' | 'serving-new' | 'skipped' | 'restored';
+
+export interface SatelliteStatus {
+  name: string;
+  state: SatelliteState;
+  filesCopied: number;
+  bytesCopied: number;
+  examination?: ExaminationResult;
+  /** The lesson users get from it now; undefined while it is out of service. */
+  lessonServed?: string;
+}
+
+export interface GroupStatus {
+  name: string;
+  state: 'waiting' | 'in-classroom' | 'held-ready' | 'serving-new' | 'halted' | 'restored';
+  satellites: SatelliteStatus[];
+}
+
+export interface Halt {
+  step: string;
+  group: string;
+  satellites: string[];
+  reason: string;
+  since: string;
+}
+
+export interface RolloutStatus {
+  lessonId: string;
+  phase: RolloutPhase;
+  halted: Halt | null;
+  paused: boolean;
+  groups: GroupStatus[];
+  /** Serving satellites now, and the minimum the rollout keeps. */
+  serving: number;
+  minServing: number;
+}
+
+/** Signals and updates of holdLesson: public names. */
+export const ROLLOUT_SIGNALS = { resume: 'resume', abort: 'abort', pause: 'pause' } as const;
+export const ROLLOUT_UPDATES = { retrySatellite: 'retrySatellite', skipSatellite: 'skipSatellite' } as const;
+export const ROLLOUT_QUERIES = { status: 'status' } as const;

@@ -1,0 +1,477 @@
+/**
+ * holdLesson: the teacher holds the lesson, group after group (seed: "The solution").
+ *
+ * For each group: stop chatting (out of the load balancer, web server stopped), the
+ * barrier (all of the group is out), a last cigarette, the lesson (copies in
+ * parallel), the examination; only when every satellite of the group passed: leave
+ * the classroom (web server started, back into the load balancer), a coffee, and the
+ * next group. With HAProxy under control the last two groups swap in one load
+ * balancer change, so users never get old and new answers side by side.
+ *
+ * A failure halts: the failing group stays out, the others keep serving, the task
+ * monitor gets a report, and the workflow waits, with no timeout, for `resume` (retry
+ * the failed step) or `abort` (everyone back on the previous lesson, in service).
+ */
+import {
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { LoadBalancerActivities } from '../activities/loadBalancer';
+import type { ReferenceActivities } from '../activities/reference';
+import type { SatelliteActivities } from '../activities/satellite';
+import { REFERENCE_TASK_QUEUE, satelliteTaskQueue, searchAttributes } from '../shared/names';
+import type { Report } from '../shared/report';
+import type { GroupStatus, Halt, HoldLessonInput, RolloutPhase, RolloutStatus, SatelliteStatus } from '../shared/rollout';
+
+export const statusQuery = defineQuery<RolloutStatus>('status');
+export const resumeSignal = defineSignal('resume');
+export const abortSignal = defineSignal<[reason?: string]>('abort');
+export const pauseSignal = defineSignal('pause');
+export const retrySatelliteUpdate = defineUpdate<SatelliteStatus, [{ satellite: string }]>('retrySatellite');
+export const skipSatelliteUpdate = defineUpdate<SatelliteStatus, [{ satellite: string }]>('skipSatellite');
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s' } as const;
+
+const loadBalancer = proxyActivities<LoadBalancerActivities>({
+  taskQueue: REFERENCE_TASK_QUEUE,
+  startToCloseTimeout: '5m',
+  scheduleToCloseTimeout: '10m',
+  heartbeatTimeout: '20s',
+  retry: { ...retry, maximumAttempts: 5, nonRetryableErrorTypes: ['UnknownServer'] },
+});
+
+const taskMonitor = proxyActivities<ReferenceActivities>({
+  taskQueue: REFERENCE_TASK_QUEUE,
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '5m',
+  retry,
+});
+
+/**
+ * A satellite's activities, on its own task queue. Short steps give up after five
+ * minutes when nobody serves the queue (the satellite's worker or host is gone).
+ */
+function satelliteActivities(name: string) {
+  const taskQueue = satelliteTaskQueue(name);
+  const quick = proxyActivities<SatelliteActivities>({
+    taskQueue,
+    startToCloseTimeout: '2m',
+    scheduleToCloseTimeout: '5m',
+    retry: { ...retry, maximumAttempts: 5 },
+  });
+  const copy = proxyActivities<SatelliteActivities>({
+    taskQueue,
+    startToCloseTimeout: '2h',
+    scheduleToCloseTimeout: '3h',
+    // The copy reports progress; a silent copy (worker killed) is retried after restart.
+    heartbeatTimeout: '15s',
+    retry: { ...retry, maximumAttempts: 3 },
+  });
+  const exam = proxyActivities<SatelliteActivities>({
+    taskQueue,
+    startToCloseTimeout: '20m',
+    scheduleToCloseTimeout: '30m',
+    heartbeatTimeout: '2m',
+    retry: { ...retry, maximumAttempts: 2 },
+  });
+  // Proxies have no own keys to spread: pick each activity by name.
+  return {
+    stopWebServer: quick.stopWebServer,
+    startWebServer: quick.startWebServer,
+    activateLesson: quick.activateLesson,
+    servedLesson: quick.servedLesson,
+    copyLesson: copy.copyLesson,
+    examineLesson: exam.examineLesson,
+  };
+}
+const satelliteProxies = new Map<string, ReturnType<typeof satelliteActivities>>();
+function satellite(name: string) {
+  if (!satelliteProxies.has(name)) satelliteProxies.set(name, satelliteActivities(name));
+  return satelliteProxies.get(name)!;
+}
+
+/** Raised inside the workflow when the operator aborts; unwinds to the restore. */
+class Aborted extends Error {}
+
+export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus> {
+  const { lesson, groups } = input;
+  const { workflowId, runId } = workflowInfo();
+  const startedAt = new Date().toISOString();
+  const log: string[] = [];
+  const note = (line: string) => log.push(`${new Date().toISOString()} ${line}`);
+
+  const satellites = new Map<string, SatelliteStatus>();
+  const groupStatus: GroupStatus[] = groups.map((g) => ({
+    name: g.name,
+    state: 'waiting',
+    satellites: g.satellites.map((name) => {
+      const s: SatelliteStatus = { name, state: 'serving-old', filesCopied: 0, bytesCopied: 0 };
+      satellites.set(name, s);
+      return s;
+    }),
+  }));
+  /** What each satellite served before the rollout: where abort puts it back. */
+  const servedBefore = new Map<string, string | null>();
+  const status: RolloutStatus = {
+    lessonId: lesson.lessonId,
+    phase: 'starting',
+    halted: null,
+    paused: false,
+    groups: groupStatus,
+    serving: 0,
+    minServing: input.minServingSatellites,
+  };
+
+  let decision: 'resume' | 'abort' | undefined;
+  let haltCount = 0;
+
+  const countServing = () => [...satellites.values()].filter((s) => s.lessonServed !== undefined).length;
+  const setPhase = (phase: RolloutPhase) => {
+    status.phase = phase;
+    status.serving = countServing();
+    upsertSearchAttributes([
+      { key: searchAttributes.phase, value: phase },
+      { key: searchAttributes.halted, value: phase === 'halted' },
+    ]);
+  };
+  const setState = (names: string[], state: SatelliteStatus['state'], lessonServed?: string) => {
+    for (const name of names) {
+      const s = satellites.get(name)!;
+      s.state = state;
+      s.lessonServed = lessonServed;
+    }
+    status.serving = countServing();
+  };
+
+  upsertSearchAttributes([
+    { key: searchAttributes.cluster, value: input.cluster },
+    { key: searchAttributes.lessonId, value: lesson.lessonId },
+  ]);
+
+  setHandler(statusQuery, () => status);
+  setHandler(resumeSignal, () => {
+    if (status.halted) decision = 'resume';
+    status.paused = false;
+  });
+  setHandler(abortSignal, (reason) => {
+    note(`abort requested${reason ? `: ${reason}` : ''}`);
+    decision = 'abort';
+    status.paused = false;
+  });
+  setHandler(pauseSignal, () => {
+    status.paused = true;
+  });
+
+  // ---- operator updates: act on one satellite of a halted group ---------------------
+  const haltedSatellite = (name: string): Halt => {
+    if (!status.halted) throw ApplicationFailure.nonRetryable('the rollout is not halted', 'NotHalted');
+    if (!status.halted.satellites.includes(name)) {
+      throw ApplicationFailure.nonRetryable(`satellite ${name} is not among the halted ones (${status.halted.satellites.join(', ')})`, 'NotHalted');
+    }
+    return status.halted;
+  };
+  const settle = (halt: Halt, name: string) => {
+    halt.satellites = halt.satellites.filter((s) => s !== name);
+    if (halt.satellites.length === 0) decision = 'resume';
+  };
+  setHandler(
+    retrySatelliteUpdate,
+    async ({ satellite: name }) => {
+      const halt = haltedSatellite(name);
+      const failure = await teach(name, true);
+      if (!failure) settle(halt, name);
+      return satellites.get(name)!;
+    },
+    { validator: ({ satellite: name }) => void haltedSatellite(name) },
+  );
+  setHandler(
+    skipSatelliteUpdate,
+    async ({ satellite: name }) => {
+      const halt = haltedSatellite(name);
+      setState([name], 'skipped');
+      note(`${name} skipped by the operator: it stays out of service`);
+      settle(halt, name);
+      return satellites.get(name)!;
+    },
+    {
+      validator: ({ satellite: name }) => {
+        haltedSatellite(name);
+        // After the skip, the satellite never comes back; while the largest remaining group is in the classroom, the rest must suffice.
+        const skipped = [...satellites.values()].filter((s) => s.state === 'skipped').length + 1;
+        const total = satellites.size;
+        const largestRemaining = Math.max(
+          0,
+          ...groups.filter((g) => groupStatus.find((s) => s.name === g.name)!.state !== 'serving-new').map((g) => g.satellites.length),
+        );
+        const left = total - skipped - largestRemaining;
+        if (left < input.minServingSatellites) {
+          throw new Error(
+            `skipping ${name} would leave ${left} satellites serving while a group is in the classroom, below the minimum of ${input.minServingSatellites}`,
+          );
+        }
+      },
+    },
+  );
+
+  // ---- halting ------------------------------------------------------------------------
+  /** Reports to the task monitor; a monitor that cannot be reached does not stop the rollout. */
+  const report = (status: Report['status'], summary: string, key: string) =>
+    taskMonitor
+      .writeReport({
+        runKey: `${workflowId}/${runId}${key}`,
+        task: 'holdLesson',
+        status,
+        summary,
+        log,
+        details: { lessonId: lesson.lessonId, requestedBy: input.requestedBy },
+        startedAt,
+        finishedAt: new Date().toISOString(),
+      })
+      .catch((err) => {
+        if (isCancellation(err)) throw err;
+        note(`could not write the report to the task monitor: ${describe(err)}`);
+      });
+
+  /** Halts until the operator decides; returns on resume, throws Aborted on abort. */
+  async function halt(h: Omit<Halt, 'since'>): Promise<void> {
+    const before = status.phase;
+    status.halted = { ...h, since: new Date().toISOString() };
+    note(`halted in ${h.step} of group ${h.group}: ${h.reason}`);
+    setPhase('halted');
+    haltCount += 1;
+    await report('halted', `lesson ${lesson.lessonId} halted in ${h.step} of group ${h.group}: ${h.reason}`, `/halt-${haltCount}`);
+    if (decision !== 'abort') decision = undefined;
+    await condition(() => decision !== undefined);
+    const chosen = decision;
+    decision = undefined;
+    status.halted = null;
+    setPhase(before);
+    if (chosen === 'abort') throw new Aborted();
+    note(`resumed ${h.step} of group ${h.group}`);
+  }
+
+  /** Runs a step; on failure halts, and on resume runs it again. */
+  async function step<T>(name: string, group: string, names: string[], run: () => Promise<T>): Promise<T> {
+    for (;;) {
+      if (decision === 'abort') throw new Aborted();
+      try {
+        return await run();
+      } catch (err) {
+        if (isCancellation(err) || err instanceof Aborted) throw err;
+        await halt({ step: name, group, satellites: names, reason: describe(err) });
+      }
+    }
+  }
+
+  async function holdIfPaused(): Promise<void> {
+    if (!status.paused) return;
+    const before = status.phase;
+    setPhase('paused');
+    note('paused before the next group');
+    await condition(() => !status.paused || decision === 'abort');
+    setPhase(before);
+    if (decision === 'abort') throw new Aborted();
+  }
+
+  /** Copy then examine one satellite; returns the failure, or undefined when it passed. */
+  async function teach(name: string, repair: boolean): Promise<string | undefined> {
+    const s = satellites.get(name)!;
+    const acts = satellite(name);
+    try {
+      s.state = 'copying';
+      const copy = await acts.copyLesson(lesson, { repair });
+      s.filesCopied += copy.filesCopied;
+      s.bytesCopied += copy.bytesChanged;
+      s.state = 'examining';
+      const exam = await acts.examineLesson(lesson);
+      s.examination = exam;
+      s.state = exam.passed ? 'passed' : 'failed';
+      return exam.passed ? undefined : `${name} failed the examination: ${exam.failures.join('; ')}`;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      s.state = 'failed';
+      return `${name}: ${describe(err)}`;
+    }
+  }
+
+  // ---- the story ----------------------------------------------------------------------
+  let drainedByCutover: string[] = [];
+
+  try {
+    for (const g of groups) {
+      for (const name of g.satellites) servedBefore.set(name, await step('read served lesson', g.name, [name], () => satellite(name).servedLesson()));
+      for (const name of g.satellites) {
+        const before = servedBefore.get(name);
+        satellites.get(name)!.lessonServed = before ?? undefined;
+      }
+    }
+    status.serving = countServing();
+
+    for (const [index, g] of groups.entries()) {
+      await holdIfPaused();
+      const gs = groupStatus[index]!;
+      const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
+      gs.state = 'in-classroom';
+
+      // Stop chatting: out of the load balancer, then the web server stops.
+      setPhase('stop-chatting');
+      // Capacity: the rest of the cluster must keep serving while this group is out.
+      const wouldServe = () => countServing() - names.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
+      while (countServing() > 0 && wouldServe() < input.minServingSatellites) {
+        await halt({
+          step: 'stop chatting',
+          group: g.name,
+          satellites: names,
+          reason: `taking group ${g.name} out would leave ${wouldServe()} satellites serving, below the minimum of ${input.minServingSatellites}`,
+        });
+      }
+      setState(names, 'leaving');
+      if (input.loadBalancerControl) {
+        const toDrain = names.filter((n) => !drainedByCutover.includes(n));
+        if (toDrain.length > 0) await step('stop chatting: drain', g.name, toDrain, () => loadBalancer.drainServers(toDrain));
+        const drained = await step('stop chatting: wait for open requests', g.name, names, () => loadBalancer.waitUntilDrained(names, 30_000));
+        if (!drained.drained)
+          note(`drain deadline passed with sessions open: ${JSON.stringify(drained.openSessions)}; Apache's graceful stop lets them finish`);
+      }
+      // The barrier: every satellite of the group is out before the lesson starts.
+      await Promise.all(names.map((name) => step('stop chatting: stop web server', g.name, [name], () => satellite(name).stopWebServer())));
+      setState(names, 'out');
+      if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs);
+
+      setPhase('last-cigarette');
+      await sleep(input.lastCigaretteMs);
+
+      // The lesson and the examination, in parallel across the group; failures halt.
+      setPhase('lesson');
+      let pending = names;
+      let repair = false;
+      for (;;) {
+        const failures = (await Promise.all(pending.map(async (name) => ({ name, failure: await teach(name, repair) })))).filter((f) => f.failure);
+        if (failures.length === 0) break;
+        gs.state = 'halted';
+        await halt({
+          step: 'lesson and examination',
+          group: g.name,
+          satellites: failures.map((f) => f.name),
+          reason: failures.map((f) => f.failure).join(' | '),
+        });
+        gs.state = 'in-classroom';
+        // Satellites the operator retried successfully or skipped during the halt are settled.
+        pending = failures.map((f) => f.name).filter((n) => satellites.get(n)!.state === 'failed');
+        repair = true;
+      }
+      const passed = names.filter((n) => satellites.get(n)!.state === 'passed');
+
+      // Leave the classroom: the new lesson becomes what the web server serves.
+      setPhase('leave-classroom');
+      await Promise.all(
+        passed.map((name) =>
+          step('leave the classroom: start web server', g.name, [name], async () => {
+            await satellite(name).activateLesson(lesson.lessonId);
+            await satellite(name).startWebServer();
+          }),
+        ),
+      );
+      setState(passed, 'ready');
+      if (input.loadBalancerControl) {
+        await step('leave the classroom: health checks', g.name, passed, () =>
+          loadBalancer.waitUntilHealthy(passed, { serving: false, deadlineMs: 60_000 }),
+        );
+        const next = groups[index + 1];
+        if (next && index === groups.length - 2) {
+          // The cutover: this group in, the last group out, in one load balancer change.
+          setPhase('cutover');
+          const nextNames = next.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
+          await step('cutover', g.name, [...passed, ...nextNames], () => loadBalancer.switchServers({ ready: passed, drain: nextNames }));
+          drainedByCutover = nextNames;
+          setState(nextNames, 'leaving');
+          note(`cutover: ${passed.join(', ')} in, ${nextNames.join(', ')} out`);
+        } else {
+          await step('leave the classroom: back into the load balancer', g.name, passed, () =>
+            loadBalancer.switchServers({ ready: passed, drain: [] }),
+          );
+        }
+        await step('leave the classroom: serving', g.name, passed, () =>
+          loadBalancer.waitUntilHealthy(passed, { serving: true, deadlineMs: 60_000 }),
+        );
+      } else {
+        await sleep(input.healthCheckWaitMs);
+      }
+      setState(passed, 'serving-new', lesson.lessonId);
+      gs.state = 'serving-new';
+      note(`group ${g.name} serves lesson ${lesson.lessonId}: ${passed.join(', ')}`);
+
+      setPhase('coffee');
+      await sleep(input.coffeeMs);
+    }
+    setPhase('done');
+    await report('ok', `lesson ${lesson.lessonId} served by ${countServing()} of ${satellites.size} satellites`, '');
+  } catch (err) {
+    if (!(err instanceof Aborted)) throw err;
+    await restore();
+    setPhase('aborted');
+    await report('aborted', `lesson ${lesson.lessonId} aborted; ${countServing()} of ${satellites.size} satellites serve their previous lesson`, '');
+  }
+  return status;
+
+  /**
+   * Abort: back to one consistent version, the previous lesson, at full power. Groups
+   * out of service are put back first; groups already on the new lesson are then
+   * swapped back the same way they came.
+   */
+  async function restore(): Promise<void> {
+    setPhase('aborting');
+    decision = undefined;
+    const restorable = (names: string[]) => names.filter((n) => servedBefore.get(n));
+    const outNow = restorable([...satellites.values()].filter((s) => s.lessonServed === undefined).map((s) => s.name));
+    const onNew = restorable([...satellites.values()].filter((s) => s.lessonServed === lesson.lessonId).map((s) => s.name));
+    const putBack = async (names: string[]) => {
+      await Promise.all(
+        names.map((name) =>
+          step('abort: back to the previous lesson', 'all', [name], async () => {
+            await satellite(name).activateLesson(servedBefore.get(name)!);
+            await satellite(name).startWebServer();
+          }),
+        ),
+      );
+      if (input.loadBalancerControl)
+        await step('abort: health checks', 'all', names, () => loadBalancer.waitUntilHealthy(names, { serving: false, deadlineMs: 60_000 }));
+    };
+    await putBack(outNow);
+    if (input.loadBalancerControl) {
+      await step('abort: back into the load balancer', 'all', [...outNow, ...onNew], () =>
+        loadBalancer.switchServers({ ready: outNow, drain: onNew }),
+      );
+    } else {
+      await sleep(input.healthCheckWaitMs);
+    }
+    for (const name of outNow) setState([name], 'restored', servedBefore.get(name)!);
+    if (onNew.length > 0) {
+      if (input.loadBalancerControl) await step('abort: wait for open requests', 'all', onNew, () => loadBalancer.waitUntilDrained(onNew, 30_000));
+      setState(onNew, 'leaving');
+      await Promise.all(onNew.map((name) => step('abort: stop web server', 'all', [name], () => satellite(name).stopWebServer())));
+      await putBack(onNew);
+      if (input.loadBalancerControl)
+        await step('abort: back into the load balancer', 'all', onNew, () => loadBalancer.switchServers({ ready: onNew, drain: [] }));
+      for (const name of onNew) setState([name], 'restored', servedBefore.get(name)!);
+    }
+    for (const gs of groupStatus) gs.state = 'restored';
+    note(`aborted: ${countServing()} satellites serve their previous lesson`);
+  }
+}
+
+/** The operator-facing text of a failure: the innermost message, which names what went wrong. */
+function describe(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown };
+  while (e?.cause && (e.cause as { message?: string }).message) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}

@@ -1,0 +1,145 @@
+/**
+ * holdLesson with the real parts: four Apache satellites in two groups behind a real
+ * HAProxy, rsync copies, the examination through Apache, the Temporal dev server,
+ * while a bounded load generator asks HAProxy the whole time.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { lessonDir } from '../src/activities/satellite/lessons';
+import { startLoad, type LoadResult } from '../src/cluster/loadGenerator';
+import { startHoldLesson } from '../src/operator/rollout';
+import type { RolloutStatus } from '../src/shared/rollout';
+import { testCluster } from './helpers/cluster';
+import { fileTestLesson, type TestLesson } from './helpers/lessons';
+import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers/workers';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
+  const { config } = await testCluster('rollout');
+  // boy-2's disk corrupts one file right after the copy, while `corruptNext` is set.
+  let corruptNext = 0;
+  await runWorkersForTest(config, [{ role: 'orchestration' }, { role: 'reference' }]);
+  await runSatelliteWorkers(config, (name, acts) =>
+    name !== 'boy-2'
+      ? acts
+      : {
+          ...acts,
+          async copyLesson(lesson, options) {
+            const result = await acts.copyLesson(lesson, options);
+            if (corruptNext > 0) {
+              corruptNext -= 1;
+              appendFileSync(path.join(lessonDir(config.satellites[1]!, lesson.lessonId), 'search/term0.json'), 'garbage');
+            }
+            return result;
+          },
+        },
+  );
+  const { client } = await clientForTest(config);
+  const lb = config.loadBalancer.kind === 'haproxy' ? config.loadBalancer : undefined;
+  const lessons: TestLesson[] = [];
+  const frontend = `http://127.0.0.1:${lb!.frontendPort}`;
+
+  const served = async (names = config.satellites.map((s) => s.name)) =>
+    Promise.all(config.satellites.filter((s) => names.includes(s.name)).map(async (s) => (await (await fetch(`${s.url}version`)).text()).trim()));
+
+  const underLoad = (old: TestLesson, next: TestLesson) =>
+    startLoad({
+      baseUrl: frontend,
+      paths: [...old.answers.keys()].filter((p) => p !== '/records/bulk.json'),
+      concurrency: 4,
+      maxRequests: 200_000,
+      maxDurationMs: 180_000,
+      classify: (p, status, body) => {
+        const [wasOld, isNew] = [body === old.answers.get(p), body === next.answers.get(p)];
+        return status !== 200 ? 'neither' : wasOld && isNew ? 'either' : wasOld ? 'old' : isNew ? 'new' : 'neither';
+      },
+    });
+
+  const waitForPhase = async (handle: WorkflowHandle, phase: RolloutStatus['phase']) => {
+    for (let i = 0; i < 600; i++) {
+      const status = await handle.query<RolloutStatus>('status');
+      if (status.phase === phase) return status;
+      await sleep(100);
+    }
+    assert.fail(`the rollout never reached phase ${phase}`);
+  };
+
+  test('the first lesson reaches every satellite', { timeout: 120_000 }, async () => {
+    lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-1'));
+    const handle = await startHoldLesson(client, config, lessons[0]!.filed, 'test');
+    const status = (await handle.result()) as RolloutStatus;
+    assert.equal(status.phase, 'done');
+    assert.deepEqual(await served(), ['lesson-1', 'lesson-1', 'lesson-1', 'lesson-1']);
+  });
+
+  test('a new lesson under load: 0 failed requests, every answer old or new, one short mixed window', { timeout: 180_000 }, async () => {
+    lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-2', lessons[0]));
+    const load = underLoad(lessons[0]!, lessons[1]!);
+    await sleep(300);
+    const handle = await startHoldLesson(client, config, lessons[1]!.filed, 'test');
+    const status = (await handle.result()) as RolloutStatus;
+    await sleep(300);
+    const result: LoadResult = await load.stop();
+    console.log(
+      `rollout under load: ${result.requests} requests, ${result.failed} failed, ${result.old} old, ${result.new} new, mixed-version window ${result.mixedWindowMs} ms (first new ${JSON.stringify(result.firstNew)}, last old ${JSON.stringify(result.lastOld)})`,
+    );
+    assert.equal(status.phase, 'done');
+    assert.equal(result.failed, 0, result.failures.join('\n'));
+    assert.equal(result.neither, 0, result.failures.join('\n'));
+    assert.ok(result.old > 0 && result.new > 0, 'the load saw both lessons');
+    assert.ok(
+      result.mixedWindowMs < 1_000,
+      `mixed-version window ${result.mixedWindowMs} ms (first new ${JSON.stringify(result.firstNew)}, last old ${JSON.stringify(result.lastOld)})`,
+    );
+    assert.deepEqual(await served(), ['lesson-2', 'lesson-2', 'lesson-2', 'lesson-2']);
+    // rsync hard-linked what did not change: it sent little more than the changed bytes.
+    const boy = status.groups[0]!.satellites[0]!;
+    assert.ok(boy.bytesCopied > 0 && boy.bytesCopied < 10_000, `bytes copied ${boy.bytesCopied}`);
+  });
+
+  test('a corrupted copy fails the examination and halts; the other group keeps serving; resume completes', { timeout: 180_000 }, async () => {
+    lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-3', lessons[1]));
+    corruptNext = 1;
+    const load = underLoad(lessons[1]!, lessons[2]!);
+    const handle = await startHoldLesson(client, config, lessons[2]!.filed, 'test');
+    const halted = await waitForPhase(handle, 'halted');
+    assert.equal(halted.halted!.group, 'boys');
+    assert.deepEqual(halted.halted!.satellites, ['boy-2']);
+    assert.match(halted.halted!.reason, /boy-2 failed the examination: file search\/term0\.json: .*manifest/);
+    const boys = halted.groups[0]!;
+    assert.equal(boys.state, 'halted');
+    assert.ok(
+      boys.satellites.every((s) => s.lessonServed === undefined),
+      'the halted group stays out',
+    );
+    assert.deepEqual(await served(['girl-1', 'girl-2']), ['lesson-2', 'lesson-2']);
+    await sleep(500);
+    await handle.signal('resume');
+    const status = (await handle.result()) as RolloutStatus;
+    const result = await load.stop();
+    assert.equal(status.phase, 'done');
+    assert.equal(result.failed, 0, result.failures.join('\n'));
+    assert.equal(result.neither, 0, result.failures.join('\n'));
+    assert.deepEqual(await served(), ['lesson-3', 'lesson-3', 'lesson-3', 'lesson-3']);
+  });
+
+  test('abort brings the cluster back to full power on the previous lesson', { timeout: 180_000 }, async () => {
+    lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-4', lessons[2]));
+    corruptNext = 1;
+    const load = underLoad(lessons[2]!, lessons[3]!);
+    const handle = await startHoldLesson(client, config, lessons[3]!.filed, 'test');
+    await waitForPhase(handle, 'halted');
+    await handle.signal('abort', 'test: abort instead of fixing');
+    const status = (await handle.result()) as RolloutStatus;
+    const result = await load.stop();
+    assert.equal(status.phase, 'aborted');
+    assert.equal(status.serving, 4);
+    assert.equal(result.failed, 0, result.failures.join('\n'));
+    assert.equal(result.new, 0, 'no user saw the aborted lesson');
+    assert.deepEqual(await served(), ['lesson-3', 'lesson-3', 'lesson-3', 'lesson-3']);
+  });
+});
