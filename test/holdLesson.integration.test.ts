@@ -4,10 +4,15 @@
  * while a bounded load generator asks HAProxy the whole time.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { execa } from 'execa';
+import { temporalCliPath } from '../src/stack/toolPaths';
+import { WORKFLOWS_PATH } from '../src/workers/roles';
 import { lessonDir } from '../src/activities/satellite/lessons';
 import { startLoad, type LoadResult } from '../src/cluster/loadGenerator';
 import { startHoldLesson } from '../src/operator/rollout';
@@ -17,6 +22,13 @@ import { fileTestLesson, type TestLesson } from './helpers/lessons';
 import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers/workers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Keeps the history as a replay fixture when asked (LESSONPLAN_RECORD_HISTORIES=1), and replays it now. */
+async function replayAndRecord(handle: WorkflowHandle, fixture: string) {
+  const history = await handle.fetchHistory();
+  await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, handle.workflowId);
+  if (process.env.LESSONPLAN_RECORD_HISTORIES) writeFileSync(path.join(import.meta.dirname, 'histories', fixture), historyToJSON(history));
+}
 
 describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
   const { config } = await testCluster('rollout');
@@ -38,7 +50,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
           },
         },
   );
-  const { client } = await clientForTest(config);
+  const { client, endpoint } = await clientForTest(config);
   const lb = config.loadBalancer.kind === 'haproxy' ? config.loadBalancer : undefined;
   const lessons: TestLesson[] = [];
   const frontend = `http://127.0.0.1:${lb!.frontendPort}`;
@@ -74,6 +86,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
     const status = (await handle.result()) as RolloutStatus;
     assert.equal(status.phase, 'done');
     assert.deepEqual(await served(), ['lesson-1', 'lesson-1', 'lesson-1', 'lesson-1']);
+    await replayAndRecord(handle, 'holdLesson.json');
   });
 
   test('a new lesson under load: 0 failed requests, every answer old or new, one short mixed window', { timeout: 180_000 }, async () => {
@@ -101,12 +114,17 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
     assert.ok(boy.bytesCopied > 0 && boy.bytesCopied < 10_000, `bytes copied ${boy.bytesCopied}`);
   });
 
-  test('a corrupted copy fails the examination and halts; the other group keeps serving; resume completes', { timeout: 180_000 }, async () => {
+  test('a corrupted copy fails the examination and halts; the other group keeps serving; the Temporal CLI queries it and resumes it', { timeout: 180_000 }, async () => {
     lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-3', lessons[1]));
     corruptNext = 1;
     const load = underLoad(lessons[1]!, lessons[2]!);
     const handle = await startHoldLesson(client, config, lessons[2]!.filed, 'test');
-    const halted = await waitForPhase(handle, 'halted');
+    await waitForPhase(handle, 'halted');
+    // What an operator types: the Temporal CLI, with the public names.
+    const cli = (...args: string[]) =>
+      execa(temporalCliPath(), [...args, '--address', endpoint.address, '--namespace', endpoint.namespace, '--workflow-id', 'hold-lesson/lesson-3']);
+    const queried = await cli('workflow', 'query', '--name', 'status', '--output', 'json');
+    const halted = JSON.parse(queried.stdout).queryResult[0] as RolloutStatus;
     assert.equal(halted.halted!.group, 'boys');
     assert.deepEqual(halted.halted!.satellites, ['boy-2']);
     assert.match(halted.halted!.reason, /boy-2 failed the examination: file search\/term0\.json: .*manifest/);
@@ -118,8 +136,9 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
     );
     assert.deepEqual(await served(['girl-1', 'girl-2']), ['lesson-2', 'lesson-2']);
     await sleep(500);
-    await handle.signal('resume');
+    await cli('workflow', 'signal', '--name', 'resume');
     const status = (await handle.result()) as RolloutStatus;
+    await replayAndRecord(handle, 'holdLesson.halt-resume.json');
     const result = await load.stop();
     assert.equal(status.phase, 'done');
     assert.equal(result.failed, 0, result.failures.join('\n'));
@@ -136,6 +155,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
     await handle.signal('abort', 'test: abort instead of fixing');
     const status = (await handle.result()) as RolloutStatus;
     const result = await load.stop();
+    await replayAndRecord(handle, 'holdLesson.abort.json');
     assert.equal(status.phase, 'aborted');
     assert.equal(status.serving, 4);
     assert.equal(result.failed, 0, result.failures.join('\n'));
