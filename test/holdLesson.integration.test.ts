@@ -162,4 +162,27 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
     assert.equal(result.new, 0, 'no user saw the aborted lesson');
     assert.deepEqual(await served(), ['lesson-3', 'lesson-3', 'lesson-3', 'lesson-3']);
   });
+
+  test('operator updates: skipping a satellite below capacity is refused; retrying it after the fault passes', { timeout: 180_000 }, async () => {
+    lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-5', lessons.at(-1)));
+    corruptNext = 1;
+    const handle = await startHoldLesson(client, config, lessons.at(-1)!.filed, 'test');
+    await waitForPhase(handle, 'halted');
+    // Four satellites in two groups keep at least two serving; skipping boy-2 would leave one while the girls are out.
+    const refusedWith = (pattern: RegExp) => (err: unknown) => {
+      assert.match(String((err as { cause?: { message?: string } }).cause?.message), pattern);
+      return true;
+    };
+    await assert.rejects(
+      handle.executeUpdate('skipSatellite', { args: [{ satellite: 'boy-2' }] }),
+      refusedWith(/skipping boy-2 would leave 1 satellites serving while a group is in the classroom, below the minimum of 2/),
+    );
+    await assert.rejects(handle.executeUpdate('retrySatellite', { args: [{ satellite: 'girl-1' }] }), refusedWith(/girl-1 is not among the halted ones \(boy-2\)/));
+    const retried = await handle.executeUpdate<{ state: string; examination?: { passed: boolean } }, [{ satellite: string }]>('retrySatellite', { args: [{ satellite: 'boy-2' }] });
+    assert.equal(retried.state, 'passed');
+    assert.equal(retried.examination?.passed, true);
+    const status = (await handle.result()) as RolloutStatus;
+    assert.equal(status.phase, 'done');
+    assert.deepEqual(await served(), ['lesson-5', 'lesson-5', 'lesson-5', 'lesson-5']);
+  });
 });
