@@ -114,37 +114,49 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
     assert.ok(boy.bytesCopied > 0 && boy.bytesCopied < 10_000, `bytes copied ${boy.bytesCopied}`);
   });
 
-  test('a corrupted copy fails the examination and halts; the other group keeps serving; the Temporal CLI queries it and resumes it', { timeout: 180_000 }, async () => {
-    lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-3', lessons[1]));
-    corruptNext = 1;
-    const load = underLoad(lessons[1]!, lessons[2]!);
-    const handle = await startHoldLesson(client, config, lessons[2]!.filed, 'test');
-    await waitForPhase(handle, 'halted');
-    // What an operator types: the Temporal CLI, with the public names.
-    const cli = (...args: string[]) =>
-      execa(temporalCliPath(), [...args, '--address', endpoint.address, '--namespace', endpoint.namespace, '--workflow-id', 'hold-lesson/lesson-3']);
-    const queried = await cli('workflow', 'query', '--name', 'status', '--output', 'json');
-    const halted = JSON.parse(queried.stdout).queryResult[0] as RolloutStatus;
-    assert.equal(halted.halted!.group, 'boys');
-    assert.deepEqual(halted.halted!.satellites, ['boy-2']);
-    assert.match(halted.halted!.reason, /boy-2 failed the examination: file search\/term0\.json: .*manifest/);
-    const boys = halted.groups[0]!;
-    assert.equal(boys.state, 'halted');
-    assert.ok(
-      boys.satellites.every((s) => s.lessonServed === undefined),
-      'the halted group stays out',
-    );
-    assert.deepEqual(await served(['girl-1', 'girl-2']), ['lesson-2', 'lesson-2']);
-    await sleep(500);
-    await cli('workflow', 'signal', '--name', 'resume');
-    const status = (await handle.result()) as RolloutStatus;
-    await replayAndRecord(handle, 'holdLesson.halt-resume.json');
-    const result = await load.stop();
-    assert.equal(status.phase, 'done');
-    assert.equal(result.failed, 0, result.failures.join('\n'));
-    assert.equal(result.neither, 0, result.failures.join('\n'));
-    assert.deepEqual(await served(), ['lesson-3', 'lesson-3', 'lesson-3', 'lesson-3']);
-  });
+  test(
+    'a corrupted copy fails the examination and halts; the other group keeps serving; the Temporal CLI queries it and resumes it',
+    { timeout: 180_000 },
+    async () => {
+      lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-3', lessons[1]));
+      corruptNext = 1;
+      const load = underLoad(lessons[1]!, lessons[2]!);
+      const handle = await startHoldLesson(client, config, lessons[2]!.filed, 'test');
+      await waitForPhase(handle, 'halted');
+      // What an operator types: the Temporal CLI, with the public names.
+      const cli = (...args: string[]) =>
+        execa(temporalCliPath(), [
+          ...args,
+          '--address',
+          endpoint.address,
+          '--namespace',
+          endpoint.namespace,
+          '--workflow-id',
+          'hold-lesson/lesson-3',
+        ]);
+      const queried = await cli('workflow', 'query', '--name', 'status', '--output', 'json');
+      const halted = JSON.parse(queried.stdout).queryResult[0] as RolloutStatus;
+      assert.equal(halted.halted!.group, 'boys');
+      assert.deepEqual(halted.halted!.satellites, ['boy-2']);
+      assert.match(halted.halted!.reason, /boy-2 failed the examination: file search\/term0\.json: .*manifest/);
+      const boys = halted.groups[0]!;
+      assert.equal(boys.state, 'halted');
+      assert.ok(
+        boys.satellites.every((s) => s.lessonServed === undefined),
+        'the halted group stays out',
+      );
+      assert.deepEqual(await served(['girl-1', 'girl-2']), ['lesson-2', 'lesson-2']);
+      await sleep(500);
+      await cli('workflow', 'signal', '--name', 'resume');
+      const status = (await handle.result()) as RolloutStatus;
+      await replayAndRecord(handle, 'holdLesson.halt-resume.json');
+      const result = await load.stop();
+      assert.equal(status.phase, 'done');
+      assert.equal(result.failed, 0, result.failures.join('\n'));
+      assert.equal(result.neither, 0, result.failures.join('\n'));
+      assert.deepEqual(await served(), ['lesson-3', 'lesson-3', 'lesson-3', 'lesson-3']);
+    },
+  );
 
   test('abort brings the cluster back to full power on the previous lesson', { timeout: 180_000 }, async () => {
     lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-4', lessons[2]));
@@ -177,8 +189,13 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
       handle.executeUpdate('skipSatellite', { args: [{ satellite: 'boy-2' }] }),
       refusedWith(/skipping boy-2 would leave 1 satellites serving while a group is in the classroom, below the minimum of 2/),
     );
-    await assert.rejects(handle.executeUpdate('retrySatellite', { args: [{ satellite: 'girl-1' }] }), refusedWith(/girl-1 is not among the halted ones \(boy-2\)/));
-    const retried = await handle.executeUpdate<{ state: string; examination?: { passed: boolean } }, [{ satellite: string }]>('retrySatellite', { args: [{ satellite: 'boy-2' }] });
+    await assert.rejects(
+      handle.executeUpdate('retrySatellite', { args: [{ satellite: 'girl-1' }] }),
+      refusedWith(/girl-1 is not among the halted ones \(boy-2\)/),
+    );
+    const retried = await handle.executeUpdate<{ state: string; examination?: { passed: boolean } }, [{ satellite: string }]>('retrySatellite', {
+      args: [{ satellite: 'boy-2' }],
+    });
     assert.equal(retried.state, 'passed');
     assert.equal(retried.examination?.passed, true);
     const status = (await handle.result()) as RolloutStatus;

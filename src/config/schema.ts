@@ -84,6 +84,8 @@ const satellite = z.strictObject({
   webServer: apacheWebServer,
   /** URL users (and the load balancer's health check) reach this satellite at. */
   url: z.url(),
+  /** Caps the copy's bandwidth (KiB/s), so that copying does not starve the satellites still serving. */
+  copyBandwidthLimit: z.int().min(1).optional(),
 });
 
 const haproxy = z.strictObject({

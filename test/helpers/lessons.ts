@@ -5,6 +5,7 @@
  * unchanged files share their inode and mtime as the reference's do.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildManifest, sha256 } from '../../src/lesson/manifest';
@@ -32,6 +33,7 @@ export async function fileTestLesson(
   lessonId: string,
   previous?: TestLesson,
   changed: string[] = TERMS.slice(0, 5),
+  options: { bigFileBytes?: number } = {},
 ): Promise<TestLesson> {
   const dir = path.join(lessonsDir, lessonId);
   rmSync(dir, { recursive: true, force: true });
@@ -52,6 +54,8 @@ export async function fileTestLesson(
   } else {
     for (const term of changed) set(`search/${term}.json`, `${JSON.stringify({ term, results: [`doc-${term}-a`, `doc-${term}-${lessonId}`] })}\n`);
   }
+  // Incompressible bytes, for copies that must take a while.
+  if (options.bigFileBytes) writeAnswer(dir, 'records/big.bin', randomBytes(options.bigFileBytes).toString('base64'));
   const manifest = await buildManifest(dir, lessonId);
   mkdirSync(path.join(dir, '.lesson'), { recursive: true });
   writeFileSync(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest));

@@ -17,6 +17,13 @@ import { stackDown, stackUp } from '../../src/stack/stack';
 import { writeTestConfig } from './testConfig';
 
 let suiteConfig: Promise<ClusterConfig> | undefined;
+let suiteConfigFile: string | undefined;
+
+/** The suite's config file (after testStack() resolved). */
+export function testConfigFile(): string {
+  if (!suiteConfigFile) throw new Error('call testStack() first');
+  return suiteConfigFile;
+}
 const teardowns: (() => Promise<unknown> | unknown)[] = [];
 let teardownRegistered = false;
 
@@ -36,10 +43,14 @@ export function onTeardown(fn: () => Promise<unknown> | unknown): void {
 export function testStack(): Promise<ClusterConfig> {
   suiteConfig ??= (async () => {
     const file = process.env.LESSONPLAN_TEST_CONFIG;
-    if (file) return loadConfig(file);
+    if (file) {
+      suiteConfigFile = file;
+      return loadConfig(file);
+    }
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-test-'));
     chmodSync(dir, 0o755);
-    const config = loadConfig(writeTestConfig(dir));
+    suiteConfigFile = writeTestConfig(dir);
+    const config = loadConfig(suiteConfigFile);
     onTeardown(async () => {
       await stackDown(config);
       rmSync(dir, { recursive: true, force: true });

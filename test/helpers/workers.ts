@@ -34,19 +34,22 @@ export async function clientForTest(config: ClusterConfig): Promise<OperatorClie
 export async function runSatelliteWorkers(
   config: ClusterConfig,
   wrap: (name: string, activities: SatelliteActivities) => SatelliteActivities = (_, a) => a,
+  only: string[] = config.satellites.map((s) => s.name),
 ): Promise<void> {
   installRuntime(createLogger('test-worker', { pretty: false }));
   const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
   const workers = await Promise.all(
-    config.satellites.map((satellite) =>
-      Worker.create({
-        connection,
-        namespace: config.temporal.namespace,
-        taskQueue: satelliteTaskQueue(satellite.name),
-        activities: wrap(satellite.name, createSatelliteActivities({ satellite })),
-        shutdownGraceTime: '5s',
-      }),
-    ),
+    config.satellites
+      .filter((s) => only.includes(s.name))
+      .map((satellite) =>
+        Worker.create({
+          connection,
+          namespace: config.temporal.namespace,
+          taskQueue: satelliteTaskQueue(satellite.name),
+          activities: wrap(satellite.name, createSatelliteActivities({ satellite })),
+          shutdownGraceTime: '5s',
+        }),
+      ),
   );
   const running = Promise.all(workers.map((w) => w.run()));
   onTeardown(async () => {

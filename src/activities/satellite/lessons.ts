@@ -91,6 +91,7 @@ export async function copyLessonFiles(
   if (served && served !== lesson.lessonId && existsSync(lessonDir(satellite, served))) args.push(`--link-dest=${lessonDir(satellite, served)}`);
   // After a failure, compare contents, not just sizes and times.
   if (options.repair) args.push('--checksum');
+  if (satellite.copyBandwidthLimit) args.push(`--bwlimit=${satellite.copyBandwidthLimit}`);
   const source = lesson.source.endsWith('/') ? lesson.source : `${lesson.source}/`;
   args.push(source, `${partial}/`);
 
