@@ -7,6 +7,7 @@ import { ConfigError, configFileFrom, loadConfig } from '../config/load';
 import type { ClusterConfig } from '../config/schema';
 import { createLogger } from '../logging';
 import { stackDown, stackReset, stackStatus, stackUp } from '../stack/stack';
+import { clusterDown, clusterStatus, clusterUp } from '../cluster/localCluster';
 import { temporalEndpoint } from '../stack/endpoints';
 import { ROLES, allRoles, type Role } from '../workers/roles';
 import { startWorkers } from '../workers/runWorkers';
@@ -39,28 +40,37 @@ export function buildProgram(): Command {
       if (json()) console.log(JSON.stringify(result, null, 2));
     });
 
-  const dev = program.command('dev').description('the embedded local stack: Temporal dev server (with its Web UI) and PostgreSQL');
+  const dev = program
+    .command('dev')
+    .description(
+      'the embedded local stack (Temporal dev server with its Web UI, PostgreSQL) and the local cluster (Apache satellites behind HAProxy)',
+    );
   dev
     .command('up')
     .description('start the embedded stack (idempotent) and say where it is')
     .action(async () => {
       const cfg = config();
-      await stackUp(cfg, createLogger('lessonplan'));
-      printStatus(cfg, print);
+      const log = createLogger('lessonplan');
+      await stackUp(cfg, log);
+      await clusterUp(cfg, log);
+      await printStatus(cfg, print);
     });
   dev
     .command('down')
     .description('stop the embedded stack (data stays, for the next up)')
     .action(async () => {
-      await stackDown(config(), createLogger('lessonplan'));
-      print('stack stopped', { stopped: true });
+      const cfg = config();
+      const log = createLogger('lessonplan');
+      await clusterDown(cfg, log);
+      await stackDown(cfg, log);
+      print('stack and cluster stopped', { stopped: true });
     });
   dev
     .command('status')
     .description('show whether the embedded stack runs, and where')
-    .action(() => {
+    .action(async () => {
       const cfg = config();
-      printStatus(cfg, print);
+      await printStatus(cfg, print);
       const status = stackStatus(cfg);
       if (!status.temporal.running || !status.postgres.running) process.exitCode = EXIT.failed;
     });
@@ -69,7 +79,9 @@ export function buildProgram(): Command {
     .description('stop the embedded stack and delete its data (databases, Temporal history)')
     .requiredOption('--yes', 'confirm that the data is to be deleted')
     .action(async () => {
-      await stackReset(config(), createLogger('lessonplan'));
+      const cfg = config();
+      await clusterDown(cfg, createLogger('lessonplan'));
+      await stackReset(cfg, createLogger('lessonplan'));
       print('stack stopped and its data deleted', { reset: true });
     });
 
@@ -100,16 +112,22 @@ export function buildProgram(): Command {
   return program;
 }
 
-function printStatus(config: ClusterConfig, print: (text: string, data: unknown) => void): void {
+async function printStatus(config: ClusterConfig, print: (text: string, data: unknown) => void): Promise<void> {
   const status = stackStatus(config);
+  const cluster = await clusterStatus(config);
   const t = status.temporal;
   const p = status.postgres;
+  const lb = config.loadBalancer;
   const lines = [
-    `Temporal  ${t.running ? `running at ${t.address} (namespace ${t.namespace})` : 'not running'}${t.embedded ? ' [embedded]' : ''}`,
+    `Temporal     ${t.running ? `running at ${t.address} (namespace ${t.namespace})` : 'not running'}${t.embedded ? ' [embedded]' : ''}`,
     ...(t.uiUrl ? [`Temporal UI  ${t.uiUrl}`] : []),
-    `PostgreSQL  ${p.embedded ? (p.running ? `running on 127.0.0.1:${p.port} [embedded]` : 'not running [embedded]') : 'external (see config)'}`,
+    `PostgreSQL   ${p.embedded ? (p.running ? `running on 127.0.0.1:${p.port} [embedded]` : 'not running [embedded]') : 'external (see config)'}`,
+    `HAProxy      ${cluster.loadBalancer}${lb.kind === 'haproxy' ? ` (users: http://127.0.0.1:${lb.frontendPort}/)` : ''}`,
+    ...cluster.satellites.map(
+      (s) => `  ${s.name.padEnd(10)} ${s.group.padEnd(8)} Apache ${s.webServer.padEnd(8)} lesson ${s.lesson ?? '(none yet)'}`,
+    ),
   ];
-  print(lines.join('\n'), status);
+  print(lines.join('\n'), { ...status, cluster });
 }
 
 /** Runs the CLI and returns the exit code; errors become one clear line on stderr. */

@@ -1,0 +1,211 @@
+/**
+ * holdLesson's logic with stubbed activities (Temporal's advice for workflow logic),
+ * on the real Temporal server: pause, the path without load balancer control, skip,
+ * and an abort after the cutover that swaps the new group back. The real parts are
+ * exercised by holdLesson.integration.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { createLogger } from '../src/logging';
+import { ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
+import type { FiledLesson } from '../src/shared/lesson';
+import type { HoldLessonInput, RolloutStatus } from '../src/shared/rollout';
+import { temporalEndpoint } from '../src/stack/endpoints';
+import { WORKFLOWS_PATH } from '../src/workers/roles';
+import { installRuntime } from '../src/workers/runtime';
+import { onTeardown, testStack } from './helpers/stack';
+import { clientForTest } from './helpers/workers';
+
+const SATELLITES = ['boy-1', 'boy-2', 'girl-1', 'girl-2'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A cluster in memory: what each satellite serves, and every call, in order. */
+class FakeCluster {
+  calls: string[] = [];
+  served = new Map<string, string>(SATELLITES.map((s) => [s, 'old']));
+  running = new Set(SATELLITES);
+  copied = new Map<string, Set<string>>(SATELLITES.map((s) => [s, new Set(['old'])]));
+  failExam = new Set<string>();
+
+  satellite(name: string) {
+    const log = (call: string) => this.calls.push(`${name}:${call}`);
+    return {
+      servedLesson: async () => (this.running.has(name) ? this.served.get(name)! : this.served.get(name)!),
+      stopWebServer: async () => (log('stop'), this.running.delete(name), 'stopped'),
+      startWebServer: async () => (log('start'), this.running.add(name), 'started'),
+      copyLesson: async (lesson: FiledLesson) => {
+        log(`copy ${lesson.lessonId}`);
+        this.copied.get(name)!.add(lesson.lessonId);
+        return { lessonId: lesson.lessonId, filesCopied: 3, bytesChanged: 300, bytesSent: 310, alreadyCopied: false };
+      },
+      examineLesson: async () => {
+        log('exam');
+        const passed = !this.failExam.has(name);
+        return { passed, checks: 2, failures: passed ? [] : ["query version: answer differs from the reference's"] };
+      },
+      activateLesson: async (lessonId: string) => {
+        log(`activate ${lessonId}`);
+        const previous = this.served.get(name);
+        this.served.set(name, lessonId);
+        return { previous, current: lessonId };
+      },
+      describeHost: async () => ({}),
+    };
+  }
+
+  reference() {
+    return {
+      writeReport: async () => 1,
+      drainServers: async (names: string[]) => void this.calls.push(`lb:drain ${names.join(',')}`),
+      waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
+      switchServers: async (c: { ready: string[]; drain: string[] }) =>
+        void this.calls.push(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`),
+      waitUntilHealthy: async () => [],
+    };
+  }
+}
+
+describe('holdLesson logic (stubbed activities, real Temporal server)', async () => {
+  const config = await testStack();
+  const { client } = await clientForTest(config);
+  installRuntime(createLogger('test-worker', { pretty: false }));
+  const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
+  let cluster = new FakeCluster();
+  // Activities look the cluster up at call time, so each test gets a fresh one.
+  const proxyTo = (get: () => Record<string, (...args: never[]) => unknown>) =>
+    new Proxy(
+      {},
+      {
+        get:
+          (_, key: string) =>
+          (...args: never[]) =>
+            get()[key]!(...args),
+        has: () => true,
+        ownKeys: () => Object.keys(get()),
+        getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
+      },
+    );
+  const workers = await Promise.all([
+    Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }),
+    Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: REFERENCE_TASK_QUEUE,
+      activities: proxyTo(() => cluster.reference()),
+    }),
+    ...SATELLITES.map((name) =>
+      Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: satelliteTaskQueue(name),
+        activities: proxyTo(() => cluster.satellite(name)),
+      }),
+    ),
+  ]);
+  const running = Promise.all(workers.map((w) => w.run()));
+  onTeardown(async () => {
+    workers.forEach((w) => w.shutdown());
+    await running;
+    await connection.close();
+  });
+
+  let counter = 0;
+  const start = (overrides: Partial<HoldLessonInput> = {}): Promise<WorkflowHandle> => {
+    const lessonId = `stub-${++counter}-${Date.now()}`;
+    const input: HoldLessonInput = {
+      cluster: 'test',
+      lesson: { lessonId, source: '/nowhere', manifestSha256: 'x', fileCount: 3, totalBytes: 300, testQueries: [] },
+      groups: [
+        { name: 'boys', satellites: ['boy-1', 'boy-2'] },
+        { name: 'girls', satellites: ['girl-1', 'girl-2'] },
+      ],
+      loadBalancerControl: true,
+      healthCheckWaitMs: 0,
+      lastCigaretteMs: 0,
+      coffeeMs: 0,
+      minServingSatellites: 2,
+      requestedBy: 'test',
+      ...overrides,
+    };
+    return client.workflow.start('holdLesson', { taskQueue: ORCHESTRATION_TASK_QUEUE, workflowId: `hold-lesson/${lessonId}`, args: [input] });
+  };
+  const waitForPhase = async (handle: WorkflowHandle, phase: RolloutStatus['phase']) => {
+    for (let i = 0; i < 300; i++) {
+      const status = await handle.query<RolloutStatus>('status');
+      if (status.phase === phase) return status;
+      await sleep(50);
+    }
+    assert.fail(`never reached phase ${phase}`);
+  };
+
+  test('with HAProxy control: boys out, copied, examined, swapped in for the girls in one change, then the girls', async () => {
+    cluster = new FakeCluster();
+    const handle = await start();
+    const status = (await handle.result()) as RolloutStatus;
+    const id = status.lessonId;
+    assert.equal(status.phase, 'done');
+    assert.equal(status.serving, 4);
+    const lb = cluster.calls.filter((c) => c.startsWith('lb:'));
+    assert.deepEqual(lb, ['lb:drain boy-1,boy-2', 'lb:switch ready=boy-1,boy-2 drain=girl-1,girl-2', 'lb:switch ready=girl-1,girl-2 drain=']);
+    // The boys start serving only after both passed their examination.
+    const firstStart = cluster.calls.indexOf('boy-1:start');
+    assert.ok(cluster.calls.indexOf('boy-1:exam') < firstStart && cluster.calls.indexOf('boy-2:exam') < firstStart);
+    // The girls stop only after the cutover.
+    assert.ok(cluster.calls.indexOf('girl-1:stop') > cluster.calls.indexOf('lb:switch ready=boy-1,boy-2 drain=girl-1,girl-2'));
+    assert.deepEqual([...cluster.served.values()], [id, id, id, id]);
+  });
+
+  test("without load balancer control: no runtime API call, the seed's health-check waits instead", async () => {
+    cluster = new FakeCluster();
+    const handle = await start({ loadBalancerControl: false, healthCheckWaitMs: 50 });
+    const status = (await handle.result()) as RolloutStatus;
+    assert.equal(status.phase, 'done');
+    assert.deepEqual(
+      cluster.calls.filter((c) => c.startsWith('lb:')),
+      [],
+    );
+  });
+
+  test('pause holds the rollout before the next group; resume lets it go on', async () => {
+    cluster = new FakeCluster();
+    const handle = await start();
+    await handle.signal('pause');
+    const paused = await waitForPhase(handle, 'paused');
+    assert.equal(paused.paused, true);
+    const callsWhilePaused = cluster.calls.length;
+    await sleep(300);
+    assert.equal(cluster.calls.length, callsWhilePaused, 'nothing happens while paused');
+    await handle.signal('resume');
+    assert.equal(((await handle.result()) as RolloutStatus).phase, 'done');
+  });
+
+  test('skip: with a lower minimum, a failing satellite can be left out and the rollout goes on', async () => {
+    cluster = new FakeCluster();
+    cluster.failExam.add('boy-2');
+    const handle = await start({ minServingSatellites: 1 });
+    await waitForPhase(handle, 'halted');
+    const skipped = await handle.executeUpdate<{ state: string }, [{ satellite: string }]>('skipSatellite', { args: [{ satellite: 'boy-2' }] });
+    assert.equal(skipped.state, 'skipped');
+    const status = (await handle.result()) as RolloutStatus;
+    assert.equal(status.phase, 'done');
+    assert.equal(status.serving, 3);
+    assert.ok(!cluster.calls.includes('boy-2:start'), 'the skipped satellite stays out');
+  });
+
+  test('abort after the cutover swaps the boys back to the old lesson, in one change, and restores full power', async () => {
+    cluster = new FakeCluster();
+    cluster.failExam.add('girl-2');
+    const handle = await start();
+    const halted = await waitForPhase(handle, 'halted');
+    assert.equal(halted.halted!.group, 'girls');
+    await handle.signal('abort');
+    const status = (await handle.result()) as RolloutStatus;
+    assert.equal(status.phase, 'aborted');
+    assert.equal(status.serving, 4);
+    assert.deepEqual([...cluster.served.values()], ['old', 'old', 'old', 'old']);
+    const lb = cluster.calls.filter((c) => c.startsWith('lb:'));
+    assert.deepEqual(lb.slice(-2), ['lb:switch ready=girl-1,girl-2 drain=boy-1,boy-2', 'lb:switch ready=boy-1,boy-2 drain=']);
+  });
+});
