@@ -57,7 +57,10 @@ export interface SatelliteStatus {
   name: string;
   state: SatelliteState;
   filesCopied: number;
+  /** Size of the files that changed and were copied. */
   bytesCopied: number;
+  /** What rsync sent for them (unchanged files are hard-linked, not sent). */
+  bytesSent: number;
   examination?: ExaminationResult;
   /** The lesson users get from it now; undefined while it is out of service. */
   lessonServed?: string;

@@ -114,7 +114,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     name: g.name,
     state: 'waiting',
     satellites: g.satellites.map((name) => {
-      const s: SatelliteStatus = { name, state: 'serving-old', filesCopied: 0, bytesCopied: 0 };
+      const s: SatelliteStatus = { name, state: 'serving-old', filesCopied: 0, bytesCopied: 0, bytesSent: 0 };
       satellites.set(name, s);
       return s;
     }),
@@ -291,6 +291,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       const copy = await acts.copyLesson(lesson, { repair });
       s.filesCopied += copy.filesCopied;
       s.bytesCopied += copy.bytesChanged;
+      s.bytesSent += copy.bytesSent;
       s.state = 'examining';
       const exam = await acts.examineLesson(lesson);
       s.examination = exam;
