@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { execa } from 'execa';
 import { ConfigError, loadConfig, parseConfig } from '../src/config/load';
@@ -10,6 +10,7 @@ import { groupOrder } from '../src/config/schema';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 const minimal = () => ({
   cluster: 'c1',

@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { openDatabase } from '../src/db/database';
 import { migrate, migrateOperational, MigrationError, readMigrations } from '../src/db/migrate';
 import { freshDatabase, testStack } from './helpers/stack';
+
+const scratch: string[] = [];
+after(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const scratchDir = (): string => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-migrations-'));
+  scratch.push(dir);
+  return dir;
+};
 
 describe('operational database migrations on a real PostgreSQL', async () => {
   const config = await testStack();
@@ -53,7 +61,7 @@ describe('operational database migrations on a real PostgreSQL', async () => {
   });
 
   test('a failing migration leaves the schema as it was, and the error names the file', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-migrations-'));
+    const dir = scratchDir();
     writeFileSync(path.join(dir, '001_first.sql'), 'CREATE TABLE first_table (id int);');
     writeFileSync(path.join(dir, '002_broken.sql'), 'CREATE TABLE second_table (id int); SELECT no_such_column FROM first_table;');
     const { db } = await freshDatabase(config, 'broken');
@@ -69,7 +77,7 @@ describe('operational database migrations on a real PostgreSQL', async () => {
   });
 
   test('an applied file that was edited, or a database newer than the code, is refused', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-migrations-'));
+    const dir = scratchDir();
     writeFileSync(path.join(dir, '001_first.sql'), 'CREATE TABLE first_table (id int);');
     writeFileSync(path.join(dir, '002_second.sql'), 'CREATE TABLE second_table (id int);');
     const { db } = await freshDatabase(config, 'edited');
@@ -80,7 +88,7 @@ describe('operational database migrations on a real PostgreSQL', async () => {
   });
 
   test('migration files must be numbered without gaps', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-migrations-'));
+    const dir = scratchDir();
     writeFileSync(path.join(dir, '001_first.sql'), 'SELECT 1;');
     writeFileSync(path.join(dir, '003_third.sql'), 'SELECT 1;');
     assert.throws(() => readMigrations(dir), /without gaps; found 3 at position 2/);

@@ -1,10 +1,13 @@
 /**
- * The main job on the embedded defaults: bring the stack up, run the cluster's
- * workers, record the class list (enrollClass), and say where to look.
+ * The main job on the embedded defaults: bring the stack and the local cluster up
+ * (Apache satellites behind HAProxy), run the cluster's workers, record the class list
+ * (enrollClass), and say where to look. The lesson pipeline (prepareLesson) joins here
+ * once it exists.
  */
 import type { ClusterConfig } from '../config/schema';
 import type { Logger } from '../logging';
 import { stackUp } from '../stack/stack';
+import { clusterUp } from '../cluster/localCluster';
 import { allRoles } from '../workers/roles';
 import { startWorkers } from '../workers/runWorkers';
 import { connectClient, workflowUrl } from './client';
@@ -22,6 +25,7 @@ export interface MainJobResult {
 export async function runMainJob(config: ClusterConfig, io: { log: Logger; out: (line: string) => void }): Promise<MainJobResult> {
   io.out(`lessonplan: cluster ${config.cluster}`);
   await stackUp(config, io.log);
+  await clusterUp(config, io.log);
   const workers = await startWorkers(config, allRoles(config), io.log);
   const operator = await connectClient(config);
   try {
@@ -31,6 +35,7 @@ export async function runMainJob(config: ClusterConfig, io: { log: Logger; out: 
     const machines = result.enrolled.length + result.updated.length + result.unchanged.length;
     io.out(`class list recorded: ${machines} machines (${result.enrolled.length} new, ${result.retired.length} retired)`);
     io.out(`workflow ${workflowId}${url ? `: ${url}` : ''}`);
+    if (config.loadBalancer.kind === 'haproxy') io.out(`users' entry (HAProxy): http://127.0.0.1:${config.loadBalancer.frontendPort}/`);
     io.out('the stack keeps running; stop it with: npm run lessonplan -- dev down');
     return {
       temporalAddress: operator.endpoint.address,

@@ -4,7 +4,7 @@
  * temporary folder; stopped when the file is done. The config is written to a file too,
  * so that a test can start worker processes on it.
  */
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -44,7 +44,10 @@ export async function testCluster(
   const configFile = path.join(dir, 'cluster.yaml');
   writeFileSync(configFile, stringify(raw));
   const config = loadConfig(configFile);
-  onTeardown(() => clusterDown(config));
+  onTeardown(async () => {
+    await clusterDown(config);
+    rmSync(dir, { recursive: true, force: true });
+  });
   await clusterUp(config);
   return { config, dir, configFile };
 }
