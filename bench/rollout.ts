@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load';
 import { clusterDown, clusterUp } from '../src/cluster/localCluster';
-import { startLoad } from '../src/cluster/loadGenerator';
+import { classifyByAnswers, startLoad } from '../src/cluster/loadGenerator';
 import { createLogger } from '../src/logging';
 import { connectClient } from '../src/operator/client';
 import { startHoldLesson } from '../src/operator/rollout';
@@ -78,10 +78,7 @@ async function benchRollout(satellites: number): Promise<string> {
         concurrency: 4,
         maxRequests: 500_000,
         maxDurationMs: 300_000,
-        classify: (p, status, body) => {
-          const [o, n] = [body === first.answers.get(p), body === next.answers.get(p)];
-          return status !== 200 ? 'neither' : o && n ? 'either' : o ? 'old' : n ? 'new' : 'neither';
-        },
+        classify: classifyByAnswers(first.answers, next.answers),
       });
       const handle = await startHoldLesson(operator.client, config, next.filed, 'bench');
       const status = (await handle.result()) as RolloutStatus;

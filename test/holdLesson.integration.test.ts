@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { temporalCliPath } from '../src/stack/toolPaths';
 import { WORKFLOWS_PATH } from '../src/workers/roles';
 import { lessonDir } from '../src/activities/satellite/lessons';
-import { startLoad, type LoadResult } from '../src/cluster/loadGenerator';
+import { classifyByAnswers, startLoad, type LoadResult } from '../src/cluster/loadGenerator';
 import { startHoldLesson } from '../src/operator/rollout';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { testCluster } from './helpers/cluster';
@@ -65,10 +65,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
       concurrency: 4,
       maxRequests: 200_000,
       maxDurationMs: 180_000,
-      classify: (p, status, body) => {
-        const [wasOld, isNew] = [body === old.answers.get(p), body === next.answers.get(p)];
-        return status !== 200 ? 'neither' : wasOld && isNew ? 'either' : wasOld ? 'old' : isNew ? 'new' : 'neither';
-      },
+      classify: classifyByAnswers(old.answers, next.answers),
     });
 
   const waitForPhase = async (handle: WorkflowHandle, phase: RolloutStatus['phase']) => {

@@ -32,6 +32,15 @@ export interface LoadResult {
   lastOld?: { atMs: number; satellite: string };
 }
 
+/** Classifies an answer by comparing it with each lesson's expected body for the path. */
+export function classifyByAnswers(oldAnswers: Map<string, string>, newAnswers: Map<string, string>): LoadOptions['classify'] {
+  return (path, status, body) => {
+    if (status !== 200) return 'neither';
+    const [wasOld, isNew] = [body === oldAnswers.get(path), body === newAnswers.get(path)];
+    return wasOld && isNew ? 'either' : wasOld ? 'old' : isNew ? 'new' : 'neither';
+  };
+}
+
 export interface RunningLoad {
   stop(): Promise<LoadResult>;
 }

@@ -21,6 +21,9 @@ export function holdLessonInput(config: ClusterConfig, lesson: FiledLesson, requ
     groups: groupOrder(config).map((name) => ({ name, satellites: config.satellites.filter((s) => s.group === name).map((s) => s.name) })),
     loadBalancerControl: config.loadBalancer.kind === 'haproxy',
     healthCheckWaitMs: config.loadBalancer.kind === 'none' ? config.loadBalancer.healthCheckWait : 0,
+    ...(config.loadBalancer.kind === 'haproxy'
+      ? { drainDeadlineMs: config.loadBalancer.drainDeadline, healthyDeadlineMs: config.loadBalancer.healthyDeadline }
+      : {}),
     lastCigaretteMs: config.timings.lastCigarette,
     coffeeMs: config.timings.coffee,
     minServingSatellites: minServingSatellites(config),

@@ -24,6 +24,9 @@ export interface HoldLessonInput {
   groups: RolloutGroup[];
   /** With HAProxy under control: drain, cutover, health waits through its runtime API. */
   loadBalancerControl: boolean;
+  /** With it: a drain waits at most this long for open sessions; health waits at most healthyDeadlineMs. */
+  drainDeadlineMs?: number;
+  healthyDeadlineMs?: number;
   /** Without it: how long to wait for the load balancer's health checks to notice a change. */
   healthCheckWaitMs: number;
   /** The seed's waits, durable timers. */

@@ -104,6 +104,9 @@ class Aborted extends Error {}
 
 export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus> {
   const { lesson, groups } = input;
+  // Histories started before these were inputs ran with these values.
+  const drainDeadline = input.drainDeadlineMs ?? 30_000;
+  const healthyDeadline = input.healthyDeadlineMs ?? 60_000;
   const { workflowId, runId } = workflowInfo();
   const startedAt = new Date().toISOString();
   const log: string[] = [];
@@ -339,7 +342,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       if (input.loadBalancerControl) {
         const toDrain = names.filter((n) => !drainedByCutover.includes(n));
         if (toDrain.length > 0) await step('stop chatting: drain', g.name, toDrain, () => loadBalancer.drainServers(toDrain));
-        const drained = await step('stop chatting: wait for open requests', g.name, names, () => loadBalancer.waitUntilDrained(names, 30_000));
+        const drained = await step('stop chatting: wait for open requests', g.name, names, () => loadBalancer.waitUntilDrained(names, drainDeadline));
         if (!drained.drained)
           note(`drain deadline passed with sessions open: ${JSON.stringify(drained.openSessions)}; Apache's graceful stop lets them finish`);
       }
@@ -385,7 +388,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       setState(passed, 'ready');
       if (input.loadBalancerControl) {
         await step('leave the classroom: health checks', g.name, passed, () =>
-          loadBalancer.waitUntilHealthy(passed, { serving: false, deadlineMs: 60_000 }),
+          loadBalancer.waitUntilHealthy(passed, { serving: false, deadlineMs: healthyDeadline }),
         );
         const next = groups[index + 1];
         if (next && index === groups.length - 2) {
@@ -402,7 +405,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
           );
         }
         await step('leave the classroom: serving', g.name, passed, () =>
-          loadBalancer.waitUntilHealthy(passed, { serving: true, deadlineMs: 60_000 }),
+          loadBalancer.waitUntilHealthy(passed, { serving: true, deadlineMs: healthyDeadline }),
         );
       } else {
         await sleep(input.healthCheckWaitMs);
@@ -445,7 +448,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         ),
       );
       if (input.loadBalancerControl)
-        await step('abort: health checks', 'all', names, () => loadBalancer.waitUntilHealthy(names, { serving: false, deadlineMs: 60_000 }));
+        await step('abort: health checks', 'all', names, () => loadBalancer.waitUntilHealthy(names, { serving: false, deadlineMs: healthyDeadline }));
     };
     await putBack(outNow);
     if (input.loadBalancerControl) {
@@ -457,7 +460,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     }
     for (const name of outNow) setState([name], 'restored', servedBefore.get(name)!);
     if (onNew.length > 0) {
-      if (input.loadBalancerControl) await step('abort: wait for open requests', 'all', onNew, () => loadBalancer.waitUntilDrained(onNew, 30_000));
+      if (input.loadBalancerControl)
+        await step('abort: wait for open requests', 'all', onNew, () => loadBalancer.waitUntilDrained(onNew, drainDeadline));
       setState(onNew, 'leaving');
       await Promise.all(onNew.map((name) => step('abort: stop web server', 'all', [name], () => satellite(name).stopWebServer())));
       await putBack(onNew);
