@@ -46,12 +46,16 @@ export async function runTests(args: string[]): Promise<number> {
   try {
     log.info({ workDir }, 'starting the test stack');
     await stackUp(config, log);
-    child = execa(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
-      cwd: ROOT,
-      env: { LESSONPLAN_TEST_CONFIG: configFile, LESSONPLAN_LOG_LEVEL: process.env.LESSONPLAN_LOG_LEVEL ?? 'warn' },
-      stdio: 'inherit',
-      reject: false,
-    });
+    child = execa(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=300000', ...files],
+      {
+        cwd: ROOT,
+        env: { LESSONPLAN_TEST_CONFIG: configFile, LESSONPLAN_LOG_LEVEL: process.env.LESSONPLAN_LOG_LEVEL ?? 'warn' },
+        stdio: 'inherit',
+        reject: false,
+      },
+    );
     const result = await child;
     return result.exitCode ?? 1;
   } finally {

@@ -140,7 +140,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     assert.fail(`never reached phase ${phase}`);
   };
 
-  test('with HAProxy control: boys out, copied, examined, swapped in for the girls in one change, then the girls', async () => {
+  test('with HAProxy control: boys out, copied, examined, swapped in for the girls in one change, then the girls', { timeout: 60_000 }, async () => {
     cluster = new FakeCluster();
     const handle = await start();
     const status = (await handle.result()) as RolloutStatus;
@@ -157,7 +157,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     assert.deepEqual([...cluster.served.values()], [id, id, id, id]);
   });
 
-  test("without load balancer control: no runtime API call, the seed's health-check waits instead", async () => {
+  test("without load balancer control: no runtime API call, the seed's health-check waits instead", { timeout: 60_000 }, async () => {
     cluster = new FakeCluster();
     const handle = await start({ loadBalancerControl: false, healthCheckWaitMs: 50 });
     const status = (await handle.result()) as RolloutStatus;
@@ -168,7 +168,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     );
   });
 
-  test('pause holds the rollout before the next group; resume lets it go on', async () => {
+  test('pause holds the rollout before the next group; resume lets it go on', { timeout: 60_000 }, async () => {
     cluster = new FakeCluster();
     const handle = await start();
     await handle.signal('pause');
@@ -181,7 +181,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     assert.equal(((await handle.result()) as RolloutStatus).phase, 'done');
   });
 
-  test('skip: with a lower minimum, a failing satellite can be left out and the rollout goes on', async () => {
+  test('skip: with a lower minimum, a failing satellite can be left out and the rollout goes on', { timeout: 60_000 }, async () => {
     cluster = new FakeCluster();
     cluster.failExam.add('boy-2');
     const handle = await start({ minServingSatellites: 1 });
@@ -194,7 +194,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     assert.ok(!cluster.calls.includes('boy-2:start'), 'the skipped satellite stays out');
   });
 
-  test('abort after the cutover swaps the boys back to the old lesson, in one change, and restores full power', async () => {
+  test('abort after the cutover swaps the boys back to the old lesson, in one change, and restores full power', { timeout: 60_000 }, async () => {
     cluster = new FakeCluster();
     cluster.failExam.add('girl-2');
     const handle = await start();

@@ -247,12 +247,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   /** Halts until the operator decides; returns on resume, throws Aborted on abort. */
   async function halt(h: Omit<Halt, 'since'>): Promise<void> {
     const before = status.phase;
+    // Forget any earlier decision before the halt is visible: a resume, retry or skip
+    // that arrives while the report is being written must count (an abort always does).
+    if (decision !== 'abort') decision = undefined;
     status.halted = { ...h, since: new Date().toISOString() };
     note(`halted in ${h.step} of group ${h.group}: ${h.reason}`);
     setPhase('halted');
     haltCount += 1;
     await report('halted', `lesson ${lesson.lessonId} halted in ${h.step} of group ${h.group}: ${h.reason}`, `/halt-${haltCount}`);
-    if (decision !== 'abort') decision = undefined;
     await condition(() => decision !== undefined);
     const chosen = decision;
     decision = undefined;
