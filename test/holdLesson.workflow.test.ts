@@ -32,7 +32,7 @@ class FakeCluster {
   satellite(name: string) {
     const log = (call: string) => this.calls.push(`${name}:${call}`);
     return {
-      servedLesson: async () => (this.running.has(name) ? this.served.get(name)! : this.served.get(name)!),
+      servedLesson: async () => this.served.get(name)!,
       stopWebServer: async () => (log('stop'), this.running.delete(name), 'stopped'),
       startWebServer: async () => (log('start'), this.running.add(name), 'started'),
       copyLesson: async (lesson: FiledLesson) => {
@@ -192,6 +192,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     assert.equal(status.phase, 'done');
     assert.equal(status.serving, 3);
     assert.ok(!cluster.calls.includes('boy-2:start'), 'the skipped satellite stays out');
+    assert.ok(!cluster.running.has('boy-2'));
   });
 
   test('abort after the cutover swaps the boys back to the old lesson, in one change, and restores full power', { timeout: 60_000 }, async () => {
@@ -205,6 +206,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     assert.equal(status.phase, 'aborted');
     assert.equal(status.serving, 4);
     assert.deepEqual([...cluster.served.values()], ['old', 'old', 'old', 'old']);
+    assert.equal(cluster.running.size, 4, 'every web server runs again');
     const lb = cluster.calls.filter((c) => c.startsWith('lb:'));
     assert.deepEqual(lb.slice(-2), ['lb:switch ready=girl-1,girl-2 drain=boy-1,boy-2', 'lb:switch ready=boy-1,boy-2 drain=']);
   });

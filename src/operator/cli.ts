@@ -8,7 +8,6 @@ import type { ClusterConfig } from '../config/schema';
 import { createLogger } from '../logging';
 import { stackDown, stackReset, stackStatus, stackUp } from '../stack/stack';
 import { clusterDown, clusterStatus, clusterUp } from '../cluster/localCluster';
-import { temporalEndpoint } from '../stack/endpoints';
 import { ROLES, allRoles, type Role } from '../workers/roles';
 import { startWorkers } from '../workers/runWorkers';
 import { runMainJob } from './mainJob';
@@ -149,5 +148,3 @@ export async function main(argv = process.argv): Promise<number> {
     return EXIT.failed;
   }
 }
-
-export { temporalEndpoint };

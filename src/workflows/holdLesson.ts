@@ -313,13 +313,16 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   let drainedByCutover: string[] = [];
 
   try {
-    for (const g of groups) {
-      for (const name of g.satellites) servedBefore.set(name, await step('read served lesson', g.name, [name], () => satellite(name).servedLesson()));
-      for (const name of g.satellites) {
-        const before = servedBefore.get(name);
-        satellites.get(name)!.lessonServed = before ?? undefined;
-      }
-    }
+    // What every satellite serves now, asked of all of them at once.
+    await Promise.all(
+      groups.flatMap((g) =>
+        g.satellites.map(async (name) => {
+          const before = await step('read served lesson', g.name, [name], () => satellite(name).servedLesson());
+          servedBefore.set(name, before);
+          satellites.get(name)!.lessonServed = before ?? undefined;
+        }),
+      ),
+    );
     status.serving = countServing();
 
     for (const [index, g] of groups.entries()) {
@@ -423,7 +426,19 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     await report('ok', `lesson ${lesson.lessonId} served by ${countServing()} of ${satellites.size} satellites`, '');
   } catch (err) {
     if (!(err instanceof Aborted)) throw err;
-    await restore();
+    try {
+      await restore();
+    } catch (again) {
+      if (!(again instanceof Aborted)) throw again;
+      // A second abort while the restore is halted: stop there. Satellites still out stay
+      // out (never serving a half-copied lesson); the report says which.
+      note(
+        `restore abandoned by the operator; out of service: ${[...satellites.values()]
+          .filter((s) => !s.lessonServed)
+          .map((s) => s.name)
+          .join(', ')}`,
+      );
+    }
     setPhase('aborted');
     await report('aborted', `lesson ${lesson.lessonId} aborted; ${countServing()} of ${satellites.size} satellites serve their previous lesson`, '');
   }

@@ -103,8 +103,12 @@ export async function copyLessonFiles(
     lines: false,
     buffer: { stdout: true, stderr: true },
   });
+  // Chunks may end mid-line: keep the unfinished tail for the next one.
+  let tail = '';
   rsync.stdout!.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
+    const lines = (tail + chunk.toString('utf8')).split('\n');
+    tail = lines.pop()!;
+    for (const line of lines) {
       const m = /^(\d+) (.+[^/])$/.exec(line);
       if (m) {
         progress.files += 1;
