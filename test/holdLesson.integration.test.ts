@@ -4,31 +4,22 @@
  * while a bounded load generator asks HAProxy the whole time.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
 import { execa } from 'execa';
 import { temporalCliPath } from '../src/stack/toolPaths';
-import { WORKFLOWS_PATH } from '../src/workers/roles';
 import { lessonDir } from '../src/activities/satellite/lessons';
 import { classifyByAnswers, startLoad, type LoadResult } from '../src/cluster/loadGenerator';
 import { startHoldLesson } from '../src/operator/rollout';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { testCluster } from './helpers/cluster';
+import { replayAndRecord } from './helpers/histories';
 import { fileTestLesson, type TestLesson } from './helpers/lessons';
 import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers/workers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Keeps the history as a replay fixture when asked (LESSONPLAN_RECORD_HISTORIES=1), and replays it now. */
-async function replayAndRecord(handle: WorkflowHandle, fixture: string) {
-  const history = await handle.fetchHistory();
-  await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, handle.workflowId);
-  if (process.env.LESSONPLAN_RECORD_HISTORIES) writeFileSync(path.join(import.meta.dirname, 'histories', fixture), historyToJSON(history));
-}
 
 describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
   const { config } = await testCluster('rollout');

@@ -15,6 +15,8 @@ export interface LoadOptions {
   maxRequests: number;
   maxDurationMs: number;
   classify: (path: string, status: number, body: string) => AnswerKind;
+  /** Each client waits this long between requests, so the load stays a load and not a flood. */
+  pauseMs?: number;
 }
 
 export interface LoadResult {
@@ -56,6 +58,7 @@ export function startLoad(options: LoadOptions): RunningLoad {
   const client = async (worker: number) => {
     let i = worker;
     while (!stopped && Date.now() < until && result.requests < options.maxRequests) {
+      if (options.pauseMs && i !== worker) await new Promise((r) => setTimeout(r, options.pauseMs));
       const path = options.paths[i++ % options.paths.length]!;
       result.requests += 1;
       const sentAt = performance.now();

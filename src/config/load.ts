@@ -88,7 +88,11 @@ function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
   return {
     ...config,
     dataDir: abs(config.dataDir),
-    reference: { ...config.reference, lessonsDir: abs(config.reference.lessonsDir) },
+    reference: {
+      ...config.reference,
+      lessonsDir: abs(config.reference.lessonsDir),
+      backupsDir: abs(config.reference.backupsDir ?? path.join(path.dirname(config.reference.lessonsDir), 'backups')),
+    },
     satellites: config.satellites.map((s) => ({ ...s, dataDir: abs(s.dataDir) })),
     loadBalancer:
       config.loadBalancer.kind === 'haproxy' && !/^[^/]+:\d+$/.test(config.loadBalancer.runtimeApi)

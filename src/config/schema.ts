@@ -118,8 +118,16 @@ const reference = z.strictObject({
   keepLessons: z.int().min(2).default(5),
   /** Subjects the inbox is read for, in this order. */
   subjects: z.array(name).min(1).default(['records', 'documents']),
-  /** Test suite run in the proof-reading step; omitted means the built-in browser test. */
+  /** Database backups (pg_dump), one per filed lesson; defaults to a "backups" folder beside lessonsDir. */
+  backupsDir: z.string().min(1).optional(),
+  /** Test suite run in the proof-reading step and in every examination; omitted means the built-in browser test. */
   testCommand: command.optional(),
+  /** Private port of the reference's own Apache, which answers the proof-reading queries; 0 picks a free one. */
+  proofReadPort: port.default(0),
+  /** The browser of the built-in test (Debian's chromium), launched headless. */
+  chromium: z.string().min(1).default('/usr/bin/chromium'),
+  /** Inbox items taken per subject and lesson, so that one lesson stays a reviewable size. */
+  maxItemsPerLesson: z.int().min(1).default(50_000),
 });
 
 const master = z.strictObject({

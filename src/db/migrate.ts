@@ -106,3 +106,10 @@ export const OPERATIONAL_MIGRATIONS_DIR = path.resolve(import.meta.dirname, 'mig
 export function migrateOperational(db: Database): Promise<MigrationResult> {
   return migrate(db, 'operational', readMigrations(OPERATIONAL_MIGRATIONS_DIR));
 }
+
+/** The reference database's migrations: catalog, full-text index, pending changes, filed lessons. */
+export const REFERENCE_MIGRATIONS_DIR = path.resolve(import.meta.dirname, 'migrations/reference');
+
+export function migrateReference(db: Database): Promise<MigrationResult> {
+  return migrate(db, 'reference', readMigrations(REFERENCE_MIGRATIONS_DIR));
+}

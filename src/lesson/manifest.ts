@@ -54,10 +54,12 @@ export class ManifestMismatch extends Error {
  * Checks every file of `dir` against the manifest: missing, extra, wrong size, wrong
  * content. Returns the problems, one line each; none means the copy is complete.
  */
-export async function verifyAgainstManifest(dir: string, manifest: LessonManifest): Promise<string[]> {
+export async function verifyAgainstManifest(dir: string, manifest: LessonManifest, onProgress?: (filesChecked: number) => void): Promise<string[]> {
   const problems: string[] = [];
   const present = new Set(await lessonFiles(dir));
+  let checked = 0;
   for (const entry of manifest.files) {
+    if (++checked % 250 === 0) onProgress?.(checked);
     if (!present.has(entry.path)) {
       problems.push(`${entry.path}: missing`);
       continue;

@@ -37,6 +37,7 @@ export function buildProgram(): Command {
     .action(async () => {
       const result = await runMainJob(config(), { log: createLogger('lessonplan'), out: (line) => !json() && console.log(line) });
       if (json()) console.log(JSON.stringify(result, null, 2));
+      if (!result.ok) process.exitCode = EXIT.failed;
     });
 
   const dev = program

@@ -15,9 +15,13 @@ export function minServingSatellites(config: ClusterConfig): number {
 }
 
 export function holdLessonInput(config: ClusterConfig, lesson: FiledLesson, requestedBy: string): HoldLessonInput {
+  return { ...rolloutPlan(config), lesson, requestedBy };
+}
+
+/** How the config says a lesson is held: everything of holdLesson's input but the lesson. */
+export function rolloutPlan(config: ClusterConfig): Omit<HoldLessonInput, 'lesson' | 'requestedBy'> {
   return {
     cluster: config.cluster,
-    lesson,
     groups: groupOrder(config).map((name) => ({ name, satellites: config.satellites.filter((s) => s.group === name).map((s) => s.name) })),
     loadBalancerControl: config.loadBalancer.kind === 'haproxy',
     healthCheckWaitMs: config.loadBalancer.kind === 'none' ? config.loadBalancer.healthCheckWait : 0,
@@ -27,7 +31,6 @@ export function holdLessonInput(config: ClusterConfig, lesson: FiledLesson, requ
     lastCigaretteMs: config.timings.lastCigarette,
     coffeeMs: config.timings.coffee,
     minServingSatellites: minServingSatellites(config),
-    requestedBy,
   };
 }
 

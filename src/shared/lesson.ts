@@ -39,4 +39,11 @@ export interface FiledLesson {
   fileCount: number;
   totalBytes: number;
   testQueries: TestQuery[];
+  /** For the browser test: a word to search on the lesson's search page, and a title it must find. */
+  searchProbe?: SearchProbe;
+}
+
+export interface SearchProbe {
+  term: string;
+  title: string;
 }

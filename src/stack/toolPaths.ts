@@ -59,3 +59,12 @@ function everyoneCanReach(dir: string): boolean {
     if (d === path.dirname(d)) return true;
   }
 }
+
+/**
+ * pg_dump of the PostgreSQL 15 line: Debian's client for the embedded server's major
+ * version (pg_dump refuses a server newer than itself).
+ */
+export function pgDumpPath(): string {
+  const debian = '/usr/lib/postgresql/15/bin/pg_dump';
+  return existsSync(debian) ? debian : 'pg_dump';
+}

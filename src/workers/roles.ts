@@ -7,13 +7,14 @@ import { fileURLToPath } from 'node:url';
 import type { WorkerOptions } from '@temporalio/worker';
 import type { ClusterConfig } from '../config/schema';
 import { openDatabase, type Database } from '../db/database';
-import { migrateOperational } from '../db/migrate';
+import { migrateOperational, migrateReference } from '../db/migrate';
+import { Client, Connection } from '@temporalio/client';
 import { createDescribeHostActivity } from '../activities/common/describeHost';
 import { createReferenceActivities } from '../activities/reference';
 import { createLoadBalancerActivities } from '../activities/loadBalancer';
 import { createSatelliteActivities } from '../activities/satellite';
 import { MASTER_TASK_QUEUE, ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue, slaveTaskQueue } from '../shared/names';
-import { databaseUrl } from '../stack/endpoints';
+import { databaseUrl, temporalEndpoint } from '../stack/endpoints';
 
 export const ROLES = ['orchestration', 'reference', 'satellite', 'master', 'slave'] as const;
 export type Role = (typeof ROLES)[number];
@@ -33,7 +34,8 @@ export class RoleError extends Error {
 }
 
 export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: string): Promise<RoleWorker> {
-  const open: Database[] = [];
+  /** What the worker holds open, closed after it stopped: database pools, the Temporal client. */
+  const open: { close(): Promise<void> }[] = [];
   const connect = (db: ClusterConfig['operationalDatabase'], app: string) => {
     const handle = openDatabase(databaseUrl(config, db), { applicationName: `lessonplan-${app}` });
     open.push(handle);
@@ -48,13 +50,31 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: 
     case 'reference': {
       const operational = connect(config.operationalDatabase, 'reference');
       await migrateOperational(operational);
+      const referenceUrl = databaseUrl(config, config.reference.database);
+      const reference = connect(config.reference.database, 'reference-db');
+      await migrateReference(reference);
+      // Asking Temporal which rollouts run (check if still holding a lesson) needs a client; made on first use.
+      let temporal: Promise<{ client: Client; connection: Connection }> | undefined;
+      const temporalClient = async () => {
+        temporal ??= (async () => {
+          const endpoint = temporalEndpoint(config);
+          const connection = await Connection.connect({ address: endpoint.address });
+          return { connection, client: new Client({ connection, namespace: endpoint.namespace }) };
+        })();
+        return (await temporal).client;
+      };
+      open.push({
+        close: async () => {
+          if (temporal) await (await temporal).connection.close();
+        },
+      });
       return {
         role,
         name: config.reference.name,
         options: {
           taskQueue: REFERENCE_TASK_QUEUE,
           activities: {
-            ...createReferenceActivities({ operational }),
+            ...createReferenceActivities({ operational, preparation: { config, reference, referenceUrl, temporal: temporalClient } }),
             ...(config.loadBalancer.kind === 'haproxy'
               ? createLoadBalancerActivities({ runtimeApi: config.loadBalancer.runtimeApi, backend: config.loadBalancer.backend })
               : {}),
@@ -80,7 +100,7 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: 
         options: {
           taskQueue: satelliteTaskQueue(satellite.name),
           activities: {
-            ...createSatelliteActivities({ satellite, testCommand: config.reference.testCommand }),
+            ...createSatelliteActivities({ satellite, testCommand: config.reference.testCommand, chromium: config.reference.chromium }),
             ...createDescribeHostActivity(role, satellite.name),
           },
         },

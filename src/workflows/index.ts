@@ -1,3 +1,4 @@
 /** Every workflow the orchestration worker runs (the bundle's entry point). */
 export { enrollClass } from './enrollClass';
 export { holdLesson } from './holdLesson';
+export { prepareLesson } from './prepareLesson';

@@ -27,6 +27,7 @@ export async function testCluster(
   raw.operationalDatabase = spec;
   raw.reference.name = `teacher-${name}`;
   raw.reference.lessonsDir = path.join(dir, 'reference/lessons');
+  raw.reference.database = (await freshDatabase(base, `${name.replace(/-/g, '_')}_ref`)).spec;
   for (const s of raw.satellites) {
     s.dataDir = path.join(dir, 'satellites', s.name);
     s.webServer = { ...s.webServer, port: await freePort(), examPort: await freePort() };

@@ -17,6 +17,15 @@ import { execa } from 'execa';
 import type { SatelliteConfig } from '../../config/schema';
 import { isAlive } from '../../stack/processes';
 
+/**
+ * What Apache needs of a host: a satellite, or the reference machine's own proof-reading
+ * instance. `readableRoots` are folders outside dataDir that its links may point into.
+ */
+export type ApacheHost = Pick<SatelliteConfig, 'name' | 'dataDir'> & {
+  webServer: Pick<SatelliteConfig['webServer'], 'port' | 'examPort' | 'start' | 'stop'>;
+  readableRoots?: string[];
+};
+
 export type ApacheMode = 'serve' | 'exam';
 
 const MODULES_DIR = '/usr/lib/apache2/modules';
@@ -32,7 +41,7 @@ export interface ApachePaths {
   port: number;
 }
 
-export function apachePaths(satellite: SatelliteConfig, mode: ApacheMode): ApachePaths {
+export function apachePaths(satellite: ApacheHost, mode: ApacheMode): ApachePaths {
   const dir = path.join(satellite.dataDir, 'apache');
   return {
     dir,
@@ -46,7 +55,7 @@ export function apachePaths(satellite: SatelliteConfig, mode: ApacheMode): Apach
 }
 
 /** Writes the instance's config (idempotent: same satellite, same file). */
-export function writeApacheConfig(satellite: SatelliteConfig, mode: ApacheMode): ApachePaths {
+export function writeApacheConfig(satellite: ApacheHost, mode: ApacheMode): ApachePaths {
   const p = apachePaths(satellite, mode);
   mkdirSync(path.join(p.dir, `${mode}-run`), { recursive: true });
   // Before its first lesson a satellite serves an empty folder: every request gets 404,
@@ -77,10 +86,12 @@ export function writeApacheConfig(satellite: SatelliteConfig, mode: ApacheMode):
     '  AllowOverride None',
     '  Require all denied',
     '</Directory>',
-    `<Directory ${satellite.dataDir}>`,
-    '  Options FollowSymLinks',
-    '  Require all granted',
-    '</Directory>',
+    ...[satellite.dataDir, ...(satellite.readableRoots ?? [])].flatMap((root) => [
+      `<Directory ${root}>`,
+      '  Options FollowSymLinks',
+      '  Require all granted',
+      '</Directory>',
+    ]),
     // The lesson's own description (manifest, test answers) is not for users.
     '<DirectoryMatch "/\\.lesson">',
     '  Require all denied',
@@ -98,7 +109,7 @@ export function writeApacheConfig(satellite: SatelliteConfig, mode: ApacheMode):
 }
 
 /** The pid of a running instance, from its pid file. */
-export function apachePid(satellite: SatelliteConfig, mode: ApacheMode): number | undefined {
+export function apachePid(satellite: ApacheHost, mode: ApacheMode): number | undefined {
   const { pidFile } = apachePaths(satellite, mode);
   if (!existsSync(pidFile)) return undefined;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
@@ -135,7 +146,7 @@ async function waitFor(check: () => Promise<boolean>, deadlineMs: number): Promi
 }
 
 /** Starts the instance unless it already runs; resolves once its port answers. */
-export async function startApache(satellite: SatelliteConfig, mode: ApacheMode, deadlineMs = 15_000): Promise<'started' | 'already running'> {
+export async function startApache(satellite: ApacheHost, mode: ApacheMode, deadlineMs = 15_000): Promise<'started' | 'already running'> {
   const p = writeApacheConfig(satellite, mode);
   if (apachePid(satellite, mode) && (await portAnswers(p.port))) return 'already running';
   const [file, ...args] = mode === 'serve' && satellite.webServer.start ? satellite.webServer.start : ['apache2', '-f', p.conf, '-k', 'start'];
@@ -152,7 +163,7 @@ export async function startApache(satellite: SatelliteConfig, mode: ApacheMode, 
 }
 
 /** Stops the instance gracefully (in-flight requests finish); resolves once its port is closed. */
-export async function stopApache(satellite: SatelliteConfig, mode: ApacheMode, deadlineMs = 40_000): Promise<'stopped' | 'not running'> {
+export async function stopApache(satellite: ApacheHost, mode: ApacheMode, deadlineMs = 40_000): Promise<'stopped' | 'not running'> {
   const p = apachePaths(satellite, mode);
   const pid = apachePid(satellite, mode);
   if (!pid && !(await portAnswers(p.port))) return 'not running';

@@ -3,21 +3,22 @@
  * through the satellite's real web server on its private examination port:
  * 1. every file still matches the manifest (a file damaged after the copy is caught);
  * 2. the reference's test queries get the same answers (sha256 of the body);
- * 3. the configured test command passes against the examination URL.
+ * 3. the test suite passes against the examination URL: the configured command, or the
+ *    built-in browser test that searches the lesson's probe word on its search page.
  */
 import { createHash } from 'node:crypto';
-import { execa } from 'execa';
 import type { SatelliteConfig } from '../../config/schema';
 import { readManifest, verifyAgainstManifest } from '../../lesson/manifest';
 import type { FiledLesson } from '../../shared/lesson';
 import type { ExaminationResult } from '../../shared/rollout';
+import { runTestSuite } from '../../lesson/testSuite';
 import { startApache, stopApache } from './apache';
 import { lessonDir, pointLink } from './lessons';
 
 export async function examine(
   satellite: SatelliteConfig,
   lesson: FiledLesson,
-  options: { testCommand?: string[]; signal?: AbortSignal; onCheck?: (done: number) => void },
+  options: { testCommand?: string[]; chromium?: string; signal?: AbortSignal; onCheck?: (done: number) => void },
 ): Promise<ExaminationResult> {
   const failures: string[] = [];
   let checks = 0;
@@ -50,20 +51,19 @@ export async function examine(
       }
       options.onCheck?.(checks);
     }
-    if (options.testCommand) {
+    // The test suite: the configured command, or the browser test when the lesson names a probe.
+    if (options.testCommand || (options.chromium && lesson.searchProbe)) {
       checks += 1;
-      const [file, ...args] = options.testCommand;
-      const result = await execa(file!, args, {
-        reject: false,
-        all: true,
-        cancelSignal: options.signal,
-        env: { LESSON_URL: `${base}/`, LESSON_ID: lesson.lessonId },
-        timeout: 10 * 60_000,
-      });
-      if (result.exitCode !== 0)
-        failures.push(
-          `test command ${options.testCommand.join(' ')} exited ${result.exitCode}: ${String(result.all).trim().split('\n').slice(-5).join(' | ')}`,
-        );
+      failures.push(
+        ...(await runTestSuite({
+          reference: { testCommand: options.testCommand, chromium: options.chromium ?? '' },
+          baseUrl: `${base}/`,
+          lessonId: lesson.lessonId,
+          probe: lesson.searchProbe,
+          signal: options.signal,
+        })),
+      );
+      options.onCheck?.(checks);
     }
   } finally {
     await stopApache(satellite, 'exam');

@@ -14,11 +14,13 @@ import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, type CopyResult 
 
 export interface SatelliteDependencies {
   satellite: SatelliteConfig;
-  /** The test suite run in the examination, against the examination URL. */
+  /** The test suite run in the examination, against the examination URL; without one, the built-in browser test. */
   testCommand?: string[];
+  /** The browser of the built-in test; without it (and without a command) the examination runs the queries only. */
+  chromium?: string;
 }
 
-export function createSatelliteActivities({ satellite, testCommand }: SatelliteDependencies) {
+export function createSatelliteActivities({ satellite, testCommand, chromium }: SatelliteDependencies) {
   return {
     /** Stop chatting: Apache stops gracefully (in-flight requests finish); verified by the port closing. */
     async stopWebServer(): Promise<string> {
@@ -55,7 +57,12 @@ export function createSatelliteActivities({ satellite, testCommand }: SatelliteD
     /** The examination, through this satellite's own Apache on its private port. */
     async examineLesson(lesson: FiledLesson): Promise<ExaminationResult> {
       const ctx = Context.current();
-      return examine(satellite, lesson, { testCommand, signal: ctx.cancellationSignal, onCheck: (done) => ctx.heartbeat({ checks: done }) });
+      return examine(satellite, lesson, {
+        testCommand,
+        chromium,
+        signal: ctx.cancellationSignal,
+        onCheck: (done) => ctx.heartbeat({ checks: done }),
+      });
     },
 
     /** Points what users are served (`current`) at a copied lesson. */

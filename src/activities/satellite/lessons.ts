@@ -38,11 +38,6 @@ export function pointLink(satellite: SatelliteConfig, link: LessonLink, lessonId
   renameSync(temp, target);
 }
 
-export interface CopyProgress {
-  files: number;
-  bytes: number;
-}
-
 export interface CopyResult {
   lessonId: string;
   /** Files rsync transferred (changed or new). */
@@ -65,18 +60,47 @@ function statNumber(output: string, label: string): number {
   return match ? Number(match[1]!.replace(/[,.]/g, '')) : 0;
 }
 
-export async function copyLessonFiles(
+export interface CopyProgress {
+  files: number;
+  bytes: number;
+  /** Files checked against the manifest after the transfer. */
+  verified?: number;
+}
+
+/**
+ * One copy at a time per satellite in this process. A retry that Temporal schedules
+ * while an earlier attempt is still winding down (a missed heartbeat) would otherwise
+ * write into the same `.partial` folder; it waits for the earlier one to stop instead.
+ */
+const copying = new Map<string, Promise<unknown>>();
+
+export function copyLessonFiles(
   satellite: SatelliteConfig,
   lesson: FiledLesson,
   options: { repair: boolean; signal?: AbortSignal; onProgress?: (p: CopyProgress) => void },
 ): Promise<CopyResult> {
+  const before = copying.get(satellite.name) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(() => copyOnce(satellite, lesson, options));
+  copying.set(satellite.name, mine);
+  return mine;
+}
+
+async function copyOnce(
+  satellite: SatelliteConfig,
+  lesson: FiledLesson,
+  options: { repair: boolean; signal?: AbortSignal; onProgress?: (p: CopyProgress) => void },
+): Promise<CopyResult> {
+  options.signal?.throwIfAborted();
   const final = lessonDir(satellite, lesson.lessonId);
   const partial = `${final}.partial`;
   mkdirSync(lessonsDir(satellite), { recursive: true });
 
   if (existsSync(final)) {
     const manifest = await readManifest(final, lesson.manifestSha256).catch(() => undefined);
-    if (manifest && (await verifyAgainstManifest(final, manifest)).length === 0) {
+    if (
+      manifest &&
+      (await verifyAgainstManifest(final, manifest, (verified) => options.onProgress?.({ files: 0, bytes: 0, verified }))).length === 0
+    ) {
       return { lessonId: lesson.lessonId, filesCopied: 0, bytesChanged: 0, bytesSent: 0, alreadyCopied: true };
     }
     // A damaged earlier copy: repair it in place of a partial one.
@@ -117,7 +141,9 @@ export async function copyLessonFiles(
     }
     options.onProgress?.(progress);
   });
-  const result = await rsync;
+  // rsync is silent while it links unchanged files; a running rsync is progress too.
+  const alive = setInterval(() => options.onProgress?.(progress), 2_000);
+  const result = await rsync.finally(() => clearInterval(alive));
   if (result.isCanceled) throw new Error(`copy of lesson ${lesson.lessonId} to ${satellite.name} was cancelled`);
   if (result.exitCode !== 0) {
     throw new Error(
@@ -126,7 +152,7 @@ export async function copyLessonFiles(
   }
 
   const manifest = await readManifest(partial, lesson.manifestSha256);
-  const problems = await verifyAgainstManifest(partial, manifest);
+  const problems = await verifyAgainstManifest(partial, manifest, (verified) => options.onProgress?.({ ...progress, verified }));
   if (problems.length > 0) {
     throw new CorruptCopy(
       `the copy of lesson ${lesson.lessonId} on ${satellite.name} does not match its manifest: ${problems.slice(0, 5).join('; ')}`,

@@ -1,0 +1,178 @@
+/**
+ * The reference database's catalog: inbox items become rows (upserts, a batch per
+ * transaction), PostgreSQL keeps their full-text index (a generated tsvector with a GIN
+ * index), and every row and search term a change touches is noted as pending, so the
+ * next lesson rewrites exactly those files.
+ */
+import { z } from 'zod';
+import type { Database } from '../../db/database';
+import { EXTERNAL_ID_PATTERN, type ItemAnswer, type ItemKind, type SearchHit } from '../../shared/subjectMatter';
+import type { TakenItem } from './inbox';
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+const payloadSchemas = {
+  record: z.strictObject({
+    title: text(500),
+    fields: z.record(z.string().max(100), z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()])),
+  }),
+  document: z.strictObject({ title: text(500), body: text(1_000_000) }),
+} as const;
+
+export interface CatalogRow {
+  subject: string;
+  externalId: string;
+  kind: ItemKind;
+  title: string;
+  body: string;
+  fields: Record<string, string | number | boolean | null>;
+  inboxId: number;
+}
+
+/** Checks an inbox item; returns the row to upsert, or why it is refused. */
+export function validateItem(subject: string, item: TakenItem): { row: CatalogRow } | { reason: string } {
+  if (!EXTERNAL_ID_PATTERN.test(item.externalId)) {
+    return { reason: `external id "${item.externalId.slice(0, 80)}" is not usable: letters, digits, ".", "_" and "-" only, at most 128` };
+  }
+  const parsed = payloadSchemas[item.kind].safeParse(item.payload);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { reason: `payload of a ${item.kind}: ${issue.path.join('.') || '(top)'}: ${issue.message}` };
+  }
+  const p = parsed.data as { title: string; body?: string; fields?: CatalogRow['fields'] };
+  return {
+    row: { subject, externalId: item.externalId, kind: item.kind, title: p.title, body: p.body ?? '', fields: p.fields ?? {}, inboxId: item.inboxId },
+  };
+}
+
+export function catalogOf(db: Database) {
+  return {
+    /** Upserts rows in one transaction, noting the rows and the terms (before and after) as pending. */
+    async upsert(rows: CatalogRow[]): Promise<void> {
+      // The last item for an id wins, as it would have applied one after the other.
+      const latest = [...new Map(rows.map((r) => [`${r.subject}\u0000${r.externalId}`, r])).values()];
+      if (latest.length === 0) return;
+      const subjects = latest.map((r) => r.subject);
+      const ids = latest.map((r) => r.externalId);
+      await db.transaction(async (tx) => {
+        const notePendingTerms = () =>
+          tx.query(
+            `INSERT INTO pending_terms (term)
+             SELECT DISTINCT unnest(tsvector_to_array(c.search)) FROM catalog c
+             JOIN unnest($1::text[], $2::text[]) AS k(subject, external_id) USING (subject, external_id)
+             ON CONFLICT DO NOTHING`,
+            [subjects, ids],
+          );
+        await notePendingTerms();
+        await tx.query(
+          `INSERT INTO catalog (subject, external_id, kind, title, body, fields, inbox_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[])
+           ON CONFLICT (subject, external_id) DO UPDATE SET
+             kind = EXCLUDED.kind, title = EXCLUDED.title, body = EXCLUDED.body, fields = EXCLUDED.fields,
+             inbox_id = EXCLUDED.inbox_id, updated_at = now()
+           WHERE catalog.inbox_id <= EXCLUDED.inbox_id`,
+          [
+            subjects,
+            ids,
+            latest.map((r) => r.kind),
+            latest.map((r) => r.title),
+            latest.map((r) => r.body),
+            latest.map((r) => JSON.stringify(r.fields)),
+            latest.map((r) => r.inboxId),
+          ],
+        );
+        await notePendingTerms();
+        await tx.query('INSERT INTO pending_items (subject, external_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING', [
+          subjects,
+          ids,
+        ]);
+      });
+    },
+
+    /** Pending rows after `after` (keyset), with their current content (null: no longer in the catalog). */
+    async pendingItems(after: [string, string], limit: number): Promise<{ subject: string; externalId: string; answer: ItemAnswer | null }[]> {
+      const { rows } = await db.query<{
+        subject: string;
+        external_id: string;
+        kind: ItemKind | null;
+        title: string;
+        body: string;
+        fields: CatalogRow['fields'];
+      }>(
+        `SELECT p.subject, p.external_id, c.kind, c.title, c.body, c.fields FROM pending_items p
+         LEFT JOIN catalog c USING (subject, external_id)
+         WHERE (p.subject, p.external_id) > ($1, $2) ORDER BY p.subject, p.external_id LIMIT $3`,
+        [after[0], after[1], limit],
+      );
+      return rows.map((r) => ({ subject: r.subject, externalId: r.external_id, answer: r.kind ? toAnswer(r) : null }));
+    },
+
+    async pendingTerms(after: string, limit: number): Promise<string[]> {
+      const { rows } = await db.query<{ term: string }>('SELECT term FROM pending_terms WHERE term > $1 ORDER BY term LIMIT $2', [after, limit]);
+      return rows.map((r) => r.term);
+    },
+
+    /** Every row holding each term, best matches first (title words weigh more). */
+    async hits(terms: string[]): Promise<Map<string, SearchHit[]>> {
+      const { rows } = await db.query<{ term: string; subject: string; external_id: string; title: string }>(
+        `SELECT t.term, c.subject, c.external_id, c.title
+         FROM unnest($1::text[]) AS t(term)
+         CROSS JOIN LATERAL (SELECT quote_literal(t.term)::tsquery AS q) AS query
+         JOIN catalog c ON c.search @@ query.q
+         ORDER BY t.term, ts_rank(c.search, query.q) DESC, c.subject, c.external_id`,
+        [terms],
+      );
+      const hits = new Map<string, SearchHit[]>(terms.map((t) => [t, []]));
+      for (const r of rows) hits.get(r.term)!.push({ subject: r.subject, id: r.external_id, title: r.title });
+      return hits;
+    },
+
+    /** Rows for the proof-reading: the newest pending ones of a subject, or a sample of unchanged ones. */
+    async sample(subject: string, which: 'pending' | 'unchanged', limit: number): Promise<ItemAnswer[]> {
+      const { rows } = await db.query<{
+        subject: string;
+        external_id: string;
+        kind: ItemKind;
+        title: string;
+        body: string;
+        fields: CatalogRow['fields'];
+      }>(
+        which === 'pending'
+          ? `SELECT c.* FROM catalog c JOIN pending_items p USING (subject, external_id) WHERE c.subject = $1 ORDER BY c.inbox_id DESC LIMIT $2`
+          : `SELECT c.* FROM catalog c WHERE c.subject = $1
+               AND NOT EXISTS (SELECT 1 FROM pending_items p WHERE p.subject = c.subject AND p.external_id = c.external_id)
+             ORDER BY random() LIMIT $2`,
+        [subject, limit],
+      );
+      return rows.map(toAnswer);
+    },
+
+    async pendingCount(subject?: string): Promise<number> {
+      const { rows } = await db.query<{ n: string }>(
+        subject ? 'SELECT count(*) AS n FROM pending_items WHERE subject = $1' : 'SELECT count(*) AS n FROM pending_items',
+        subject ? [subject] : [],
+      );
+      return Number(rows[0]!.n);
+    },
+
+    async pendingByKind(): Promise<{ records: number; documents: number }> {
+      const { rows } = await db.query<{ kind: ItemKind; n: string }>(
+        'SELECT c.kind, count(*) AS n FROM pending_items p JOIN catalog c USING (subject, external_id) GROUP BY c.kind',
+      );
+      const count = (kind: ItemKind) => Number(rows.find((r) => r.kind === kind)?.n ?? 0);
+      return { records: count('record'), documents: count('document') };
+    },
+  };
+}
+
+function toAnswer(r: {
+  subject: string;
+  external_id: string;
+  kind: ItemKind | null;
+  title: string;
+  body: string;
+  fields: CatalogRow['fields'];
+}): ItemAnswer {
+  return r.kind === 'document'
+    ? { subject: r.subject, id: r.external_id, kind: 'document', title: r.title, body: r.body }
+    : { subject: r.subject, id: r.external_id, kind: 'record', title: r.title, fields: r.fields };
+}

@@ -1,0 +1,195 @@
+/**
+ * Filing a lesson: a backup of the reference database (pg_dump), the lesson's manifest
+ * (every file's path, size and sha256), its stats against the previous lesson, and the
+ * lessons table row, which also empties the pending changes in the same transaction.
+ * Only the last `keepLessons` lessons and their backups are kept.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { ClusterConfig } from '../../config/schema';
+import type { Database } from '../../db/database';
+import { buildManifest, sha256 } from '../../lesson/manifest';
+import { LESSON_META_DIR, MANIFEST_FILE, type FiledLesson, type LessonManifest, type SearchProbe, type TestQuery } from '../../shared/lesson';
+import type { FiledPreparation, LessonStats } from '../../shared/preparation';
+import { pgDumpPath } from '../../stack/toolPaths';
+import type { catalogOf } from './catalog';
+
+type ReferenceConfig = ClusterConfig['reference'];
+
+const STATS_FILE = `${LESSON_META_DIR}/stats.json`;
+/** Lesson ids start with the time they were made (see prepareLesson); other folders are not ours to prune. */
+const LESSON_FOLDER = /^\d{8}-\d{6}-[a-z0-9]+(\.building)?$/;
+
+export const lessonSource = (reference: ReferenceConfig, dir: string) =>
+  reference.host === 'localhost' || reference.host === '127.0.0.1' ? dir : `${reference.host}:${dir}`;
+
+/** The newest filed lesson, if any. */
+export async function latestFiledLesson(db: Database): Promise<string | null> {
+  const { rows } = await db.query<{ lesson_id: string }>('SELECT lesson_id FROM lessons ORDER BY filed_at DESC, lesson_id DESC LIMIT 1');
+  return rows[0]?.lesson_id ?? null;
+}
+
+/** pg_dump in custom format to `<backupsDir>/<lessonId>.dump`, written aside and renamed when complete. */
+export async function backUpDatabase(options: {
+  url: string;
+  backupsDir: string;
+  lessonId: string;
+  signal?: AbortSignal;
+  heartbeat?: () => void;
+}): Promise<{ file: string; bytes: number }> {
+  mkdirSync(options.backupsDir, { recursive: true });
+  const file = path.join(options.backupsDir, `${options.lessonId}.dump`);
+  if (existsSync(file)) return { file, bytes: statSync(file).size };
+  const partial = `${file}.partial`;
+  // The password goes through the environment, never the command line (visible in ps) or a log.
+  const url = new URL(options.url);
+  const password = decodeURIComponent(url.password);
+  url.password = '';
+  const timer = options.heartbeat ? setInterval(options.heartbeat, 5_000) : undefined;
+  try {
+    const result = await execa(pgDumpPath(), ['--format=custom', '--no-owner', `--file=${partial}`, `--dbname=${url.toString()}`], {
+      reject: false,
+      all: true,
+      stdin: 'ignore',
+      cancelSignal: options.signal,
+      env: password ? { PGPASSWORD: password } : {},
+    });
+    if (result.exitCode !== 0) {
+      rmSync(partial, { force: true });
+      throw new Error(
+        `pg_dump of the reference database failed (exit ${result.exitCode}): ${String(result.all).trim().split('\n').slice(-3).join(' | ')}`,
+      );
+    }
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  renameSync(partial, file);
+  return { file, bytes: statSync(file).size };
+}
+
+function readManifestFile(dir: string): LessonManifest | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as LessonManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What changed against the previous lesson's manifest. */
+export function compareManifests(
+  current: LessonManifest,
+  previous: LessonManifest | undefined,
+): Pick<LessonStats, 'filesAdded' | 'filesChanged' | 'filesRemoved' | 'bytesChanged'> {
+  const before = new Map((previous?.files ?? []).map((f) => [f.path, f]));
+  let filesAdded = 0;
+  let filesChanged = 0;
+  let bytesChanged = 0;
+  for (const f of current.files) {
+    const old = before.get(f.path);
+    before.delete(f.path);
+    if (!old) filesAdded += 1;
+    else if (old.sha256 !== f.sha256) filesChanged += 1;
+    else continue;
+    bytesChanged += f.size;
+  }
+  return { filesAdded, filesChanged, filesRemoved: before.size, bytesChanged };
+}
+
+export async function fileLessonFolder(options: {
+  reference: ReferenceConfig;
+  db: Database;
+  url: string;
+  catalog: ReturnType<typeof catalogOf>;
+  lessonId: string;
+  testQueries: TestQuery[];
+  searchProbe?: SearchProbe;
+  signal?: AbortSignal;
+  heartbeat?: () => void;
+}): Promise<FiledPreparation> {
+  const { reference, db, lessonId } = options;
+  const dir = path.join(reference.lessonsDir, lessonId);
+  const describe = (manifestText: string, stats: LessonStats): FiledLesson => {
+    const manifest = JSON.parse(manifestText) as LessonManifest;
+    return {
+      lessonId,
+      source: lessonSource(reference, dir),
+      manifestSha256: sha256(manifestText),
+      fileCount: manifest.files.length,
+      totalBytes: manifest.files.reduce((n, f) => n + f.size, 0),
+      testQueries: options.testQueries,
+      ...(options.searchProbe ? { searchProbe: options.searchProbe } : {}),
+    };
+  };
+
+  // Filed before (a retried step): the record stands.
+  const { rows: filed } = await db.query<{ stats: LessonStats }>('SELECT stats FROM lessons WHERE lesson_id = $1', [lessonId]);
+  if (filed[0] && existsSync(path.join(dir, MANIFEST_FILE))) {
+    const stats = filed[0].stats;
+    return { lesson: describe(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'), stats), stats, pruned: [] };
+  }
+  if (!existsSync(dir)) throw new Error(`the lesson folder ${dir} does not exist; prepare the subject matter again`);
+
+  const backup = await backUpDatabase({
+    url: options.url,
+    backupsDir: reference.backupsDir!,
+    lessonId,
+    signal: options.signal,
+    heartbeat: options.heartbeat,
+  });
+  const previous = await latestFiledLesson(db);
+  const manifest = await buildManifest(dir, lessonId);
+  options.heartbeat?.();
+  const manifestText = JSON.stringify(manifest);
+  const changed = await options.catalog.pendingByKind();
+  const stats: LessonStats = {
+    ...changed,
+    files: manifest.files.length,
+    totalBytes: manifest.files.reduce((n, f) => n + f.size, 0),
+    ...compareManifests(manifest, previous ? readManifestFile(path.join(reference.lessonsDir, previous)) : undefined),
+    backupFile: backup.file,
+    backupBytes: backup.bytes,
+  };
+  mkdirSync(path.join(dir, LESSON_META_DIR), { recursive: true });
+  writeFileSync(path.join(dir, MANIFEST_FILE), manifestText);
+  writeFileSync(path.join(dir, STATS_FILE), JSON.stringify({ lessonId, previous, ...stats }, null, 2));
+
+  await db.transaction(async (tx) => {
+    await tx.query(
+      'INSERT INTO lessons (lesson_id, manifest_sha256, stats, backup_file) VALUES ($1, $2, $3, $4) ON CONFLICT (lesson_id) DO NOTHING',
+      [lessonId, sha256(manifestText), JSON.stringify(stats), backup.file],
+    );
+    await tx.query('DELETE FROM pending_items');
+    await tx.query('DELETE FROM pending_terms');
+  });
+  const pruned = await pruneLessons(reference, db, lessonId);
+  return { lesson: describe(manifestText, stats), stats, pruned };
+}
+
+/**
+ * Keeps the newest `keepLessons` filed lessons (folders and backups); removes older
+ * ones, and folders of lessons that were never filed (aborted runs), except `keep`.
+ */
+export async function pruneLessons(reference: ReferenceConfig, db: Database, keep: string): Promise<string[]> {
+  const { rows } = await db.query<{ lesson_id: string; backup_file: string | null }>(
+    'SELECT lesson_id, backup_file FROM lessons ORDER BY filed_at DESC, lesson_id DESC',
+  );
+  const kept = new Set([keep, ...rows.slice(0, reference.keepLessons).map((r) => r.lesson_id)]);
+  const pruned: string[] = [];
+  for (const row of rows.slice(reference.keepLessons)) {
+    if (kept.has(row.lesson_id)) continue;
+    rmSync(path.join(reference.lessonsDir, row.lesson_id), { recursive: true, force: true });
+    if (row.backup_file) rmSync(row.backup_file, { force: true });
+    await db.query('DELETE FROM lessons WHERE lesson_id = $1', [row.lesson_id]);
+    pruned.push(row.lesson_id);
+  }
+  const filed = new Set(rows.map((r) => r.lesson_id));
+  for (const entry of existsSync(reference.lessonsDir) ? readdirSync(reference.lessonsDir) : []) {
+    const id = entry.replace(/\.building$/, '');
+    if (!LESSON_FOLDER.test(entry) || kept.has(entry) || (filed.has(id) && !entry.endsWith('.building'))) continue;
+    if (id === keep && !entry.endsWith('.building')) continue;
+    rmSync(path.join(reference.lessonsDir, entry), { recursive: true, force: true });
+    pruned.push(entry);
+  }
+  return pruned;
+}

@@ -1,0 +1,98 @@
+/**
+ * The lectureship and the flags: is this host the registered reference machine, is a
+ * lesson already in progress, and the flags other machines read ("updating" while the
+ * teacher prepares; "lesson-ready" once a lesson is filed).
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { Database } from '../../db/database';
+
+export interface PreparationRun {
+  workflowId: string;
+  runId: string;
+}
+
+export interface UpdatingFlag extends PreparationRun {
+  since: string;
+  lessonId?: string;
+}
+
+export const FLAGS = { updating: 'updating', lessonReady: 'lesson-ready' } as const;
+
+export function lectureshipOf(ops: Database, self: { name: string; cluster: string }, temporal: () => Promise<Client>) {
+  const readFlag = async <T>(name: string): Promise<T | undefined> => {
+    const { rows } = await ops.query<{ value: T }>('SELECT value FROM flags WHERE name = $1', [name]);
+    return rows[0]?.value;
+  };
+
+  return {
+    /** This worker is the registered reference machine, or a non-retryable error says who is. */
+    async check(expected: string): Promise<void> {
+      const { rows } = await ops.query<{ name: string; host: string }>(
+        "SELECT name, host FROM machines WHERE role = 'reference' AND retired_at IS NULL",
+      );
+      const registered = rows[0];
+      const problem = !registered
+        ? `no reference machine is registered for cluster ${self.cluster}; record the class list first (lessonplan run, or the enrollClass workflow)`
+        : registered.name !== self.name
+          ? `this worker is reference machine "${self.name}", but the machine registry names "${registered.name}" (${registered.host}) as the reference; only the registered reference prepares lessons`
+          : expected !== self.name
+            ? `the run asked for reference machine "${expected}", but this worker is "${self.name}"; start prepareLesson for the registered reference`
+            : undefined;
+      if (problem) throw ApplicationFailure.nonRetryable(problem, 'NotTheReference');
+    },
+
+    /**
+     * Whether another lesson is in progress: a running rollout of this cluster, or the
+     * "updating" flag of another preparation that still runs. A flag left by a run that
+     * ended without clearing it (terminated) is stale and does not count.
+     */
+    async inProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string }> {
+      const client = await temporal();
+      const rollouts: string[] = [];
+      for await (const wf of client.workflow.list({
+        query: `WorkflowType = 'holdLesson' AND ExecutionStatus = 'Running' AND LessonplanCluster = '${self.cluster}'`,
+      })) {
+        rollouts.push(wf.workflowId);
+      }
+      if (rollouts.length > 0) return { busy: true, reason: `a lesson is still being held: ${rollouts.join(', ')}` };
+      const flag = await readFlag<UpdatingFlag>(FLAGS.updating);
+      if (!flag || (flag.workflowId === run.workflowId && flag.runId === run.runId)) return { busy: false, reason: 'no lesson in progress' };
+      const other = await client.workflow
+        .getHandle(flag.workflowId, flag.runId)
+        .describe()
+        .catch(() => undefined);
+      if (other?.status.name === 'RUNNING') return { busy: true, reason: `the reference is updating since ${flag.since} (${flag.workflowId})` };
+      return {
+        busy: false,
+        reason: `the "updating" flag of ${flag.workflowId} (${flag.runId}), since ${flag.since}, was left by a run that ended; it is taken over`,
+      };
+    },
+
+    async setUpdating(run: PreparationRun & { lessonId: string }): Promise<void> {
+      const value: UpdatingFlag = { ...run, since: new Date().toISOString() };
+      await ops.query(
+        `INSERT INTO flags (name, value, set_by) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, set_by = EXCLUDED.set_by, set_at = now()
+         WHERE (flags.value->>'runId') IS DISTINCT FROM (EXCLUDED.value->>'runId')`,
+        [FLAGS.updating, JSON.stringify(value), self.name],
+      );
+    },
+
+    /** Unsets the flag if this run holds it (idempotent; another run's flag is left alone). */
+    async clearUpdating(run: PreparationRun): Promise<boolean> {
+      const { rowCount } = await ops.query("DELETE FROM flags WHERE name = $1 AND value->>'runId' = $2", [FLAGS.updating, run.runId]);
+      return (rowCount ?? 0) > 0;
+    },
+
+    async setLessonReady(lesson: { lessonId: string; manifestSha256: string }): Promise<void> {
+      await ops.query(
+        `INSERT INTO flags (name, value, set_by) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, set_by = EXCLUDED.set_by, set_at = now()`,
+        [FLAGS.lessonReady, JSON.stringify(lesson), self.name],
+      );
+    },
+
+    readFlag,
+  };
+}

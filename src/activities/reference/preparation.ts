@@ -1,0 +1,186 @@
+/**
+ * The reference machine's side of prepareLesson: each activity is one real action,
+ * idempotent (a retry finds its work done or redoes it the same way), with progress
+ * heartbeats on the long ones.
+ */
+import { existsSync, rmSync, symlinkSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ClusterConfig } from '../../config/schema';
+import type { Database } from '../../db/database';
+import { readManifest, verifyAgainstManifest } from '../../lesson/manifest';
+import type { FiledLesson, SearchProbe, TestQuery } from '../../shared/lesson';
+import type { FiledPreparation, PreparedSubject, ProofReadResult } from '../../shared/preparation';
+import { stopApache } from '../satellite/apache';
+import { catalogOf, validateItem } from './catalog';
+import { fileLessonFolder, latestFiledLesson, pruneLessons } from './filing';
+import { inboxOf } from './inbox';
+import { lectureshipOf, type PreparationRun } from './lectureship';
+import { writeLessonFolder } from './lessonFiles';
+import { proofRead, proofReadingHost } from './proofReading';
+
+export interface PreparationDependencies {
+  config: ClusterConfig;
+  operational: Database;
+  /** The reference database and its URL (pg_dump needs the URL; it holds a password: never log it). */
+  reference: Database;
+  referenceUrl: string;
+  temporal: () => Promise<Client>;
+}
+
+const BATCH = 1_000;
+
+/** Heartbeats at most twice a second, so a long step shows progress without flooding the server. */
+function throttledHeartbeat(): (details?: unknown) => void {
+  let last = 0;
+  return (details) => {
+    if (Date.now() - last < 500) return;
+    last = Date.now();
+    Context.current().heartbeat(details);
+  };
+}
+
+export function createPreparationActivities(deps: PreparationDependencies) {
+  const { config, operational } = deps;
+  const ref = config.reference;
+  const inbox = inboxOf(operational);
+  const catalog = catalogOf(deps.reference);
+  const lectureship = lectureshipOf(operational, { name: ref.name, cluster: config.cluster }, deps.temporal);
+
+  return {
+    /** Check the lectureship: this host is the registered reference machine. */
+    async checkLectureship(reference: string): Promise<void> {
+      await lectureship.check(reference);
+    },
+
+    /** Check if still holding a lesson: a rollout running, or another preparation updating. */
+    async lessonInProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string }> {
+      return lectureship.inProgress(run);
+    },
+
+    async setUpdatingFlag(run: PreparationRun & { lessonId: string }): Promise<void> {
+      await lectureship.setUpdating(run);
+    },
+
+    async clearUpdatingFlag(run: PreparationRun): Promise<boolean> {
+      return lectureship.clearUpdating(run);
+    },
+
+    /** Items waiting in the inbox for the subject, and changes prepared earlier but never filed. */
+    async countNewSubjectMatter(subject: string): Promise<{ waiting: number; unfiled: number }> {
+      return { waiting: await inbox.countWaiting(subject), unfiled: await catalog.pendingCount(subject) };
+    },
+
+    /**
+     * Takes the subject's waiting items for the lesson and upserts them into the reference
+     * database (a batch per transaction); PostgreSQL updates the full-text index with
+     * each row. Bad items are marked failed in the inbox with the reason.
+     */
+    async updateReferenceDatabase(input: { lessonId: string; subject: string }): Promise<Omit<PreparedSubject, 'filesWritten' | 'filesRemoved'>> {
+      const heartbeat = throttledHeartbeat();
+      const taken = await inbox.take(input.lessonId, input.subject, ref.maxItemsPerLesson);
+      let applied = 0;
+      for (let after = 0; ;) {
+        const items = await inbox.readTaken(input.lessonId, input.subject, after, BATCH);
+        if (items.length === 0) break;
+        const rows = [];
+        const refused = [];
+        for (const item of items) {
+          const checked = validateItem(input.subject, item);
+          if ('row' in checked) rows.push(checked.row);
+          else refused.push({ inboxId: item.inboxId, reason: checked.reason });
+        }
+        await inbox.markFailed(refused);
+        await catalog.upsert(rows);
+        applied += rows.length;
+        after = items.at(-1)!.inboxId;
+        heartbeat({ applied });
+      }
+      const refused = await inbox.refused(input.lessonId, input.subject);
+      return { subject: input.subject, taken, applied, refused: refused.slice(0, 50) };
+    },
+
+    /** Writes the lesson folder: the previous lesson hard-linked, changed answers replaced. */
+    async writeLessonFiles(input: { lessonId: string }): Promise<{ filesWritten: number; filesRemoved: number; previous: string | null }> {
+      const heartbeat = throttledHeartbeat();
+      const written = await writeLessonFolder({
+        lessonsDir: ref.lessonsDir,
+        lessonId: input.lessonId,
+        previous: await latestFiledLesson(deps.reference),
+        catalog,
+        onProgress: heartbeat,
+      });
+      return { filesWritten: written.filesWritten, filesRemoved: written.filesRemoved, previous: written.previous };
+    },
+
+    /** Test queries and the test suite against the new lesson, served by the reference's own Apache. */
+    async proofReadLesson(input: { lessonId: string; subject: string }): Promise<ProofReadResult> {
+      const ctx = Context.current();
+      return proofRead({ reference: ref, ...input, catalog, signal: ctx.cancellationSignal, onCheck: (checks) => ctx.heartbeat({ checks }) });
+    },
+
+    /** Backup, manifest, stats, and the filed-lessons record; old lessons pruned. */
+    async fileLesson(input: { lessonId: string; testQueries: TestQuery[]; searchProbe?: SearchProbe }): Promise<FiledPreparation> {
+      const ctx = Context.current();
+      return fileLessonFolder({
+        reference: ref,
+        db: deps.reference,
+        url: deps.referenceUrl,
+        catalog,
+        ...input,
+        signal: ctx.cancellationSignal,
+        heartbeat: () => ctx.heartbeat('filing'),
+      });
+    },
+
+    /** Call the scholars: the "lesson-ready" flag names the lesson satellites may copy. */
+    async markLessonReady(lesson: { lessonId: string; manifestSha256: string }): Promise<void> {
+      await lectureship.setLessonReady(lesson);
+    },
+
+    /**
+     * Hand out the books: the filed folder is checked against its manifest once more at
+     * the source (a file touched since filing is caught before any satellite copies it),
+     * and `ready` points at it.
+     */
+    async publishLesson(lesson: FiledLesson): Promise<void> {
+      const dir = path.join(ref.lessonsDir, lesson.lessonId);
+      const manifest = await readManifest(dir, lesson.manifestSha256).catch((err: Error) => {
+        throw ApplicationFailure.nonRetryable(`lesson ${lesson.lessonId} cannot be handed out: ${err.message}`, 'LessonChangedAfterFiling');
+      });
+      const problems = await verifyAgainstManifest(dir, manifest);
+      if (problems.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `lesson ${lesson.lessonId} changed after it was filed: ${problems.slice(0, 5).join('; ')}; prepare a new lesson`,
+          'LessonChangedAfterFiling',
+        );
+      }
+      const link = path.join(ref.lessonsDir, 'ready');
+      const temp = `${link}.${process.pid}.new`;
+      rmSync(temp, { force: true });
+      symlinkSync(lesson.lessonId, temp);
+      renameSync(temp, link);
+    },
+
+    /** After an abort before filing: the unfiled folder goes; its changes stay pending for the next lesson. */
+    async discardLesson(lessonId: string): Promise<boolean> {
+      const { rows } = await deps.reference.query('SELECT 1 FROM lessons WHERE lesson_id = $1', [lessonId]);
+      if (rows.length > 0) return false;
+      const dir = path.join(ref.lessonsDir, lessonId);
+      const existed = existsSync(dir) || existsSync(`${dir}.building`);
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(`${dir}.building`, { recursive: true, force: true });
+      return existed;
+    },
+
+    /** Close the notebook: the proof-reading web server is down, leftovers of unfiled lessons pruned. */
+    async closeNotebook(): Promise<string[]> {
+      await stopApache(proofReadingHost(ref, ref.proofReadPort), 'exam');
+      return pruneLessons(ref, deps.reference, (await latestFiledLesson(deps.reference)) ?? '');
+    },
+  };
+}
+
+export type PreparationActivities = ReturnType<typeof createPreparationActivities>;

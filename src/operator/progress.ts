@@ -1,0 +1,86 @@
+/**
+ * Plain progress lines for a prepareLesson run and its rollout, printed as they change:
+ * one line per phase, per subject, per satellite step. Polls the workflows' `status`
+ * queries, so it works from any machine that reaches Temporal.
+ */
+import type { Client } from '@temporalio/client';
+import type { PreparationStatus } from '../shared/preparation';
+import type { RolloutStatus } from '../shared/rollout';
+
+export interface ProgressPrinter {
+  stop(): Promise<void>;
+}
+
+export function printProgress(client: Client, workflowId: string, out: (line: string) => void, everyMs = 500): ProgressPrinter {
+  const seen = new Set<string>();
+  const say = (key: string, line: string) => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    out(line);
+  };
+  let stopped = false;
+  const poll = async () => {
+    while (!stopped) {
+      try {
+        const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
+        say(`phase:${prep.phase}`, `  prepareLesson: ${prep.phase}${prep.lessonId ? ` (lesson ${prep.lessonId})` : ''}`);
+        for (const s of prep.subjects) {
+          say(`subject:${s.subject}`, `  subject ${s.subject}: ${s.waiting} new items in the inbox, ${s.unfiled} unfiled changes`);
+          if (s.applied || s.refused)
+            say(`applied:${s.subject}`, `  subject ${s.subject}: ${s.applied} items applied to the reference database, ${s.refused} refused`);
+          if (s.proofRead)
+            say(
+              `proof:${s.subject}:${s.proofRead.passed}`,
+              `  subject ${s.subject}: proof-read ${s.proofRead.passed ? 'passed' : 'FAILED'} (${s.proofRead.checks} checks)`,
+            );
+        }
+        if (prep.halted) say(`halt:${prep.halted.since}`, `  HALTED in "${prep.halted.step}": ${prep.halted.reason}`);
+        if (prep.stats)
+          say(
+            'stats',
+            `  filed: ${prep.stats.files} files, ${prep.stats.filesAdded} added, ${prep.stats.filesChanged} changed (${formatBytes(prep.stats.bytesChanged)})`,
+          );
+        if (prep.rollout) {
+          const rollout = await client.workflow
+            .getHandle(prep.rollout.workflowId)
+            .query<RolloutStatus>('status')
+            .catch(() => undefined);
+          if (rollout) {
+            say(`rollout:${rollout.phase}`, `  holdLesson: ${rollout.phase}, ${rollout.serving} satellites serving`);
+            for (const g of rollout.groups) {
+              for (const s of g.satellites)
+                say(
+                  `sat:${s.name}:${s.state}`,
+                  `    ${g.name}/${s.name}: ${s.state}${s.bytesCopied ? ` (${formatBytes(s.bytesCopied)} copied)` : ''}`,
+                );
+            }
+            if (rollout.halted)
+              say(`rhalt:${rollout.halted.since}`, `  ROLLOUT HALTED in ${rollout.halted.step} of ${rollout.halted.group}: ${rollout.halted.reason}`);
+          }
+        }
+      } catch {
+        // Not started yet, or between tasks: the next poll will tell.
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  };
+  const running = poll();
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

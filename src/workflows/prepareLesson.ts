@@ -1,0 +1,382 @@
+/**
+ * prepareLesson: the teacher prepares a lesson and holds it (seed: the controller of the
+ * reference machine). The story reads top to bottom in `prepareLesson` below, one step
+ * a line; each step is a small function further down that says which real action it is.
+ *
+ * A failing step halts: the task monitor gets a report and the run waits, with no
+ * timeout, for `resume` (run the step again, after the operator's fix) or `abort`
+ * (stop; nothing reaches the satellites that was not filed and held). The "updating"
+ * flag is unset however the run ends, except when it is terminated from outside; the
+ * next run notices such a stale flag and takes it over.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ReferenceActivities } from '../activities/reference';
+import type { FiledPreparation, PreparationPhase, PreparationStatus, PrepareLessonInput, SubjectProgress } from '../shared/preparation';
+import type { SearchProbe, TestQuery } from '../shared/lesson';
+import { REFERENCE_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
+import type { Report } from '../shared/report';
+import type { RolloutStatus } from '../shared/rollout';
+import type { holdLesson as HoldLessonWorkflow } from './holdLesson';
+
+export const preparationStatusQuery = defineQuery<PreparationStatus>('status');
+export const resumePreparationSignal = defineSignal('resume');
+export const abortPreparationSignal = defineSignal<[reason?: string]>('abort');
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+/** Errors that retrying cannot fix: straight to the operator. */
+const nonRetryableErrorTypes = ['NotTheReference', 'LessonChangedAfterFiling'];
+
+const quick = proxyActivities<ReferenceActivities>({
+  taskQueue: REFERENCE_TASK_QUEUE,
+  startToCloseTimeout: '1m',
+  // The reference worker may be gone; then the step halts instead of waiting forever.
+  scheduleToCloseTimeout: '5m',
+  retry: { ...retry, maximumAttempts: 5, nonRetryableErrorTypes },
+});
+const long = proxyActivities<ReferenceActivities>({
+  taskQueue: REFERENCE_TASK_QUEUE,
+  startToCloseTimeout: '1h',
+  scheduleToCloseTimeout: '2h',
+  heartbeatTimeout: '2m',
+  retry: { ...retry, maximumAttempts: 3, nonRetryableErrorTypes },
+});
+
+/** Raised inside the workflow when the operator aborts a halt; unwinds to the end of the story. */
+class Aborted extends Error {}
+/** This host is not the reference: the run fails (nothing to resume; fix the registry or the config). */
+class NotTheReference extends Error {}
+
+export async function prepareLesson(input: PrepareLessonInput): Promise<PreparationStatus> {
+  const { workflowId, runId } = workflowInfo();
+  const run = { workflowId, runId };
+  const startedAt = new Date();
+  const lessonId = lessonIdFor(startedAt, runId);
+  const log: string[] = [];
+  const note = (line: string) => log.push(`${new Date().toISOString()} ${line}`);
+  const status: PreparationStatus = { reference: input.reference, phase: 'checking-lectureship', halted: null, subjects: [], summary: 'starting' };
+  let decision: 'resume' | 'abort' | undefined;
+  let haltCount = 0;
+  let flagSet = false;
+  let filed: FiledPreparation | undefined;
+  const testQueries: TestQuery[] = [];
+  let searchProbe: SearchProbe | undefined;
+
+  setHandler(preparationStatusQuery, () => status);
+  setHandler(resumePreparationSignal, () => {
+    if (status.halted) decision = 'resume';
+  });
+  setHandler(abortPreparationSignal, (reason) => {
+    note(`abort requested${reason ? `: ${reason}` : ''}`);
+    decision = 'abort';
+  });
+  upsertSearchAttributes([{ key: searchAttributes.cluster, value: input.cluster }]);
+
+  const setPhase = (phase: PreparationPhase) => {
+    status.phase = phase;
+    upsertSearchAttributes([
+      { key: searchAttributes.phase, value: phase },
+      { key: searchAttributes.halted, value: phase === 'halted' },
+    ]);
+  };
+
+  // ---- the story (the seed's controller) ----------------------------------------------
+  let outcome: Report['status'] = 'ok';
+  try {
+    await checkLectureship();
+    if (await checkIfStillHoldingLesson()) {
+      outcome = 'nothing-to-do';
+    } else {
+      await prepareForLesson();
+      for (const subject of input.subjects) {
+        if (await checkNewSubjectMatter(subject)) {
+          await prepareSubjectMatter(subject);
+          await proofReadPreparation(subject);
+        }
+      }
+      if (newLessonNeeded()) {
+        await filePreparation();
+        await callScholars();
+        await handOutBooks();
+        outcome = await holdTheLesson();
+      } else {
+        outcome = 'nothing-to-do';
+        status.summary = 'no new subject matter: no lesson this time';
+      }
+    }
+  } catch (err) {
+    if (err instanceof Aborted) {
+      outcome = 'aborted';
+      await discardUnfiledLesson();
+    } else if (err instanceof NotTheReference) {
+      outcome = 'failed';
+    } else {
+      throw err;
+    }
+  } finally {
+    await CancellationScope.nonCancellable(finishPreparation);
+  }
+  await writeReport(outcome);
+  if (status.lessonId) await closeNotebook();
+  if (outcome === 'failed') throw ApplicationFailure.nonRetryable(status.summary, 'NotTheReference');
+  return status;
+
+  // ---- the steps ------------------------------------------------------------------------
+
+  /** Check the lectureship: this host must be the registered reference machine. */
+  async function checkLectureship(): Promise<void> {
+    setPhase('checking-lectureship');
+    try {
+      await quick.checkLectureship(input.reference);
+    } catch (err) {
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'NotTheReference') {
+        status.summary = err.cause.message;
+        note(`lectureship refused: ${err.cause.message}`);
+        setPhase('failed');
+        throw new NotTheReference();
+      }
+      throw err;
+    }
+  }
+
+  /** Check if still holding a lesson: a rollout running or another run updating means nothing to do now. */
+  async function checkIfStillHoldingLesson(): Promise<boolean> {
+    setPhase('checking-lessons-in-progress');
+    const { busy, reason } = await step('check if still holding a lesson', () => quick.lessonInProgress(run));
+    note(reason);
+    if (busy) {
+      status.summary = `nothing done: ${reason}`;
+      setPhase('busy');
+    }
+    return busy;
+  }
+
+  /** Prepare for a lesson: set the "updating" flag in the operational database. */
+  async function prepareForLesson(): Promise<void> {
+    setPhase('preparing');
+    status.lessonId = lessonId;
+    upsertSearchAttributes([{ key: searchAttributes.lessonId, value: lessonId }]);
+    await step('prepare for the lesson', () => quick.setUpdatingFlag({ ...run, lessonId }));
+    flagSet = true;
+    note(`updating flag set; this lesson would be ${lessonId}`);
+  }
+
+  /** Check new subject matter: items waiting in the inbox, or changes an aborted run left unfiled. */
+  async function checkNewSubjectMatter(subject: string): Promise<boolean> {
+    const found = await step(`check new subject matter (${subject})`, () => quick.countNewSubjectMatter(subject));
+    const progress: SubjectProgress = { subject, ...found, taken: 0, applied: 0, refused: 0 };
+    status.subjects.push(progress);
+    note(`${subject}: ${found.waiting} new in the inbox, ${found.unfiled} unfiled changes`);
+    return found.waiting + found.unfiled > 0;
+  }
+
+  /** Prepare the subject matter: update the reference database and its index, write the lesson files. */
+  async function prepareSubjectMatter(subject: string): Promise<void> {
+    setPhase('preparing');
+    const progress = status.subjects.find((s) => s.subject === subject)!;
+    const db = await step(`prepare the subject matter (${subject}): reference database`, () => long.updateReferenceDatabase({ lessonId, subject }));
+    Object.assign(progress, { taken: db.taken, applied: db.applied, refused: db.refused.length });
+    for (const r of db.refused) note(`${subject}: inbox item ${r.inboxId} (${r.externalId}) refused: ${r.reason}`);
+    const files = await step(`prepare the subject matter (${subject}): lesson files`, () => long.writeLessonFiles({ lessonId }));
+    note(`${subject}: ${db.applied} items applied, ${db.refused.length} refused; ${files.filesWritten} files written, ${files.filesRemoved} removed`);
+  }
+
+  /** Proof-read the preparation: test queries and the test suite against the reference's own web server. */
+  async function proofReadPreparation(subject: string): Promise<void> {
+    setPhase('proof-reading');
+    const progress = status.subjects.find((s) => s.subject === subject)!;
+    for (;;) {
+      const result = await step(`proof-read the preparation (${subject})`, () => long.proofReadLesson({ lessonId, subject }));
+      progress.proofRead = result;
+      if (result.passed) {
+        testQueries.push(...result.testQueries);
+        searchProbe ??= result.searchProbe;
+        note(`${subject}: proof-read, ${result.checks} checks passed`);
+        return;
+      }
+      await halt(
+        `proof-read the preparation (${subject})`,
+        `${result.failures.length} of ${result.checks} checks failed: ${result.failures.slice(0, 5).join('; ')}`,
+      );
+      setPhase('proof-reading');
+    }
+  }
+
+  function newLessonNeeded(): boolean {
+    return status.subjects.some((s) => s.applied + s.unfiled > 0);
+  }
+
+  /** File the preparation: database backup, manifest and stats; old lessons pruned. */
+  async function filePreparation(): Promise<void> {
+    setPhase('filing');
+    filed = await step('file the preparation', () => long.fileLesson({ lessonId, testQueries, ...(searchProbe ? { searchProbe } : {}) }));
+    status.stats = filed.stats;
+    note(
+      `filed: ${filed.stats.files} files, ${filed.stats.filesAdded} added, ${filed.stats.filesChanged} changed, ${filed.stats.filesRemoved} removed; backup ${filed.stats.backupFile}`,
+    );
+    if (filed.pruned.length > 0) note(`pruned old lessons: ${filed.pruned.join(', ')}`);
+  }
+
+  /** Call the scholars: the "lesson-ready" flag names the filed lesson. */
+  async function callScholars(): Promise<void> {
+    setPhase('calling-scholars');
+    await step('call the scholars', () => quick.markLessonReady({ lessonId, manifestSha256: filed!.lesson.manifestSha256 }));
+  }
+
+  /** Hand out the books: the manifest is checked once more at the source and published. */
+  async function handOutBooks(): Promise<void> {
+    await step('hand out the books', () => long.publishLesson(filed!.lesson));
+  }
+
+  /** Hold the lesson: the group-by-group rollout, a child workflow with its own halts and signals. */
+  async function holdTheLesson(): Promise<Report['status']> {
+    setPhase('holding-lesson');
+    const childId = workflowIds.holdLesson(lessonId);
+    status.rollout = { workflowId: childId };
+    const result: RolloutStatus = await step('hold the lesson', async () => {
+      const child = await startChild<typeof HoldLessonWorkflow>('holdLesson', {
+        workflowId: childId,
+        args: [{ ...input.rollout, lesson: filed!.lesson, requestedBy: workflowId }],
+        // The rollout finishes on its own even if this run is terminated: stopping it halfway would strand satellites.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [
+          { key: searchAttributes.cluster, value: input.cluster },
+          { key: searchAttributes.lessonId, value: lessonId },
+        ],
+      });
+      return child.result();
+    });
+    status.rollout.phase = result.phase;
+    if (result.phase === 'aborted') {
+      status.summary = `lesson ${lessonId} was filed, but its rollout was aborted; the satellites serve their previous lesson`;
+      return 'aborted';
+    }
+    status.summary = `lesson ${lessonId}: ${filed!.stats.records} records and ${filed!.stats.documents} documents; served by ${result.serving} satellites`;
+    return 'ok';
+  }
+
+  /** Finish the preparation: unset the "updating" flag (only this run's). */
+  async function finishPreparation(): Promise<void> {
+    if (!flagSet) return;
+    setPhase('finishing');
+    await quick.clearUpdatingFlag(run).catch((err) => note(`could not unset the updating flag: ${describe(err)}; the next run takes it over`));
+    flagSet = false;
+  }
+
+  async function discardUnfiledLesson(): Promise<void> {
+    status.summary = filed
+      ? `aborted by the operator after lesson ${lessonId} was filed; no satellite was touched`
+      : `aborted by the operator before filing; no satellite was touched, the prepared changes go out with the next lesson`;
+    if (filed) return;
+    await quick.discardLesson(lessonId).catch((err) => note(`could not remove the unfiled lesson folder: ${describe(err)}`));
+  }
+
+  /** Write a report: the task monitor gets the status and the log. */
+  async function writeReport(outcome: Report['status']): Promise<void> {
+    setPhase(
+      outcome === 'ok'
+        ? 'done'
+        : outcome === 'aborted'
+          ? 'aborted'
+          : outcome === 'failed'
+            ? 'failed'
+            : status.phase === 'busy'
+              ? 'busy'
+              : 'nothing-to-do',
+    );
+    if (outcome === 'ok' && status.summary === 'starting') status.summary = `lesson ${lessonId} prepared`;
+    await report(outcome, status.summary, '');
+  }
+
+  /** Close the notebook: the proof-reading web server stops, leftovers of unfiled lessons go. */
+  async function closeNotebook(): Promise<void> {
+    await quick.closeNotebook().catch((err) => note(`could not tidy up: ${describe(err)}`));
+  }
+
+  // ---- halting --------------------------------------------------------------------------
+
+  function report(outcome: Report['status'], summary: string, key: string): Promise<void> {
+    return quick
+      .writeReport({
+        runKey: `${workflowId}/${runId}${key}`,
+        task: 'prepareLesson',
+        machine: input.reference,
+        status: outcome,
+        summary,
+        log,
+        details: {
+          lessonId: status.lessonId,
+          subjects: status.subjects,
+          stats: status.stats,
+          rollout: status.rollout,
+          requestedBy: input.requestedBy,
+        },
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+      })
+      .then(() => undefined)
+      .catch((err) => {
+        if (isCancellation(err)) throw err;
+        note(`could not write the report to the task monitor: ${describe(err)}`);
+      });
+  }
+
+  /** Halts until the operator decides: returns on resume, throws Aborted on abort. */
+  async function halt(stepName: string, reason: string): Promise<void> {
+    const before = status.phase;
+    if (decision !== 'abort') decision = undefined;
+    status.halted = { step: stepName, reason, since: new Date().toISOString() };
+    note(`halted in "${stepName}": ${reason}`);
+    setPhase('halted');
+    haltCount += 1;
+    await report('halted', `prepareLesson halted in "${stepName}": ${reason}`, `/halt-${haltCount}`);
+    await condition(() => decision !== undefined);
+    const chosen = decision;
+    decision = undefined;
+    status.halted = null;
+    setPhase(before);
+    if (chosen === 'abort') throw new Aborted();
+    note(`resumed "${stepName}"`);
+  }
+
+  /** Runs a step; when it fails (after its own retries) halts, and on resume runs it again. */
+  async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      if (decision === 'abort') throw new Aborted();
+      try {
+        return await work();
+      } catch (err) {
+        if (isCancellation(err) || err instanceof Aborted) throw err;
+        await halt(name, describe(err));
+      }
+    }
+  }
+}
+
+/**
+ * A lesson id that sorts by time and is unique per run: 20261122-031500-3f2a9c. The
+ * suffix is the end of the run id (run ids are UUIDv7, whose start is a timestamp).
+ */
+export function lessonIdFor(at: Date, runId: string): string {
+  const iso = at.toISOString();
+  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${runId.replace(/-/g, '').slice(-6).toLowerCase()}`;
+}
+
+function describe(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown };
+  while (e?.cause && (e.cause as { message?: string }).message) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
