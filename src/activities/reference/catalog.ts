@@ -127,7 +127,8 @@ export function catalogOf(db: Database) {
     },
 
     /** Rows for the proof-reading: the newest pending ones of a subject, or a sample of unchanged ones. */
-    async sample(subject: string, which: 'pending' | 'unchanged', limit: number): Promise<ItemAnswer[]> {
+    async sample(subject: string, which: 'pending' | 'unchanged', limit: number): Promise<(ItemAnswer & { titleTerms: string[] })[]> {
+      // titleTerms: the words of the title as the index holds them (weight A), stop words left out.
       const { rows } = await db.query<{
         subject: string;
         external_id: string;
@@ -135,15 +136,17 @@ export function catalogOf(db: Database) {
         title: string;
         body: string;
         fields: CatalogRow['fields'];
+        title_terms: string[];
       }>(
         which === 'pending'
-          ? `SELECT c.* FROM catalog c JOIN pending_items p USING (subject, external_id) WHERE c.subject = $1 ORDER BY c.inbox_id DESC LIMIT $2`
-          : `SELECT c.* FROM catalog c WHERE c.subject = $1
+          ? `SELECT c.*, tsvector_to_array(ts_filter(c.search, '{a}')) AS title_terms
+             FROM catalog c JOIN pending_items p USING (subject, external_id) WHERE c.subject = $1 ORDER BY c.inbox_id DESC LIMIT $2`
+          : `SELECT c.*, tsvector_to_array(ts_filter(c.search, '{a}')) AS title_terms FROM catalog c WHERE c.subject = $1
                AND NOT EXISTS (SELECT 1 FROM pending_items p WHERE p.subject = c.subject AND p.external_id = c.external_id)
              ORDER BY random() LIMIT $2`,
         [subject, limit],
       );
-      return rows.map(toAnswer);
+      return rows.map((r) => ({ ...toAnswer(r), titleTerms: r.title_terms }));
     },
 
     async pendingCount(subject?: string): Promise<number> {

@@ -1,9 +1,16 @@
 -- The reference database: the data the lessons are made of, and its full-text index.
 
+-- Words as the lesson's search page looks them up: lower-cased as typed, no stemming
+-- (the page cannot stem), English stop words left out (a "the" file would list every
+-- item and change with every lesson).
+CREATE TEXT SEARCH DICTIONARY lessonplan_words (TEMPLATE = simple, STOPWORDS = english);
+CREATE TEXT SEARCH CONFIGURATION lessonplan_words (COPY = simple);
+ALTER TEXT SEARCH CONFIGURATION lessonplan_words
+  ALTER MAPPING FOR asciiword, word, numword, asciihword, hword, numhword, hword_asciipart, hword_part, hword_numpart
+  WITH lessonplan_words;
+
 -- Every record and full-text document the inbox brought, one row per (subject, id).
--- `search` is the full-text index of the row, kept by PostgreSQL itself; the 'simple'
--- configuration (lower-cased words, no stemming) so that the lesson's search page can
--- look a word up as typed.
+-- `search` is the full-text index of the row, kept by PostgreSQL itself.
 CREATE TABLE catalog (
   subject      text NOT NULL,
   external_id  text NOT NULL,
@@ -12,7 +19,7 @@ CREATE TABLE catalog (
   body         text NOT NULL DEFAULT '',
   fields       jsonb NOT NULL DEFAULT '{}'::jsonb,
   search       tsvector GENERATED ALWAYS AS (
-                 setweight(to_tsvector('simple', title), 'A') || to_tsvector('simple', body || ' ' || jsonb_path_query_array(fields, '$.*')::text)
+                 setweight(to_tsvector('lessonplan_words', title), 'A') || to_tsvector('lessonplan_words', body || ' ' || jsonb_path_query_array(fields, '$.*')::text)
                ) STORED,
   inbox_id     bigint NOT NULL,
   updated_at   timestamptz NOT NULL DEFAULT now(),
