@@ -69,7 +69,8 @@ export function startLoad(options: LoadOptions): RunningLoad {
         result[kind] += 1;
         if (response.status !== 200) {
           result.failed += 1;
-          if (result.failures.length < 20) result.failures.push(`${path}: HTTP ${response.status}`);
+          if (result.failures.length < 20)
+            result.failures.push(`${path}: HTTP ${response.status} from ${response.headers.get('x-satellite') ?? 'the load balancer itself'}`);
         } else if (kind === 'neither' && result.failures.length < 20) {
           result.failures.push(`${path}: an answer from neither lesson`);
         }

@@ -85,7 +85,11 @@ export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJob
         })
       : undefined;
     if (load) io.out(`load: 4 clients, about 200 requests a second, asking ${entry}/ during the lesson (lesson served now: ${oldLesson ?? 'none'})`);
-    const measured = await prepare(operator, config, io);
+    // The load stops however the lesson ends, so a failure cannot leave it running.
+    const measured = await prepare(operator, config, io).catch(async (err: unknown) => {
+      await load?.stop();
+      throw err;
+    });
     const loadResult = await load?.stop();
     return finish(measured.preparation, measured.rollout, loadResult, measured.url, []);
   } finally {

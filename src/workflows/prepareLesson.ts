@@ -71,6 +71,8 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   let decision: 'resume' | 'abort' | undefined;
   let haltCount = 0;
   let flagSet = false;
+  /** The run id of an ended run whose flag may be taken over. */
+  let takeOver: string | undefined;
   let filed: FiledPreparation | undefined;
   const testQueries: TestQuery[] = [];
   let searchProbe: SearchProbe | undefined;
@@ -97,10 +99,9 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   let outcome: Report['status'] = 'ok';
   try {
     await checkLectureship();
-    if (await checkIfStillHoldingLesson()) {
+    if ((await checkIfStillHoldingLesson()) || !(await prepareForLesson())) {
       outcome = 'nothing-to-do';
     } else {
-      await prepareForLesson();
       for (const subject of input.subjects) {
         if (await checkNewSubjectMatter(subject)) {
           await prepareSubjectMatter(subject);
@@ -139,24 +140,28 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   /** Check the lectureship: this host must be the registered reference machine. */
   async function checkLectureship(): Promise<void> {
     setPhase('checking-lectureship');
-    try {
-      await quick.checkLectureship(input.reference);
-    } catch (err) {
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'NotTheReference') {
-        status.summary = err.cause.message;
-        note(`lectureship refused: ${err.cause.message}`);
-        setPhase('failed');
-        throw new NotTheReference();
+    // A worker that does not answer halts like any step; a refusal fails the run.
+    await step('check the lectureship', async () => {
+      try {
+        await quick.checkLectureship(input.reference);
+      } catch (err) {
+        if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'NotTheReference') {
+          status.summary = err.cause.message;
+          note(`lectureship refused: ${err.cause.message}`);
+          setPhase('failed');
+          throw new NotTheReference();
+        }
+        throw err;
       }
-      throw err;
-    }
+    });
   }
 
   /** Check if still holding a lesson: a rollout running or another run updating means nothing to do now. */
   async function checkIfStillHoldingLesson(): Promise<boolean> {
     setPhase('checking-lessons-in-progress');
-    const { busy, reason } = await step('check if still holding a lesson', () => quick.lessonInProgress(run));
+    const { busy, reason, staleRunId } = await step('check if still holding a lesson', () => quick.lessonInProgress(run));
     note(reason);
+    takeOver = staleRunId;
     if (busy) {
       status.summary = `nothing done: ${reason}`;
       setPhase('busy');
@@ -164,14 +169,28 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     return busy;
   }
 
-  /** Prepare for a lesson: set the "updating" flag in the operational database. */
-  async function prepareForLesson(): Promise<void> {
+  /**
+   * Prepare for a lesson: set the "updating" flag in the operational database. The flag
+   * is claimed only when free, already ours, or left by the ended run just checked;
+   * another run that got it first means there is nothing to do now.
+   */
+  async function prepareForLesson(): Promise<boolean> {
     setPhase('preparing');
     status.lessonId = lessonId;
     upsertSearchAttributes([{ key: searchAttributes.lessonId, value: lessonId }]);
-    await step('prepare for the lesson', () => quick.setUpdatingFlag({ ...run, lessonId }));
+    // Counted as set before the call: a write that committed before a timeout is still cleared at the end.
     flagSet = true;
+    const claimed = await step('prepare for the lesson', () => quick.setUpdatingFlag({ ...run, lessonId, ...(takeOver ? { takeOver } : {}) }));
+    // Strictly false: the activity of earlier versions answered nothing (and always set the flag).
+    if (claimed === false) {
+      status.lessonId = undefined;
+      status.summary = 'nothing done: another run set the updating flag first';
+      note(status.summary);
+      setPhase('busy');
+      return false;
+    }
     note(`updating flag set; this lesson would be ${lessonId}`);
+    return true;
   }
 
   /** Check new subject matter: items waiting in the inbox, or changes an aborted run left unfiled. */
@@ -257,7 +276,15 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
           { key: searchAttributes.lessonId, value: lessonId },
         ],
       });
-      return child.result();
+      // An abort while the rollout runs is the rollout's to carry out: it puts the satellites back.
+      const ended = child.result();
+      await Promise.race([ended, condition(() => decision === 'abort')]);
+      if (decision === 'abort') {
+        decision = undefined;
+        note(`abort passed on to the rollout ${childId}`);
+        await child.signal('abort', 'aborted through prepareLesson');
+      }
+      return ended;
     });
     status.rollout.phase = result.phase;
     if (result.phase === 'aborted') {
@@ -276,12 +303,15 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     flagSet = false;
   }
 
+  /** After an abort: an unfiled lesson's folder goes, and its inbox items wait again for the next lesson. */
   async function discardUnfiledLesson(): Promise<void> {
-    status.summary = filed
-      ? `aborted by the operator after lesson ${lessonId} was filed; no satellite was touched`
-      : `aborted by the operator before filing; no satellite was touched, the prepared changes go out with the next lesson`;
+    status.summary = status.rollout
+      ? `aborted by the operator while holding lesson ${lessonId}; see the rollout ${status.rollout.workflowId} for where each satellite stands`
+      : filed
+        ? `aborted by the operator after lesson ${lessonId} was filed; no satellite was touched`
+        : `aborted by the operator before filing; no satellite was touched, the prepared changes go out with the next lesson`;
     if (filed) return;
-    await quick.discardLesson(lessonId).catch((err) => note(`could not remove the unfiled lesson folder: ${describe(err)}`));
+    await quick.discardLesson(lessonId).catch((err) => note(`could not discard the unfiled lesson: ${describe(err)}`));
   }
 
   /** Write a report: the task monitor gets the status and the log. */
@@ -359,7 +389,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
       try {
         return await work();
       } catch (err) {
-        if (isCancellation(err) || err instanceof Aborted) throw err;
+        if (isCancellation(err) || err instanceof Aborted || err instanceof NotTheReference) throw err;
         await halt(name, describe(err));
       }
     }

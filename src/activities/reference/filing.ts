@@ -1,8 +1,10 @@
 /**
  * Filing a lesson: a backup of the reference database (pg_dump), the lesson's manifest
  * (every file's path, size and sha256), its stats against the previous lesson, and the
- * lessons table row, which also empties the pending changes in the same transaction.
- * Only the last `keepLessons` lessons and their backups are kept.
+ * lessons table row. The pending changes are emptied only once the filed lesson has been
+ * checked again and handed out (see publishLesson): a lesson that fails that check is
+ * unfiled, and its changes go into the next one. Only the last `keepLessons` lessons and
+ * their backups are kept.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -109,6 +111,13 @@ export async function fileLessonFolder(options: {
 }): Promise<FiledPreparation> {
   const { reference, db, lessonId } = options;
   const dir = path.join(reference.lessonsDir, lessonId);
+  // Each subject's proof-read recorded its answers; a later subject may have changed a
+  // shared search file since. The satellites must match the lesson as filed, so the
+  // expected answers are taken from the final files (Apache serves them byte for byte).
+  const testQueries = options.testQueries.map((q) => {
+    const file = path.join(dir, ...q.path.split('/').filter(Boolean).map(decodeURIComponent));
+    return existsSync(file) ? { ...q, expectedSha256: sha256(readFileSync(file)) } : q;
+  });
   const describe = (manifestText: string, stats: LessonStats): FiledLesson => {
     const manifest = JSON.parse(manifestText) as LessonManifest;
     return {
@@ -117,7 +126,7 @@ export async function fileLessonFolder(options: {
       manifestSha256: sha256(manifestText),
       fileCount: manifest.files.length,
       totalBytes: manifest.files.reduce((n, f) => n + f.size, 0),
-      testQueries: options.testQueries,
+      testQueries,
       ...(options.searchProbe ? { searchProbe: options.searchProbe } : {}),
     };
   };
@@ -128,7 +137,8 @@ export async function fileLessonFolder(options: {
     const stats = filed[0].stats;
     return { lesson: describe(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'), stats), stats, pruned: [] };
   }
-  if (!existsSync(dir)) throw new Error(`the lesson folder ${dir} does not exist; prepare the subject matter again`);
+  if (!existsSync(dir))
+    throw new Error(`the lesson folder ${dir} does not exist (removed by hand?); abort this run, and the next run prepares the changes again`);
 
   const backup = await backUpDatabase({
     url: options.url,
@@ -159,8 +169,6 @@ export async function fileLessonFolder(options: {
       'INSERT INTO lessons (lesson_id, manifest_sha256, stats, backup_file) VALUES ($1, $2, $3, $4) ON CONFLICT (lesson_id) DO NOTHING',
       [lessonId, sha256(manifestText), JSON.stringify(stats), backup.file],
     );
-    await tx.query('DELETE FROM pending_items');
-    await tx.query('DELETE FROM pending_terms');
   });
   const pruned = await pruneLessons(reference, db, lessonId);
   return { lesson: describe(manifestText, stats), stats, pruned };

@@ -44,6 +44,12 @@ export function inboxOf(ops: Database) {
       });
     },
 
+    /** Gives the items of an abandoned lesson back to the inbox (refused ones stay marked). */
+    async release(lessonId: string): Promise<number> {
+      const { rowCount } = await ops.query('UPDATE inbox SET taken_by = NULL, taken_at = NULL WHERE taken_by = $1 AND failed_at IS NULL', [lessonId]);
+      return rowCount ?? 0;
+    },
+
     /** The lesson's items of a subject, in inbox order, `limit` at a time after `afterId`. */
     async readTaken(lessonId: string, subject: string, afterId: number, limit: number): Promise<TakenItem[]> {
       const { rows } = await ops.query<{ id: string; kind: ItemKind; external_id: string; payload: unknown }>(

@@ -4,7 +4,7 @@
  * teacher prepares; "lesson-ready" once a lesson is filed).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Database } from '../../db/database';
 
 export interface PreparationRun {
@@ -47,7 +47,7 @@ export function lectureshipOf(ops: Database, self: { name: string; cluster: stri
      * "updating" flag of another preparation that still runs. A flag left by a run that
      * ended without clearing it (terminated) is stale and does not count.
      */
-    async inProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string }> {
+    async inProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string }> {
       const client = await temporal();
       const rollouts: string[] = [];
       for await (const wf of client.workflow.list({
@@ -58,25 +58,39 @@ export function lectureshipOf(ops: Database, self: { name: string; cluster: stri
       if (rollouts.length > 0) return { busy: true, reason: `a lesson is still being held: ${rollouts.join(', ')}` };
       const flag = await readFlag<UpdatingFlag>(FLAGS.updating);
       if (!flag || (flag.workflowId === run.workflowId && flag.runId === run.runId)) return { busy: false, reason: 'no lesson in progress' };
+      // Only a run Temporal says has ended (or never heard of) leaves a stale flag; any other answer keeps it.
       const other = await client.workflow
         .getHandle(flag.workflowId, flag.runId)
         .describe()
-        .catch(() => undefined);
-      if (other?.status.name === 'RUNNING') return { busy: true, reason: `the reference is updating since ${flag.since} (${flag.workflowId})` };
+        .then((d) => d.status.name as string)
+        .catch((err: unknown) => {
+          if (err instanceof WorkflowNotFoundError) return 'NOT_FOUND';
+          throw err;
+        });
+      if (other === 'RUNNING') return { busy: true, reason: `the reference is updating since ${flag.since} (${flag.workflowId})` };
       return {
         busy: false,
-        reason: `the "updating" flag of ${flag.workflowId} (${flag.runId}), since ${flag.since}, was left by a run that ended; it is taken over`,
+        reason: `the "updating" flag of ${flag.workflowId} (${flag.runId}), since ${flag.since}, was left by a run that ended (${other}); it is taken over`,
+        staleRunId: flag.runId,
       };
     },
 
-    async setUpdating(run: PreparationRun & { lessonId: string }): Promise<void> {
-      const value: UpdatingFlag = { ...run, since: new Date().toISOString() };
-      await ops.query(
+    /**
+     * Claims the flag for this run, in one statement: only when it is free, already this
+     * run's, or held by `takeOver` (a run checked to have ended). Returns whether it did.
+     */
+    async setUpdating(run: PreparationRun & { lessonId: string; takeOver?: string }): Promise<boolean> {
+      const value: UpdatingFlag = { workflowId: run.workflowId, runId: run.runId, lessonId: run.lessonId, since: new Date().toISOString() };
+      const { rows } = await ops.query(
         `INSERT INTO flags (name, value, set_by) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, set_by = EXCLUDED.set_by, set_at = now()
-         WHERE (flags.value->>'runId') IS DISTINCT FROM (EXCLUDED.value->>'runId')`,
-        [FLAGS.updating, JSON.stringify(value), self.name],
+         WHERE flags.value->>'runId' = $4
+         RETURNING name`,
+        [FLAGS.updating, JSON.stringify(value), self.name, run.takeOver ?? run.runId],
       );
+      if (rows[0]) return true;
+      const held = await readFlag<UpdatingFlag>(FLAGS.updating);
+      return held?.runId === run.runId;
     },
 
     /** Unsets the flag if this run holds it (idempotent; another run's flag is left alone). */

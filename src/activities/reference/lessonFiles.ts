@@ -31,6 +31,8 @@ export async function writeLessonFolder(options: {
   lessonId: string;
   previous: string | null;
   catalog: ReturnType<typeof catalogOf>;
+  /** Checked between batches: a cancelled attempt stops before it touches the folder again. */
+  signal?: AbortSignal;
   onProgress?: (done: { filesWritten: number; filesRemoved: number }) => void;
 }): Promise<WrittenLesson> {
   const { lessonsDir, lessonId, previous, catalog } = options;
@@ -70,6 +72,7 @@ export async function writeLessonFolder(options: {
   put(SEARCH_PAGE, SEARCH_PAGE_HTML);
 
   for (let after: [string, string] = ['', '']; ;) {
+    options.signal?.throwIfAborted();
     const items = await catalog.pendingItems(after, BATCH);
     if (items.length === 0) break;
     for (const item of items) put(itemFile(item.subject, item.externalId), item.answer ? itemBody(item.answer) : null);
@@ -79,6 +82,7 @@ export async function writeLessonFolder(options: {
   }
 
   for (let after = ''; ;) {
+    options.signal?.throwIfAborted();
     const terms = await catalog.pendingTerms(after, BATCH);
     if (terms.length === 0) break;
     // Lexemes that are not plain words (e.g. "3.5") are never looked up by the search page.
@@ -92,6 +96,7 @@ export async function writeLessonFolder(options: {
     report();
   }
 
+  options.signal?.throwIfAborted();
   rmSync(dir, { recursive: true, force: true });
   renameSync(building, dir);
   return { dir, previous: previousDir && existsSync(previousDir) ? previous : null, ...counts };

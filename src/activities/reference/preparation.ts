@@ -42,12 +42,72 @@ function throttledHeartbeat(): (details?: unknown) => void {
   };
 }
 
+/**
+ * Heartbeats every 10 s while `work` runs, besides its own progress heartbeats: steps
+ * such as `cp -al`, a test suite or pg_dump are silent for a while, and the heartbeat
+ * timeout is there to notice a worker that died, not a step that is busy.
+ */
+async function keepAlive<T>(work: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(), 10_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * One run of a step per lesson at a time in this worker: a retry Temporal schedules
+ * while an earlier attempt is still winding down (after a missed heartbeat) waits for
+ * it, instead of building into the same folder.
+ */
+const busyLessons = new Map<string, Promise<unknown>>();
+function oneAtATime<T>(lessonId: string, work: () => Promise<T>): Promise<T> {
+  const before = busyLessons.get(lessonId) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(work);
+  busyLessons.set(lessonId, mine);
+  void mine
+    .finally(() => {
+      if (busyLessons.get(lessonId) === mine) busyLessons.delete(lessonId);
+    })
+    .catch(() => undefined);
+  return mine;
+}
+
 export function createPreparationActivities(deps: PreparationDependencies) {
   const { config, operational } = deps;
   const ref = config.reference;
   const inbox = inboxOf(operational);
   const catalog = catalogOf(deps.reference);
   const lectureship = lectureshipOf(operational, { name: ref.name, cluster: config.cluster }, deps.temporal);
+
+  /** Takes the subject's waiting items and upserts them into the reference database, a batch per transaction. */
+  async function applySubjectMatter(input: { lessonId: string; subject: string }): Promise<Omit<PreparedSubject, 'filesWritten' | 'filesRemoved'>> {
+    const heartbeat = throttledHeartbeat();
+    const signal = Context.current().cancellationSignal;
+    const taken = await inbox.take(input.lessonId, input.subject, ref.maxItemsPerLesson);
+    let applied = 0;
+    for (let after = 0; ;) {
+      const items = await inbox.readTaken(input.lessonId, input.subject, after, BATCH);
+      if (items.length === 0) break;
+      const rows = [];
+      const refused = [];
+      for (const item of items) {
+        const checked = validateItem(input.subject, item);
+        if ('row' in checked) rows.push(checked.row);
+        else refused.push({ inboxId: item.inboxId, reason: checked.reason });
+      }
+      await inbox.markFailed(refused);
+      await catalog.upsert(rows);
+      applied += rows.length;
+      after = items.at(-1)!.inboxId;
+      heartbeat({ applied });
+      signal.throwIfAborted();
+    }
+    const refused = await inbox.refused(input.lessonId, input.subject);
+    return { subject: input.subject, taken, applied, refused: refused.slice(0, 50) };
+  }
 
   return {
     /** Check the lectureship: this host is the registered reference machine. */
@@ -56,12 +116,12 @@ export function createPreparationActivities(deps: PreparationDependencies) {
     },
 
     /** Check if still holding a lesson: a rollout running, or another preparation updating. */
-    async lessonInProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string }> {
+    async lessonInProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string }> {
       return lectureship.inProgress(run);
     },
 
-    async setUpdatingFlag(run: PreparationRun & { lessonId: string }): Promise<void> {
-      await lectureship.setUpdating(run);
+    async setUpdatingFlag(run: PreparationRun & { lessonId: string; takeOver?: string }): Promise<boolean> {
+      return lectureship.setUpdating(run);
     },
 
     async clearUpdatingFlag(run: PreparationRun): Promise<boolean> {
@@ -79,62 +139,56 @@ export function createPreparationActivities(deps: PreparationDependencies) {
      * each row. Bad items are marked failed in the inbox with the reason.
      */
     async updateReferenceDatabase(input: { lessonId: string; subject: string }): Promise<Omit<PreparedSubject, 'filesWritten' | 'filesRemoved'>> {
-      const heartbeat = throttledHeartbeat();
-      const taken = await inbox.take(input.lessonId, input.subject, ref.maxItemsPerLesson);
-      let applied = 0;
-      for (let after = 0; ;) {
-        const items = await inbox.readTaken(input.lessonId, input.subject, after, BATCH);
-        if (items.length === 0) break;
-        const rows = [];
-        const refused = [];
-        for (const item of items) {
-          const checked = validateItem(input.subject, item);
-          if ('row' in checked) rows.push(checked.row);
-          else refused.push({ inboxId: item.inboxId, reason: checked.reason });
-        }
-        await inbox.markFailed(refused);
-        await catalog.upsert(rows);
-        applied += rows.length;
-        after = items.at(-1)!.inboxId;
-        heartbeat({ applied });
-      }
-      const refused = await inbox.refused(input.lessonId, input.subject);
-      return { subject: input.subject, taken, applied, refused: refused.slice(0, 50) };
+      return oneAtATime(input.lessonId, () => keepAlive(() => applySubjectMatter(input)));
     },
 
     /** Writes the lesson folder: the previous lesson hard-linked, changed answers replaced. */
     async writeLessonFiles(input: { lessonId: string }): Promise<{ filesWritten: number; filesRemoved: number; previous: string | null }> {
       const heartbeat = throttledHeartbeat();
-      const written = await writeLessonFolder({
-        lessonsDir: ref.lessonsDir,
-        lessonId: input.lessonId,
-        previous: await latestFiledLesson(deps.reference),
-        catalog,
-        onProgress: heartbeat,
-      });
-      return { filesWritten: written.filesWritten, filesRemoved: written.filesRemoved, previous: written.previous };
+      const signal = Context.current().cancellationSignal;
+      return oneAtATime(input.lessonId, () =>
+        keepAlive(async () => {
+          signal.throwIfAborted();
+          const written = await writeLessonFolder({
+            lessonsDir: ref.lessonsDir,
+            lessonId: input.lessonId,
+            previous: await latestFiledLesson(deps.reference),
+            catalog,
+            signal,
+            onProgress: heartbeat,
+          });
+          return { filesWritten: written.filesWritten, filesRemoved: written.filesRemoved, previous: written.previous };
+        }),
+      );
     },
 
     /** Test queries and the test suite against the new lesson, served by the reference's own Apache. */
     async proofReadLesson(input: { lessonId: string; subject: string }): Promise<ProofReadResult> {
       const ctx = Context.current();
-      return proofRead({ reference: ref, ...input, catalog, signal: ctx.cancellationSignal, onCheck: (checks) => ctx.heartbeat({ checks }) });
+      return oneAtATime(input.lessonId, () =>
+        keepAlive(() =>
+          proofRead({ reference: ref, ...input, catalog, signal: ctx.cancellationSignal, onCheck: (checks) => ctx.heartbeat({ checks }) }),
+        ),
+      );
     },
 
     /** Backup, manifest, stats, and the filed-lessons record; old lessons pruned. */
     async fileLesson(input: { lessonId: string; testQueries: TestQuery[]; searchProbe?: SearchProbe }): Promise<FiledPreparation> {
       const ctx = Context.current();
-      return fileLessonFolder({
-        reference: ref,
-        db: deps.reference,
-        url: deps.referenceUrl,
-        catalog,
-        ...input,
-        signal: ctx.cancellationSignal,
-        heartbeat: () => ctx.heartbeat('filing'),
-      });
+      return oneAtATime(input.lessonId, () =>
+        keepAlive(() =>
+          fileLessonFolder({
+            reference: ref,
+            db: deps.reference,
+            url: deps.referenceUrl,
+            catalog,
+            ...input,
+            signal: ctx.cancellationSignal,
+            heartbeat: () => ctx.heartbeat('filing'),
+          }),
+        ),
+      );
     },
-
     /** Call the scholars: the "lesson-ready" flag names the lesson satellites may copy. */
     async markLessonReady(lesson: { lessonId: string; manifestSha256: string }): Promise<void> {
       await lectureship.setLessonReady(lesson);
@@ -150,13 +204,20 @@ export function createPreparationActivities(deps: PreparationDependencies) {
       const manifest = await readManifest(dir, lesson.manifestSha256).catch((err: Error) => {
         throw ApplicationFailure.nonRetryable(`lesson ${lesson.lessonId} cannot be handed out: ${err.message}`, 'LessonChangedAfterFiling');
       });
-      const problems = await verifyAgainstManifest(dir, manifest);
+      const problems = await verifyAgainstManifest(dir, manifest, (checked) => Context.current().heartbeat({ checked }));
       if (problems.length > 0) {
+        // Unfiled, so that the next lesson builds on the one before and carries these changes again.
+        await deps.reference.query('DELETE FROM lessons WHERE lesson_id = $1', [lesson.lessonId]);
         throw ApplicationFailure.nonRetryable(
-          `lesson ${lesson.lessonId} changed after it was filed: ${problems.slice(0, 5).join('; ')}; prepare a new lesson`,
+          `lesson ${lesson.lessonId} changed after it was filed (${problems.slice(0, 5).join('; ')}); it is unfiled: abort this run, and the next run prepares its changes again`,
           'LessonChangedAfterFiling',
         );
       }
+      // Handed out: what changed is in a filed lesson now.
+      await deps.reference.transaction(async (tx) => {
+        await tx.query('DELETE FROM pending_items');
+        await tx.query('DELETE FROM pending_terms');
+      });
       const link = path.join(ref.lessonsDir, 'ready');
       const temp = `${link}.${process.pid}.new`;
       rmSync(temp, { force: true });
@@ -164,10 +225,15 @@ export function createPreparationActivities(deps: PreparationDependencies) {
       renameSync(temp, link);
     },
 
-    /** After an abort before filing: the unfiled folder goes; its changes stay pending for the next lesson. */
+    /**
+     * After an abort before filing: the unfiled folder goes; its changes stay pending in
+     * the reference database, and the inbox items it took (refused ones aside) wait again,
+     * so that nothing taken is lost whatever step the run stopped in.
+     */
     async discardLesson(lessonId: string): Promise<boolean> {
       const { rows } = await deps.reference.query('SELECT 1 FROM lessons WHERE lesson_id = $1', [lessonId]);
       if (rows.length > 0) return false;
+      await inbox.release(lessonId);
       const dir = path.join(ref.lessonsDir, lessonId);
       const existed = existsSync(dir) || existsSync(`${dir}.building`);
       rmSync(dir, { recursive: true, force: true });

@@ -52,7 +52,12 @@ export async function proofRead(options: {
   const { reference, lessonId, subject, catalog } = options;
   const dir = path.join(reference.lessonsDir, lessonId);
   if (!existsSync(dir)) {
-    return { passed: false, checks: 1, failures: [`the lesson folder ${dir} does not exist; prepare the subject matter again`], testQueries: [] };
+    return {
+      passed: false,
+      checks: 1,
+      failures: [`the lesson folder ${dir} does not exist (removed by hand?); abort this run, and the next run prepares the changes again`],
+      testQueries: [],
+    };
   }
   const port = reference.proofReadPort || (await freePort());
   const host = proofReadingHost(reference, port);

@@ -57,12 +57,18 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
     /** The examination, through this satellite's own Apache on its private port. */
     async examineLesson(lesson: FiledLesson): Promise<ExaminationResult> {
       const ctx = Context.current();
-      return examine(satellite, lesson, {
-        testCommand,
-        chromium,
-        signal: ctx.cancellationSignal,
-        onCheck: (done) => ctx.heartbeat({ checks: done }),
-      });
+      // The browser test or a test command can be silent for a while; the heartbeat is there to notice a dead worker.
+      const alive = setInterval(() => ctx.heartbeat(), 10_000);
+      try {
+        return await examine(satellite, lesson, {
+          testCommand,
+          chromium,
+          signal: ctx.cancellationSignal,
+          onCheck: (done) => ctx.heartbeat({ checks: done }),
+        });
+      } finally {
+        clearInterval(alive);
+      }
     },
 
     /** Points what users are served (`current`) at a copied lesson. */
