@@ -5,7 +5,7 @@
  * and the configured wait, as in the seed: the rollout completes, and old and new answers
  * overlap for a while (the seed's "two minutes", here about the health-check wait).
  *
- * Failed requests are printed, not asserted: under this test's heavy load (4 clients,
+ * Failed requests must stay under 1%, not at 0: under this test's heavy load (4 clients,
  * 2 ms pause) 5 of 17,388 requests got a 503 in one run here and none in the next, while
  * with load balancer control the same load gets none (holdLesson.integration). Known,
  * and open: see the issue notes.

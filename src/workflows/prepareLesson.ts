@@ -183,6 +183,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     const claimed = await step('prepare for the lesson', () => quick.setUpdatingFlag({ ...run, lessonId, ...(takeOver ? { takeOver } : {}) }));
     // Strictly false: the activity of earlier versions answered nothing (and always set the flag).
     if (claimed === false) {
+      flagSet = false;
       status.lessonId = undefined;
       status.summary = 'nothing done: another run set the updating flag first';
       note(status.summary);

@@ -6,7 +6,7 @@
  * manifest: a partial or corrupt copy never takes the lesson's name, so it is never
  * served.
  */
-import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { SatelliteConfig } from '../../config/schema';
@@ -159,6 +159,7 @@ async function copyOnce(
     );
   }
   renameSync(partial, final);
+  pruneLessonCopies(satellite, lesson.lessonId);
   const stats = String(result.stdout);
   return {
     lessonId: lesson.lessonId,
@@ -167,4 +168,29 @@ async function copyOnce(
     bytesSent: statNumber(stats, 'Total bytes sent'),
     alreadyCopied: false,
   };
+}
+
+/** Lesson copies a satellite keeps besides the one it serves and the one just copied. */
+export const KEEP_LESSON_COPIES = 3;
+
+/**
+ * Removes old lesson copies so a satellite's disk does not fill up lesson after lesson.
+ * Never removes what `current` or `exam` points at, the lesson just copied (served next),
+ * or the newest copies (an abort puts the previous lesson back, and the next copy
+ * hard-links against the served one). Returns what it removed.
+ */
+export function pruneLessonCopies(satellite: SatelliteConfig, justCopied: string, keep = KEEP_LESSON_COPIES): string[] {
+  const dir = lessonsDir(satellite);
+  const protectedIds = new Set([justCopied, linkedLesson(satellite, 'current'), linkedLesson(satellite, 'exam')].filter(Boolean) as string[]);
+  const copies = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.endsWith('.partial'))
+    .map((e) => ({ id: e.name, mtime: statSync(path.join(dir, e.name)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  const removed: string[] = [];
+  for (const copy of copies.slice(keep)) {
+    if (protectedIds.has(copy.id)) continue;
+    rmSync(path.join(dir, copy.id), { recursive: true, force: true });
+    removed.push(copy.id);
+  }
+  return removed;
 }

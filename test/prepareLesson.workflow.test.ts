@@ -1,0 +1,201 @@
+/**
+ * prepareLesson's logic with stubbed activities, on the real Temporal server: a lesson
+ * in progress means nothing to do (and no flag is set); a flag another run claimed
+ * first does too; an abort sent while the rollout runs reaches holdLesson, which puts
+ * the satellites back. The real parts are exercised by prepareLesson.integration.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createLogger } from '../src/logging';
+import { ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
+import type { FiledLesson } from '../src/shared/lesson';
+import type { PreparationStatus, PrepareLessonInput } from '../src/shared/preparation';
+import type { RolloutStatus } from '../src/shared/rollout';
+import { temporalEndpoint } from '../src/stack/endpoints';
+import { WORKFLOWS_PATH } from '../src/workers/roles';
+import { installRuntime } from '../src/workers/runtime';
+import { onTeardown, testStack } from './helpers/stack';
+import { clientForTest } from './helpers/workers';
+
+const SATELLITES = ['boy-1', 'boy-2'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The reference machine and two satellites in memory; every call is recorded. */
+class Fakes {
+  calls: string[] = [];
+  busy = false;
+  claimed = true;
+  served = new Map(SATELLITES.map((s) => [s, 'old']));
+  /** The copy waits until this resolves, so a test can act while the rollout runs. */
+  copyGate: Promise<void> = Promise.resolve();
+
+  reference() {
+    const log = (call: string) => this.calls.push(call);
+    return {
+      checkLectureship: async () => log('checkLectureship'),
+      lessonInProgress: async () => ({
+        busy: this.busy,
+        reason: this.busy ? 'a lesson is still being held: hold-lesson/x' : 'no lesson in progress',
+      }),
+      setUpdatingFlag: async () => (log('setUpdatingFlag'), this.claimed),
+      clearUpdatingFlag: async () => (log('clearUpdatingFlag'), true),
+      countNewSubjectMatter: async () => ({ waiting: 3, unfiled: 0 }),
+      updateReferenceDatabase: async (i: { subject: string }) => ({ subject: i.subject, taken: 3, applied: 3, refused: [] }),
+      writeLessonFiles: async () => ({ filesWritten: 5, filesRemoved: 0, previous: null }),
+      proofReadLesson: async () => ({ passed: true, checks: 4, failures: [], testQueries: [] }),
+      fileLesson: async (i: { lessonId: string }) => {
+        log('fileLesson');
+        const lesson: FiledLesson = { lessonId: i.lessonId, source: '/nowhere', manifestSha256: 'x', fileCount: 5, totalBytes: 50, testQueries: [] };
+        const stats = {
+          records: 3,
+          documents: 3,
+          files: 5,
+          totalBytes: 50,
+          filesAdded: 5,
+          filesChanged: 0,
+          filesRemoved: 0,
+          bytesChanged: 50,
+          backupFile: '/b',
+          backupBytes: 1,
+        };
+        return { lesson, stats, pruned: [] };
+      },
+      markLessonReady: async () => log('markLessonReady'),
+      publishLesson: async () => log('publishLesson'),
+      discardLesson: async () => (log('discardLesson'), true),
+      closeNotebook: async () => [],
+      writeReport: async (r: { status: string }) => (log(`report ${r.status}`), 1),
+      // holdLesson's load balancer, on the same queue
+      drainServers: async () => undefined,
+      waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
+      switchServers: async () => undefined,
+      waitUntilHealthy: async () => [],
+    };
+  }
+
+  satellite(name: string) {
+    return {
+      servedLesson: async () => this.served.get(name)!,
+      stopWebServer: async () => 'stopped',
+      startWebServer: async () => 'started',
+      copyLesson: async (lesson: FiledLesson) => {
+        await this.copyGate;
+        return { lessonId: lesson.lessonId, filesCopied: 1, bytesChanged: 10, bytesSent: 10, alreadyCopied: false };
+      },
+      examineLesson: async () => ({ passed: true, checks: 1, failures: [] }),
+      activateLesson: async (lessonId: string) => {
+        this.served.set(name, lessonId);
+        return { current: lessonId };
+      },
+    };
+  }
+}
+
+describe('prepareLesson logic (stubbed activities, real Temporal server)', async () => {
+  const config = await testStack();
+  const { client } = await clientForTest(config);
+  installRuntime(createLogger('test-worker', { pretty: false }));
+  const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
+  let fakes = new Fakes();
+  const late = (get: () => Record<string, (...args: never[]) => unknown>) =>
+    new Proxy(
+      {},
+      {
+        get:
+          (_, key: string) =>
+          (...args: never[]) =>
+            get()[key]!(...args),
+        has: () => true,
+        ownKeys: () => Object.keys(get()),
+        getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
+      },
+    );
+  const workers = await Promise.all([
+    Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }),
+    Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: REFERENCE_TASK_QUEUE, activities: late(() => fakes.reference()) }),
+    ...SATELLITES.map((name) =>
+      Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: satelliteTaskQueue(name),
+        activities: late(() => fakes.satellite(name)),
+      }),
+    ),
+  ]);
+  const running = Promise.all(workers.map((w) => w.run()));
+  onTeardown(async () => {
+    workers.forEach((w) => w.shutdown());
+    await running;
+    await connection.close();
+  });
+
+  let counter = 0;
+  const start = () => {
+    const input: PrepareLessonInput = {
+      cluster: 'stub',
+      reference: 'teacher',
+      subjects: ['records', 'documents'],
+      requestedBy: 'test',
+      rollout: {
+        cluster: 'stub',
+        groups: [
+          { name: 'boys', satellites: ['boy-1'] },
+          { name: 'girls', satellites: ['boy-2'] },
+        ],
+        loadBalancerControl: true,
+        healthCheckWaitMs: 0,
+        lastCigaretteMs: 0,
+        coffeeMs: 0,
+        minServingSatellites: 1,
+      },
+    };
+    return client.workflow.start('prepareLesson', {
+      taskQueue: ORCHESTRATION_TASK_QUEUE,
+      workflowId: `prepare-lesson/stub-${++counter}-${Date.now()}`,
+      args: [input],
+    });
+  };
+
+  test('a lesson still being held: nothing to do, and the flag is never touched', { timeout: 60_000 }, async () => {
+    fakes = new Fakes();
+    fakes.busy = true;
+    const status = (await (await start()).result()) as PreparationStatus;
+    assert.equal(status.phase, 'busy');
+    assert.match(status.summary, /still being held/);
+    assert.deepEqual(fakes.calls, ['checkLectureship', 'report nothing-to-do']);
+  });
+
+  test('the flag claimed by another run first: nothing to do, and this run clears nothing of it', { timeout: 60_000 }, async () => {
+    fakes = new Fakes();
+    fakes.claimed = false;
+    const status = (await (await start()).result()) as PreparationStatus;
+    assert.equal(status.phase, 'busy');
+    assert.equal(status.lessonId, undefined);
+    assert.match(status.summary, /another run set the updating flag first/);
+    assert.deepEqual(fakes.calls, ['checkLectureship', 'setUpdatingFlag', 'report nothing-to-do']);
+  });
+
+  test('abort while the lesson is held is passed on to holdLesson, which puts the satellites back', { timeout: 60_000 }, async () => {
+    fakes = new Fakes();
+    let open!: () => void;
+    fakes.copyGate = new Promise((r) => (open = r));
+    const handle = await start();
+    for (let i = 0; i < 300; i++) {
+      const s = await handle.query<PreparationStatus>('status');
+      if (s.rollout) break;
+      await sleep(100);
+    }
+    await sleep(500);
+    await handle.signal('abort', 'test');
+    open();
+    const status = (await handle.result()) as PreparationStatus;
+    assert.equal(status.phase, 'aborted');
+    assert.equal(status.rollout?.phase, 'aborted');
+    const rollout = (await client.workflow.getHandle(status.rollout!.workflowId).result()) as RolloutStatus;
+    assert.equal(rollout.phase, 'aborted');
+    assert.deepEqual([...fakes.served.values()], ['old', 'old'], 'both satellites serve the previous lesson');
+    assert.ok(fakes.calls.includes('clearUpdatingFlag'), 'the flag is cleared');
+    assert.ok(!fakes.calls.includes('discardLesson'), 'a filed lesson is kept');
+  });
+});
