@@ -21,6 +21,7 @@ describe('prepareLesson halts on a failed proof-read', async () => {
   let marker = '';
   const { config, dir } = await testCluster('prepare-halt', (raw) => {
     marker = path.join(path.dirname(raw.reference.lessonsDir), 'test-data-broken');
+    raw.reference.keepLessons = 2;
     raw.reference.testCommand = [
       'node',
       '-e',
@@ -103,5 +104,14 @@ describe('prepareLesson halts on a failed proof-read', async () => {
     assert.equal(documents?.unfiled, 1);
     const search = await fetch(`${config.satellites[0]!.url}search/pangolinmoss.json`);
     assert.equal(search.status, 200);
+
+    // keepLessons: 2 — the first of the three filed lessons and its backup are pruned.
+    const filed = await ref.query<{ lesson_id: string }>('SELECT lesson_id FROM lessons ORDER BY filed_at');
+    assert.deepEqual(
+      filed.rows.map((r) => r.lesson_id),
+      [served!, next.lessonId!],
+    );
+    assert.equal(existsSync(path.join(config.reference.lessonsDir, baseline.lessonId!)), false, 'the oldest lesson folder is pruned');
+    assert.equal(existsSync(baseline.stats!.backupFile), false, 'and its backup');
   });
 });
