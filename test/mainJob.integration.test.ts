@@ -19,7 +19,11 @@ describe('the main job (lessonplan run)', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-main-job-'));
   chmodSync(dir, 0o755);
   const ports: number[] = [];
-  for (let i = 0; i < 9; i++) ports.push(await freePort());
+  // Distinct: freePort may hand out a port again while nothing holds it yet.
+  while (ports.length < 9) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
   const configFile = writeTestConfig(dir, (raw) => {
     raw.satellites.forEach((s: Record<string, any>, i: number) => {
       s.webServer = { ...s.webServer, port: ports[2 * i], examPort: ports[2 * i + 1] };

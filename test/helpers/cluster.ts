@@ -28,14 +28,22 @@ export async function testCluster(
   raw.reference.name = `teacher-${name}`;
   raw.reference.lessonsDir = path.join(dir, 'reference/lessons');
   raw.reference.database = (await freshDatabase(base, `${name.replace(/-/g, '_')}_ref`)).spec;
+  // freePort may hand out a port it handed out before (nothing holds it yet): keep them distinct.
+  const taken = new Set<number>();
+  const distinctPort = async () => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) return (taken.add(port), port);
+    }
+  };
   for (const s of raw.satellites) {
     s.dataDir = path.join(dir, 'satellites', s.name);
-    s.webServer = { ...s.webServer, port: await freePort(), examPort: await freePort() };
+    s.webServer = { ...s.webServer, port: await distinctPort(), examPort: await distinctPort() };
     s.url = `http://127.0.0.1:${s.webServer.port}/`;
   }
   raw.loadBalancer = {
     kind: 'haproxy',
-    frontendPort: await freePort(),
+    frontendPort: await distinctPort(),
     runtimeApi: path.join(dir, 'haproxy/admin.sock'),
     backend: 'satellites',
     drainDeadline: '10s',
