@@ -16,7 +16,7 @@ import { temporalEndpoint } from '../src/stack/endpoints';
 import { WORKFLOWS_PATH } from '../src/workers/roles';
 import { installRuntime } from '../src/workers/runtime';
 import { onTeardown, testStack } from './helpers/stack';
-import { clientForTest } from './helpers/workers';
+import { clientForTest, lateBoundActivities } from './helpers/workers';
 
 const SATELLITES = ['boy-1', 'boy-2', 'girl-1', 'girl-2'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,34 +73,20 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
   installRuntime(createLogger('test-worker', { pretty: false }));
   const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
   let cluster = new FakeCluster();
-  // Activities look the cluster up at call time, so each test gets a fresh one.
-  const proxyTo = (get: () => Record<string, (...args: never[]) => unknown>) =>
-    new Proxy(
-      {},
-      {
-        get:
-          (_, key: string) =>
-          (...args: never[]) =>
-            get()[key]!(...args),
-        has: () => true,
-        ownKeys: () => Object.keys(get()),
-        getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
-      },
-    );
   const workers = await Promise.all([
     Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }),
     Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: REFERENCE_TASK_QUEUE,
-      activities: proxyTo(() => cluster.reference()),
+      activities: lateBoundActivities(() => cluster.reference()),
     }),
     ...SATELLITES.map((name) =>
       Worker.create({
         connection,
         namespace: config.temporal.namespace,
         taskQueue: satelliteTaskQueue(name),
-        activities: proxyTo(() => cluster.satellite(name)),
+        activities: lateBoundActivities(() => cluster.satellite(name)),
       }),
     ),
   ]);

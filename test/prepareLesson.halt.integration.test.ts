@@ -10,16 +10,13 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { lessonDir } from '../src/activities/satellite/lessons';
-import { enrollClass } from '../src/operator/enroll';
 import { startPrepareLesson } from '../src/operator/prepare';
-import { testCluster } from './helpers/cluster';
 import { replayAndRecord } from './helpers/histories';
-import { drop, markedDocument, operationalDatabase, referenceDatabase, servedVersions, smallSample, waitForStatus } from './helpers/preparation';
-import { clientForTest, runWorkersForTest } from './helpers/workers';
+import { drop, markedDocument, preparationTestBed, servedVersions, smallSample, waitForStatus } from './helpers/preparation';
 
 describe('prepareLesson halts on a failed proof-read', async () => {
   let marker = '';
-  const { config, dir } = await testCluster('prepare-halt', (raw) => {
+  const { config, client, ops, ref } = await preparationTestBed('prepare-halt', (raw) => {
     marker = path.join(path.dirname(raw.reference.lessonsDir), 'test-data-broken');
     raw.reference.keepLessons = 2;
     raw.reference.testCommand = [
@@ -28,16 +25,6 @@ describe('prepareLesson halts on a failed proof-read', async () => {
       `if (require('node:fs').existsSync(${JSON.stringify(marker)})) { console.error('test data broken'); process.exit(3); }`,
     ];
   });
-  void dir;
-  await runWorkersForTest(config, [
-    { role: 'orchestration' },
-    { role: 'reference' },
-    ...config.satellites.map((s) => ({ role: 'satellite' as const, name: s.name })),
-  ]);
-  const { client } = await clientForTest(config);
-  const ops = await operationalDatabase(config);
-  const ref = await referenceDatabase(config);
-  await enrollClass(client, config);
   const updatingFlag = async () => (await ops.query("SELECT 1 FROM flags WHERE name = 'updating'")).rowCount;
   const untouched = async (lessonId: string, served: string) => {
     assert.deepEqual(

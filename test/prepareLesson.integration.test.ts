@@ -13,22 +13,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { enrollClass } from '../src/operator/enroll';
 import { PreparationRunning, startPrepareLesson } from '../src/operator/prepare';
 import type { PreparationStatus } from '../src/shared/preparation';
-import { testCluster } from './helpers/cluster';
 import { replayAndRecord } from './helpers/histories';
-import { drop, markedDocument, operationalDatabase, referenceDatabase, servedVersions, smallSample } from './helpers/preparation';
-import { clientForTest, runWorkersForTest } from './helpers/workers';
+import { drop, markedDocument, preparationTestBed, servedVersions, smallSample } from './helpers/preparation';
 
 describe('prepareLesson on a real cluster', async () => {
-  const { config } = await testCluster('prepare');
-  await runWorkersForTest(config, [
-    { role: 'orchestration' },
-    { role: 'reference' },
-    ...config.satellites.map((s) => ({ role: 'satellite' as const, name: s.name })),
-  ]);
-  const { client } = await clientForTest(config);
-  const ops = await operationalDatabase(config);
-  const ref = await referenceDatabase(config);
-  await enrollClass(client, config);
+  const { config, client, ops, ref } = await preparationTestBed('prepare');
   const frontend = `http://127.0.0.1:${config.loadBalancer.kind === 'haproxy' ? config.loadBalancer.frontendPort : 0}`;
   const lessonCount = async () => Number((await ref.query<{ n: string }>('SELECT count(*) AS n FROM lessons')).rows[0]!.n);
   const reportOf = async (workflowId: string, runId: string) =>

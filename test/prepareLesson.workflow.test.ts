@@ -16,7 +16,7 @@ import { temporalEndpoint } from '../src/stack/endpoints';
 import { WORKFLOWS_PATH } from '../src/workers/roles';
 import { installRuntime } from '../src/workers/runtime';
 import { onTeardown, testStack } from './helpers/stack';
-import { clientForTest } from './helpers/workers';
+import { clientForTest, lateBoundActivities } from './helpers/workers';
 
 const SATELLITES = ['boy-1', 'boy-2'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,28 +98,20 @@ describe('prepareLesson logic (stubbed activities, real Temporal server)', async
   installRuntime(createLogger('test-worker', { pretty: false }));
   const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
   let fakes = new Fakes();
-  const late = (get: () => Record<string, (...args: never[]) => unknown>) =>
-    new Proxy(
-      {},
-      {
-        get:
-          (_, key: string) =>
-          (...args: never[]) =>
-            get()[key]!(...args),
-        has: () => true,
-        ownKeys: () => Object.keys(get()),
-        getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
-      },
-    );
   const workers = await Promise.all([
     Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: REFERENCE_TASK_QUEUE, activities: late(() => fakes.reference()) }),
+    Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: REFERENCE_TASK_QUEUE,
+      activities: lateBoundActivities(() => fakes.reference()),
+    }),
     ...SATELLITES.map((name) =>
       Worker.create({
         connection,
         namespace: config.temporal.namespace,
         taskQueue: satelliteTaskQueue(name),
-        activities: late(() => fakes.satellite(name)),
+        activities: lateBoundActivities(() => fakes.satellite(name)),
       }),
     ),
   ]);

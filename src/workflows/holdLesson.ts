@@ -30,6 +30,7 @@ import type { ReferenceActivities } from '../activities/reference';
 import type { SatelliteActivities } from '../activities/satellite';
 import { REFERENCE_TASK_QUEUE, satelliteTaskQueue, searchAttributes } from '../shared/names';
 import type { Report } from '../shared/report';
+import { operatorMessage } from './failures';
 import type { GroupStatus, Halt, HoldLessonInput, RolloutPhase, RolloutStatus, SatelliteStatus } from '../shared/rollout';
 
 export const statusQuery = defineQuery<RolloutStatus>('status');
@@ -241,7 +242,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       })
       .catch((err) => {
         if (isCancellation(err)) throw err;
-        note(`could not write the report to the task monitor: ${describe(err)}`);
+        note(`could not write the report to the task monitor: ${operatorMessage(err)}`);
       });
 
   /** Halts until the operator decides; returns on resume, throws Aborted on abort. */
@@ -272,7 +273,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         return await run();
       } catch (err) {
         if (isCancellation(err) || err instanceof Aborted) throw err;
-        await halt({ step: name, group, satellites: names, reason: describe(err) });
+        await halt({ step: name, group, satellites: names, reason: operatorMessage(err) });
       }
     }
   }
@@ -305,7 +306,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     } catch (err) {
       if (isCancellation(err)) throw err;
       s.state = 'failed';
-      return `${name}: ${describe(err)}`;
+      return `${name}: ${operatorMessage(err)}`;
     }
   }
 
@@ -489,11 +490,4 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     for (const gs of groupStatus) gs.state = 'restored';
     note(`aborted: ${countServing()} satellites serve their previous lesson`);
   }
-}
-
-/** The operator-facing text of a failure: the innermost message, which names what went wrong. */
-function describe(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown };
-  while (e?.cause && (e.cause as { message?: string }).message) e = e.cause as typeof e;
-  return e?.message ?? String(err);
 }

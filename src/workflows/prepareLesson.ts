@@ -29,6 +29,7 @@ import type { FiledPreparation, PreparationPhase, PreparationStatus, PrepareLess
 import type { SearchProbe, TestQuery } from '../shared/lesson';
 import { REFERENCE_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
 import type { Report } from '../shared/report';
+import { operatorMessage } from './failures';
 import type { RolloutStatus } from '../shared/rollout';
 import type { holdLesson as HoldLessonWorkflow } from './holdLesson';
 
@@ -300,7 +301,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   async function finishPreparation(): Promise<void> {
     if (!flagSet) return;
     setPhase('finishing');
-    await quick.clearUpdatingFlag(run).catch((err) => note(`could not unset the updating flag: ${describe(err)}; the next run takes it over`));
+    await quick.clearUpdatingFlag(run).catch((err) => note(`could not unset the updating flag: ${operatorMessage(err)}; the next run takes it over`));
     flagSet = false;
   }
 
@@ -312,7 +313,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
         ? `aborted by the operator after lesson ${lessonId} was filed; no satellite was touched`
         : `aborted by the operator before filing; no satellite was touched, the prepared changes go out with the next lesson`;
     if (filed) return;
-    await quick.discardLesson(lessonId).catch((err) => note(`could not discard the unfiled lesson: ${describe(err)}`));
+    await quick.discardLesson(lessonId).catch((err) => note(`could not discard the unfiled lesson: ${operatorMessage(err)}`));
   }
 
   /** Write a report: the task monitor gets the status and the log. */
@@ -334,7 +335,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
 
   /** Close the notebook: the proof-reading web server stops, leftovers of unfiled lessons go. */
   async function closeNotebook(): Promise<void> {
-    await quick.closeNotebook().catch((err) => note(`could not tidy up: ${describe(err)}`));
+    await quick.closeNotebook().catch((err) => note(`could not tidy up: ${operatorMessage(err)}`));
   }
 
   // ---- halting --------------------------------------------------------------------------
@@ -361,7 +362,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
       .then(() => undefined)
       .catch((err) => {
         if (isCancellation(err)) throw err;
-        note(`could not write the report to the task monitor: ${describe(err)}`);
+        note(`could not write the report to the task monitor: ${operatorMessage(err)}`);
       });
   }
 
@@ -391,7 +392,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
         return await work();
       } catch (err) {
         if (isCancellation(err) || err instanceof Aborted || err instanceof NotTheReference) throw err;
-        await halt(name, describe(err));
+        await halt(name, operatorMessage(err));
       }
     }
   }
@@ -404,10 +405,4 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
 export function lessonIdFor(at: Date, runId: string): string {
   const iso = at.toISOString();
   return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${runId.replace(/-/g, '').slice(-6).toLowerCase()}`;
-}
-
-function describe(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown };
-  while (e?.cause && (e.cause as { message?: string }).message) e = e.cause as typeof e;
-  return e?.message ?? String(err);
 }

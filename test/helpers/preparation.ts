@@ -8,7 +8,28 @@ import { sampleBatch, sampleSubjects } from '../../src/operator/sampleData';
 import type { PreparationStatus } from '../../src/shared/preparation';
 import type { InboxItem } from '../../src/shared/subjectMatter';
 import { databaseUrl } from '../../src/stack/endpoints';
+import { enrollClass } from '../../src/operator/enroll';
+import { testCluster } from './cluster';
 import { onTeardown } from './stack';
+import { clientForTest, runWorkersForTest } from './workers';
+
+/**
+ * A real cluster with every role's worker (orchestration, reference, each satellite),
+ * the class list recorded, and handles on the operational and reference databases.
+ */
+export async function preparationTestBed(name: string, edit?: (raw: Record<string, any>) => void) {
+  const { config } = await testCluster(name, edit);
+  await runWorkersForTest(config, [
+    { role: 'orchestration' },
+    { role: 'reference' },
+    ...config.satellites.map((s) => ({ role: 'satellite' as const, name: s.name })),
+  ]);
+  const { client } = await clientForTest(config);
+  const ops = await operationalDatabase(config);
+  const ref = await referenceDatabase(config);
+  await enrollClass(client, config);
+  return { config, client, ops, ref };
+}
 
 export async function operationalDatabase(config: ClusterConfig): Promise<Database> {
   const ops = openDatabase(databaseUrl(config, config.operationalDatabase), { applicationName: 'test-ops' });

@@ -58,3 +58,22 @@ export async function runSatelliteWorkers(
     await connection.close();
   });
 }
+
+/**
+ * Stub activities looked up at call time, so that each test of a file can swap in a
+ * fresh fake while the workers keep running. Every key answers (a proxy has no own keys).
+ */
+export function lateBoundActivities(get: () => Record<string, (...args: never[]) => unknown>): object {
+  return new Proxy(
+    {},
+    {
+      get:
+        (_, key: string) =>
+        (...args: never[]) =>
+          get()[key]!(...args),
+      has: () => true,
+      ownKeys: () => Object.keys(get()),
+      getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
+    },
+  );
+}

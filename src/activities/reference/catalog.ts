@@ -90,14 +90,7 @@ export function catalogOf(db: Database) {
 
     /** Pending rows after `after` (keyset), with their current content (null: no longer in the catalog). */
     async pendingItems(after: [string, string], limit: number): Promise<{ subject: string; externalId: string; answer: ItemAnswer | null }[]> {
-      const { rows } = await db.query<{
-        subject: string;
-        external_id: string;
-        kind: ItemKind | null;
-        title: string;
-        body: string;
-        fields: CatalogRow['fields'];
-      }>(
+      const { rows } = await db.query<CatalogSqlRow>(
         `SELECT p.subject, p.external_id, c.kind, c.title, c.body, c.fields FROM pending_items p
          LEFT JOIN catalog c USING (subject, external_id)
          WHERE (p.subject, p.external_id) > ($1, $2) ORDER BY p.subject, p.external_id LIMIT $3`,
@@ -129,15 +122,7 @@ export function catalogOf(db: Database) {
     /** Rows for the proof-reading: the newest pending ones of a subject, or a sample of unchanged ones. */
     async sample(subject: string, which: 'pending' | 'unchanged', limit: number): Promise<(ItemAnswer & { titleTerms: string[] })[]> {
       // titleTerms: the words of the title as the index holds them (weight A), stop words left out.
-      const { rows } = await db.query<{
-        subject: string;
-        external_id: string;
-        kind: ItemKind;
-        title: string;
-        body: string;
-        fields: CatalogRow['fields'];
-        title_terms: string[];
-      }>(
+      const { rows } = await db.query<CatalogSqlRow & { title_terms: string[] }>(
         which === 'pending'
           ? `SELECT c.*, tsvector_to_array(ts_filter(c.search, '{a}')) AS title_terms
              FROM catalog c JOIN pending_items p USING (subject, external_id) WHERE c.subject = $1 ORDER BY c.inbox_id DESC LIMIT $2`
@@ -167,14 +152,17 @@ export function catalogOf(db: Database) {
   };
 }
 
-function toAnswer(r: {
+/** A catalog row as SQL returns it (kind null: a pending row no longer in the catalog). */
+type CatalogSqlRow = {
   subject: string;
   external_id: string;
   kind: ItemKind | null;
   title: string;
   body: string;
   fields: CatalogRow['fields'];
-}): ItemAnswer {
+};
+
+function toAnswer(r: CatalogSqlRow): ItemAnswer {
   return r.kind === 'document'
     ? { subject: r.subject, id: r.external_id, kind: 'document', title: r.title, body: r.body }
     : { subject: r.subject, id: r.external_id, kind: 'record', title: r.title, fields: r.fields };
