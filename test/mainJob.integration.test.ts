@@ -20,7 +20,7 @@ describe('the main job (lessonplan run)', async () => {
   chmodSync(dir, 0o755);
   const ports: number[] = [];
   // Distinct: freePort may hand out a port again while nothing holds it yet.
-  while (ports.length < 9) {
+  while (ports.length < 10) {
     const port = await freePort();
     if (!ports.includes(port)) ports.push(port);
   }
@@ -30,6 +30,7 @@ describe('the main job (lessonplan run)', async () => {
       s.url = `http://127.0.0.1:${ports[2 * i]}/`;
     });
     raw.loadBalancer.frontendPort = ports[8];
+    raw.master.api.port = ports[9];
   });
   after(async () => {
     await execa('node', [BIN, 'dev', 'down', '--config', configFile], { reject: false });

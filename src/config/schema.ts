@@ -135,6 +135,8 @@ const master = z.strictObject({
   database,
   /** HTTP API slaves talk to. */
   api: z.strictObject({ host: z.string().default('127.0.0.1'), port: fixedPort }),
+  /** How often the master prunes the commitblocks every configured slave has applied. */
+  pruneInterval: duration.default(60_000),
 });
 
 const slave = z.strictObject({

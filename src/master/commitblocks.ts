@@ -10,24 +10,20 @@
  * tail of each save (number, insert, commit) is serialized; the business writes run
  * concurrently.
  */
-import type { Database } from '../db/database';
+import type { Database, Transaction } from '../db/database';
 import { applyObjectChanges } from '../model/objectChanges';
-import type { CommitBlock, SaveRequest } from '../shared/commitblock';
+import type { BlocksAfterAnswer, CommitBlock, SaveAnswer, SaveRequest } from '../shared/commitblock';
 import type { Model } from '../shared/model';
 
 const ORDER_LOCK = 'lessonplan.commitblock-order';
+/** NOTIFY channel: a committed save wakes the slaves' long polls (delivered at commit, never before). */
+export const NEWS_CHANNEL = 'lp_commitblocks';
 
 export class ModelMismatch extends Error {
   override readonly name = 'ModelMismatch';
 }
 
-export interface SaveResult {
-  seq: number;
-  /** The idempotency key was saved before: this is the first save's number, nothing changed now. */
-  duplicate: boolean;
-}
-
-export async function saveOnMaster(db: Database, request: SaveRequest): Promise<SaveResult> {
+export async function saveOnMaster(db: Database, request: SaveRequest): Promise<SaveAnswer> {
   const earlier = async () => {
     const { rows } = await db.query<{ seq: string }>('SELECT seq FROM lp_commitblocks WHERE idempotency_key = $1', [request.idempotencyKey]);
     return rows[0] ? { seq: Number(rows[0].seq), duplicate: true } : undefined;
@@ -52,6 +48,7 @@ export async function saveOnMaster(db: Database, request: SaveRequest): Promise<
          RETURNING seq`,
         [request.modelChecksum, JSON.stringify(request.changes), request.origin, request.idempotencyKey],
       );
+      await tx.query('SELECT pg_notify($1, $2)', [NEWS_CHANNEL, next.rows[0]!.seq]);
       return { seq: Number(next.rows[0]!.seq), duplicate: false };
     });
   } catch (err) {
@@ -65,24 +62,78 @@ export async function saveOnMaster(db: Database, request: SaveRequest): Promise<
 }
 
 /** Blocks after `after`, in order, at most `limit`. */
-export async function blocksAfter(db: Database, after: number, limit: number): Promise<CommitBlock[]> {
+export async function blocksAfter(db: Transaction, after: number, limit: number): Promise<CommitBlock[]> {
   const { rows } = await db.query<{
     seq: string;
     model_checksum: string;
     changes: CommitBlock['changes'];
     origin: string;
     idempotency_key: string;
-    committed_at: Date;
-  }>('SELECT seq, model_checksum, changes, origin, idempotency_key, committed_at FROM lp_commitblocks WHERE seq > $1 ORDER BY seq LIMIT $2', [
-    after,
-    limit,
-  ]);
+    committed_at: string;
+    // The commit time as PostgreSQL's ISO text: a JS Date would drop the microseconds, and the slaves' copies would differ.
+  }>(
+    `SELECT seq, model_checksum, changes, origin, idempotency_key, to_json(committed_at) #>> '{}' AS committed_at FROM lp_commitblocks WHERE seq > $1 ORDER BY seq LIMIT $2`,
+    [after, limit],
+  );
   return rows.map((r) => ({
     seq: Number(r.seq),
     modelChecksum: r.model_checksum,
     changes: r.changes,
     origin: r.origin,
     idempotencyKey: r.idempotency_key,
-    committedAt: r.committed_at.toISOString(),
+    committedAt: r.committed_at,
   }));
+}
+
+/** Where the master stands: its newest and oldest held block (0 and null when it holds none). */
+export async function masterPosition(db: Transaction): Promise<{ masterSeq: number; masterCommittedAt: string | null; oldestHeld: number | null }> {
+  const { rows } = await db.query<{ newest: string | null; oldest: string | null; committed_at: string | null }>(
+    `SELECT (SELECT max(seq) FROM lp_commitblocks) AS newest, (SELECT min(seq) FROM lp_commitblocks) AS oldest,
+            (SELECT to_json(committed_at) #>> '{}' FROM lp_commitblocks ORDER BY seq DESC LIMIT 1) AS committed_at`,
+  );
+  const row = rows[0]!;
+  return {
+    masterSeq: Number(row.newest ?? 0),
+    masterCommittedAt: row.committed_at,
+    oldestHeld: row.oldest === null ? null : Number(row.oldest),
+  };
+}
+
+/** Blocks after `after` with the master's position, read in one snapshot so the two agree. */
+export async function answerBlocksAfter(db: Database, after: number, limit: number): Promise<BlocksAfterAnswer & { oldestHeld: number | null }> {
+  return db.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const position = await masterPosition(tx);
+    const blocks = await blocksAfter(tx, after, limit);
+    return { blocks, ...position };
+  });
+}
+
+/** A slave asked for blocks after `applied`: it has applied that far. */
+export async function recordSlaveProgress(db: Database, slave: string, applied: number): Promise<void> {
+  await db.query(
+    `INSERT INTO lp_slave_progress (slave, applied_seq, seen_at) VALUES ($1, $2, now())
+     ON CONFLICT (slave) DO UPDATE SET applied_seq = EXCLUDED.applied_seq, seen_at = now()`,
+    [slave, applied],
+  );
+}
+
+/**
+ * Retention: drops the blocks every registered slave has applied. A slave the master has
+ * never heard from counts as having applied nothing, so nothing is pruned before it
+ * first pulls. The newest block is always kept: numbering continues from it, and a
+ * slave made from a backup learns from it where the master stands.
+ */
+export async function pruneCommitblocks(db: Database, registeredSlaves: string[]): Promise<{ pruned: number; upTo: number }> {
+  const { rows } = await db.query<{ low: string | null }>(
+    `SELECT min(coalesce(p.applied_seq, 0)) AS low
+       FROM unnest($1::text[]) AS s(name) LEFT JOIN lp_slave_progress p ON p.slave = s.name`,
+    [registeredSlaves],
+  );
+  // With no slave registered nobody needs the blocks, but a slave made later from a backup
+  // would; keep everything until slaves are configured.
+  const upTo = registeredSlaves.length === 0 ? 0 : Number(rows[0]?.low ?? 0);
+  if (upTo <= 0) return { pruned: 0, upTo: 0 };
+  const result = await db.query('DELETE FROM lp_commitblocks WHERE seq <= $1 AND seq < (SELECT max(seq) FROM lp_commitblocks)', [upTo]);
+  return { pruned: result.rowCount ?? 0, upTo };
 }

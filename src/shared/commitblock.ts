@@ -22,3 +22,19 @@ export interface CommitBlock extends SaveRequest {
   seq: number;
   committedAt: string;
 }
+
+/** What the master answers to "blocks after n": the blocks, and where the master stands. */
+export interface BlocksAfterAnswer {
+  blocks: CommitBlock[];
+  /** The newest block the master holds (0: none yet). */
+  masterSeq: number;
+  /** When the newest block committed on the master, if any. */
+  masterCommittedAt: string | null;
+}
+
+/** The master's answer to a save. */
+export interface SaveAnswer {
+  seq: number;
+  /** The idempotency key was saved before: this is the first save's number, nothing changed now. */
+  duplicate: boolean;
+}

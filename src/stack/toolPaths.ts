@@ -61,10 +61,10 @@ function everyoneCanReach(dir: string): boolean {
 }
 
 /**
- * pg_dump of the PostgreSQL 15 line: Debian's client for the embedded server's major
- * version (pg_dump refuses a server newer than itself).
+ * pg_dump and pg_restore of the PostgreSQL 15 line: Debian's client for the embedded
+ * server's major version (pg_dump refuses a server newer than itself).
  */
-export function pgDumpPath(): string {
-  const debian = '/usr/lib/postgresql/15/bin/pg_dump';
-  return existsSync(debian) ? debian : 'pg_dump';
+export function pgToolPath(tool: 'pg_dump' | 'pg_restore'): string {
+  const debian = `/usr/lib/postgresql/15/bin/${tool}`;
+  return existsSync(debian) ? debian : tool;
 }

@@ -13,6 +13,12 @@ import { createDescribeHostActivity } from '../activities/common/describeHost';
 import { createReferenceActivities } from '../activities/reference';
 import { createLoadBalancerActivities } from '../activities/loadBalancer';
 import { createSatelliteActivities } from '../activities/satellite';
+import { createSlaveActivities } from '../activities/slave';
+import { createMasterClient } from '../activities/slave/masterClient';
+import { slaveCredential } from '../master/credentials';
+import { startMasterService } from '../master/service';
+import { migrateReplica } from '../model/deploy';
+import type { Logger } from '../logging';
 import { MASTER_TASK_QUEUE, ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue, slaveTaskQueue } from '../shared/names';
 import { databaseUrl, temporalEndpoint } from '../stack/endpoints';
 
@@ -33,7 +39,7 @@ export class RoleError extends Error {
   override readonly name = 'RoleError';
 }
 
-export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: string): Promise<RoleWorker> {
+export async function buildRoleWorker(config: ClusterConfig, role: Role, name: string | undefined, log: Logger): Promise<RoleWorker> {
   /** What the worker holds open, closed after it stopped: database pools, the Temporal client. */
   const open: { close(): Promise<void> }[] = [];
   const connect = (db: ClusterConfig['operationalDatabase'], app: string) => {
@@ -109,11 +115,13 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: 
     }
     case 'master': {
       if (!config.master) throw new RoleError('the config has no master');
-      const db = connect(config.master.database, 'master');
+      // The master serves its HTTP API (what slaves talk to) in this process.
+      const service = await startMasterService(config, log);
+      open.push(service);
       return {
         role,
         name: config.master.name,
-        options: { taskQueue: MASTER_TASK_QUEUE, activities: createDescribeHostActivity(role, config.master.name, db) },
+        options: { taskQueue: MASTER_TASK_QUEUE, activities: createDescribeHostActivity(role, config.master.name, service.db) },
         close,
       };
     }
@@ -127,11 +135,21 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name?: 
             config.slaves.map((s) => s.name),
           ),
         );
+      if (!config.master) throw new RoleError('slaves are configured without a master');
       const db = connect(slave.database, `slave-${slave.name}`);
+      await migrateReplica(db);
+      const master = createMasterClient({
+        url: `http://${config.master.api.host}:${config.master.api.port}`,
+        slave: slave.name,
+        credential: slaveCredential(config, slave),
+      });
       return {
         role,
         name: slave.name,
-        options: { taskQueue: slaveTaskQueue(slave.name), activities: createDescribeHostActivity(role, slave.name, db) },
+        options: {
+          taskQueue: slaveTaskQueue(slave.name),
+          activities: { ...createSlaveActivities({ slave: slave.name, db, master }), ...createDescribeHostActivity(role, slave.name, db) },
+        },
         close,
       };
     }

@@ -25,7 +25,7 @@ export async function startWorkers(config: ClusterConfig, roles: { role: Role; n
   const built = [];
   const workers: Worker[] = [];
   try {
-    for (const { role, name } of roles) built.push(await buildRoleWorker(config, role, name));
+    for (const { role, name } of roles) built.push(await buildRoleWorker(config, role, name, log));
     // Bundle the workflow code once, however many roles run it.
     const needsBundle = built.some((b) => b.options.workflowsPath);
     const workflowBundle = needsBundle ? await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }) : undefined;

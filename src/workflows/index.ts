@@ -2,3 +2,4 @@
 export { enrollClass } from './enrollClass';
 export { holdLesson } from './holdLesson';
 export { prepareLesson } from './prepareLesson';
+export { slaveSync } from './slaveSync';

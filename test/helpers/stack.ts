@@ -15,6 +15,7 @@ import { databaseUrl } from '../../src/stack/endpoints';
 import { ensureDatabase } from '../../src/stack/postgresServer';
 import { stackDown, stackUp } from '../../src/stack/stack';
 import { writeTestConfig } from './testConfig';
+import { freePort } from '../../src/stack/ports';
 
 let suiteConfig: Promise<ClusterConfig> | undefined;
 let suiteConfigFile: string | undefined;
@@ -49,7 +50,8 @@ export function testStack(): Promise<ClusterConfig> {
     }
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-test-'));
     chmodSync(dir, 0o755);
-    suiteConfigFile = writeTestConfig(dir);
+    const masterPort = await freePort();
+    suiteConfigFile = writeTestConfig(dir, (raw) => (raw.master.api.port = masterPort));
     const config = loadConfig(suiteConfigFile);
     onTeardown(async () => {
       await stackDown(config);

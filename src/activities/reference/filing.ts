@@ -8,13 +8,12 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { ClusterConfig } from '../../config/schema';
 import type { Database } from '../../db/database';
 import { buildManifest, sha256 } from '../../lesson/manifest';
 import { LESSON_META_DIR, MANIFEST_FILE, type FiledLesson, type LessonManifest, type SearchProbe, type TestQuery } from '../../shared/lesson';
 import type { FiledPreparation, LessonStats } from '../../shared/preparation';
-import { pgDumpPath } from '../../stack/toolPaths';
+import { pgDump } from '../../db/pgTools';
 import type { catalogOf } from './catalog';
 
 type ReferenceConfig = ClusterConfig['reference'];
@@ -44,25 +43,12 @@ export async function backUpDatabase(options: {
   const file = path.join(options.backupsDir, `${options.lessonId}.dump`);
   if (existsSync(file)) return { file, bytes: statSync(file).size };
   const partial = `${file}.partial`;
-  // The password goes through the environment, never the command line (visible in ps) or a log.
-  const url = new URL(options.url);
-  const password = decodeURIComponent(url.password);
-  url.password = '';
   const timer = options.heartbeat ? setInterval(options.heartbeat, 5_000) : undefined;
   try {
-    const result = await execa(pgDumpPath(), ['--format=custom', '--no-owner', `--file=${partial}`, `--dbname=${url.toString()}`], {
-      reject: false,
-      all: true,
-      stdin: 'ignore',
-      cancelSignal: options.signal,
-      env: password ? { PGPASSWORD: password } : {},
-    });
-    if (result.exitCode !== 0) {
-      rmSync(partial, { force: true });
-      throw new Error(
-        `pg_dump of the reference database failed (exit ${result.exitCode}): ${String(result.all).trim().split('\n').slice(-3).join(' | ')}`,
-      );
-    }
+    await pgDump(options.url, partial, 'the reference database', options.signal);
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw err;
   } finally {
     if (timer) clearInterval(timer);
   }

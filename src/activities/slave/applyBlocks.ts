@@ -1,0 +1,88 @@
+/**
+ * Applying commitblocks to a slave's database. A run of blocks made under one model is
+ * applied in one transaction: business changes and commitblock rows together, so a
+ * block is either fully applied (its row exists) or not at all. The slave's high-water
+ * mark is the newest row of its own commitblock table, never a number kept elsewhere,
+ * so a slave restored from a master backup resumes from the blocks the backup holds.
+ *
+ * Several appliers may run at once on one slave (the sync loop, a save waiting for its
+ * own block, a retried activity whose first attempt is not dead yet): an advisory lock
+ * serializes them, and blocks at or below the mark are skipped, so each block is
+ * applied exactly once.
+ */
+import type { Database, Transaction } from '../../db/database';
+import { applyObjectChanges } from '../../model/objectChanges';
+import type { CommitBlock } from '../../shared/commitblock';
+import type { Model } from '../../shared/model';
+
+const APPLY_LOCK = 'lessonplan.slave-apply';
+
+export class BlockGap extends Error {
+  override readonly name = 'BlockGap';
+}
+
+export class SlaveModelMismatch extends Error {
+  override readonly name = 'SlaveModelMismatch';
+}
+
+export async function highWaterMark(db: Transaction): Promise<number> {
+  const { rows } = await db.query<{ hwm: string | null }>('SELECT max(seq) AS hwm FROM lp_commitblocks');
+  return Number(rows[0]?.hwm ?? 0);
+}
+
+/** Applies blocks (all under one model, in order) after the slave's mark; returns how many and the new mark. */
+export async function applyBlocks(
+  db: Database,
+  blocks: CommitBlock[],
+): Promise<{ applied: number; highWaterMark: number; lastCommittedAt: string | null }> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [APPLY_LOCK]);
+    const hwm = await highWaterMark(tx);
+    const todo = blocks.filter((b) => b.seq > hwm);
+    if (todo.length === 0) return { applied: 0, highWaterMark: hwm, lastCommittedAt: null };
+    todo.forEach((b, i) => {
+      if (b.seq !== hwm + 1 + i) {
+        throw new BlockGap(`the slave is at block ${hwm + i} and the next block delivered is ${b.seq}: refusing to skip blocks`);
+      }
+    });
+    const checksum = todo[0]!.modelChecksum;
+    if (todo.some((b) => b.modelChecksum !== checksum)) throw new Error('applyBlocks takes blocks of one model at a time');
+    const { rows } = await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current FOR SHARE');
+    if (rows[0]?.checksum !== checksum) {
+      throw new SlaveModelMismatch(
+        `block ${todo[0]!.seq} is made under model ${checksum.slice(0, 12)}, the slave is at ${rows[0]?.checksum.slice(0, 12) ?? 'no model'}`,
+      );
+    }
+    for (const block of todo) await applyObjectChanges(tx, rows[0].model, block.changes);
+    await tx.query(
+      `INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
+       SELECT seq, model_checksum, changes, origin, idempotency_key, committed_at
+         FROM jsonb_to_recordset($1::jsonb) AS b(seq bigint, model_checksum text, changes jsonb, origin text, idempotency_key text, committed_at timestamptz)`,
+      [
+        JSON.stringify(
+          todo.map((b) => ({
+            seq: b.seq,
+            model_checksum: b.modelChecksum,
+            changes: b.changes,
+            origin: b.origin,
+            idempotency_key: b.idempotencyKey,
+            committed_at: b.committedAt,
+          })),
+        ),
+      ],
+    );
+    const last = todo.at(-1)!;
+    return { applied: todo.length, highWaterMark: last.seq, lastCommittedAt: last.committedAt };
+  });
+}
+
+/** Consecutive blocks grouped by the model they were made under. */
+export function runsByModel(blocks: CommitBlock[]): CommitBlock[][] {
+  const runs: CommitBlock[][] = [];
+  for (const block of blocks) {
+    const run = runs.at(-1);
+    if (run && run[0]!.modelChecksum === block.modelChecksum) run.push(block);
+    else runs.push([block]);
+  }
+  return runs;
+}

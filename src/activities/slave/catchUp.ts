@@ -1,0 +1,70 @@
+/**
+ * One slave catching up with the master: pull the blocks after its own high-water mark,
+ * evolve the schema first whenever a block is made under a model the slave is not at
+ * (the model fetched from the master by its checksum), apply, and repeat until caught
+ * up, a target block is reached, or the time budget is spent.
+ */
+import type { Database } from '../../db/database';
+import { currentModel, deployModel } from '../../model/deploy';
+import type { SlaveSyncResult } from '../../shared/slaveSync';
+import { applyBlocks, highWaterMark, runsByModel } from './applyBlocks';
+import type { MasterClient } from './masterClient';
+
+export class ModelIntegrityError extends Error {
+  override readonly name = 'ModelIntegrityError';
+}
+
+export interface CatchUpOptions {
+  /** Long-poll the master this long when there is no news (only before anything was applied). */
+  waitMs: number;
+  /** Stop once the slave has applied this block (read-your-writes). */
+  until?: number;
+  /** Stop after this long even when more blocks wait, so the caller can report progress. */
+  budgetMs: number;
+  batchSize: number;
+  onProgress?: (progress: { highWaterMark: number; applied: number }) => void;
+  signal?: AbortSignal;
+}
+
+export async function catchUp(db: Database, master: MasterClient, options: CatchUpOptions): Promise<SlaveSyncResult> {
+  const started = Date.now();
+  let hwm = await highWaterMark(db);
+  let model = (await currentModel(db))?.checksum ?? null;
+  let applied = 0;
+  let lastCommittedAt: string | null = null;
+  const evolved: SlaveSyncResult['evolved'] = [];
+  for (;;) {
+    const waitMs = applied === 0 && options.until === undefined ? options.waitMs : 0;
+    const answer = await master.blocksAfter(hwm, { limit: options.batchSize, waitMs, signal: options.signal });
+    for (const run of runsByModel(answer.blocks)) {
+      const wanted = run[0]!.modelChecksum;
+      if (wanted !== model) {
+        const fetched = await master.model(wanted, options.signal);
+        const result = await deployModel(db, fetched, { allowDestructive: true });
+        // The master's word on a model is its checksum: a model that hashes otherwise is not the one the blocks were made under.
+        if (result.checksum !== wanted) throw new ModelIntegrityError(`the master sent a model whose checksum is ${result.checksum}, not ${wanted}`);
+        evolved.push({ from: result.previous, to: wanted, changes: result.changes.map((c) => c.description) });
+        model = wanted;
+      }
+      const done = await applyBlocks(db, run);
+      applied += done.applied;
+      hwm = done.highWaterMark;
+      lastCommittedAt = done.lastCommittedAt ?? lastCommittedAt;
+    }
+    options.onProgress?.({ highWaterMark: hwm, applied });
+    const caughtUp = hwm >= answer.masterSeq;
+    const reached = options.until !== undefined && hwm >= options.until;
+    if (answer.blocks.length === 0 || caughtUp || reached || Date.now() - started >= options.budgetMs) {
+      const lagBlocks = Math.max(0, answer.masterSeq - hwm);
+      return {
+        highWaterMark: hwm,
+        applied,
+        masterSeq: answer.masterSeq,
+        lagBlocks,
+        lagSeconds: lagBlocks === 0 ? 0 : lastCommittedAt ? Math.max(0, (Date.now() - Date.parse(lastCommittedAt)) / 1000) : null,
+        modelChecksum: model,
+        evolved,
+      };
+    }
+  }
+}

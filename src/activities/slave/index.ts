@@ -1,0 +1,90 @@
+/**
+ * The slave's activities (task queue `slave-<name>`): they touch only this slave's
+ * database and talk to the master over its API. The workflow gets summaries; the
+ * replicated blocks go from the master's answer straight into the slave's database.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { DatabaseError, type Database } from '../../db/database';
+import { currentModel } from '../../model/deploy';
+import type { SlaveSaveInput, SlaveSaveResult, SlaveSyncResult } from '../../shared/slaveSync';
+import { BlockGap } from './applyBlocks';
+import { catchUp, ModelIntegrityError } from './catchUp';
+import { MasterCallError, type MasterClient } from './masterClient';
+
+export interface SlaveActivityDeps {
+  slave: string;
+  db: Database;
+  master: MasterClient;
+  /** Blocks asked for per request. */
+  batchSize?: number;
+}
+
+/** Turns what went wrong into a failure Temporal and the operator can act on. */
+function asFailure(err: unknown, slave: string): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof MasterCallError) {
+    return err.retryable ? ApplicationFailure.retryable(err.message, err.kind) : ApplicationFailure.nonRetryable(err.message, err.kind);
+  }
+  if (err instanceof BlockGap) return ApplicationFailure.nonRetryable(`slave ${slave}: ${err.message}`, 'BlockGap');
+  if (err instanceof ModelIntegrityError) return ApplicationFailure.nonRetryable(`slave ${slave}: ${err.message}`, 'ModelIntegrity');
+  if (err instanceof DatabaseError) return ApplicationFailure.retryable(`slave ${slave}'s database: ${err.message}`, 'SlaveDatabase');
+  return err;
+}
+
+export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: SlaveActivityDeps) {
+  return {
+    /**
+     * Pulls the blocks after this slave's high-water mark from the master, evolving the
+     * schema when a block needs a model the slave is not at, and applies them; waits up
+     * to `waitMs` for news when there is none. Heartbeats the mark after every batch.
+     */
+    async pullAndApplyCommitblocks(input: { waitMs: number; budgetMs: number }): Promise<SlaveSyncResult> {
+      const context = Context.current();
+      try {
+        return await catchUp(db, master, {
+          waitMs: input.waitMs,
+          budgetMs: input.budgetMs,
+          batchSize,
+          onProgress: (p) => context.heartbeat(p),
+          signal: context.cancellationSignal,
+        });
+      } catch (err) {
+        throw asFailure(err, slave);
+      }
+    },
+
+    /**
+     * Routes a save to the master, then applies blocks here up to the save's own block
+     * before answering, so that whoever saved through this slave reads the save here.
+     */
+    async routeSaveToMaster(input: SlaveSaveInput & { timeoutMs: number }): Promise<SlaveSaveResult> {
+      const context = Context.current();
+      try {
+        const modelChecksum = input.modelChecksum ?? (await currentModel(db))?.checksum;
+        if (!modelChecksum) {
+          throw ApplicationFailure.nonRetryable(
+            `slave ${slave} has no model yet, so the save cannot say which model it is made under; wait for the first sync`,
+            'NoModel',
+          );
+        }
+        const started = Date.now();
+        const answer = await master.save(
+          { modelChecksum, changes: input.changes, idempotencyKey: input.idempotencyKey },
+          { timeoutMs: input.timeoutMs, signal: context.cancellationSignal },
+        );
+        const applied = await catchUp(db, master, {
+          waitMs: 0,
+          until: answer.seq,
+          budgetMs: Math.max(1_000, input.timeoutMs - (Date.now() - started)),
+          batchSize,
+          signal: context.cancellationSignal,
+        });
+        return { seq: answer.seq, duplicate: answer.duplicate, highWaterMark: applied.highWaterMark };
+      } catch (err) {
+        throw asFailure(err, slave);
+      }
+    },
+  };
+}
+
+export type SlaveActivities = ReturnType<typeof createSlaveActivities>;

@@ -1,0 +1,77 @@
+/**
+ * A slave's side of the master's HTTP API (src/master/api.ts). Failures come back as
+ * MasterCallError with a `kind` to decide by: `MasterUnreachable` (no answer: network,
+ * timeout, the master down or failing) is worth trying again; every other kind is an
+ * answer that trying again will not change.
+ */
+import type { BlocksAfterAnswer, SaveAnswer, SaveRequest } from '../../shared/commitblock';
+import type { Model } from '../../shared/model';
+import { authorizationHeader } from '../../master/credentials';
+
+export class MasterCallError extends Error {
+  override readonly name = 'MasterCallError';
+  constructor(
+    readonly kind: string,
+    message: string,
+  ) {
+    super(message);
+  }
+  get retryable(): boolean {
+    return this.kind === 'MasterUnreachable';
+  }
+}
+
+export interface MasterClient {
+  readonly url: string;
+  blocksAfter(after: number, options: { limit?: number; waitMs?: number; signal?: AbortSignal }): Promise<BlocksAfterAnswer>;
+  model(checksum: string, signal?: AbortSignal): Promise<Model>;
+  save(request: Omit<SaveRequest, 'origin'>, options: { timeoutMs: number; signal?: AbortSignal }): Promise<SaveAnswer>;
+}
+
+/** Time a request may take beyond the long poll's own wait before the master counts as unreachable. */
+const ANSWER_MARGIN_MS = 10_000;
+
+export function createMasterClient(options: { url: string; slave: string; credential: string }): MasterClient {
+  const authorization = authorizationHeader(options.slave, options.credential);
+  const call = async <T>(method: 'GET' | 'POST', route: string, timeoutMs: number, body?: unknown, signal?: AbortSignal): Promise<T> => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    let response: Response;
+    try {
+      response = await fetch(`${options.url}${route}`, {
+        method,
+        headers: { authorization, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(err);
+      throw new MasterCallError('MasterUnreachable', `the master at ${options.url} is unreachable: ${why}`);
+    }
+    const text = await response.text();
+    let payload: { error?: string; message?: string } & Record<string, unknown>;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      throw new MasterCallError('MasterUnreachable', `the master at ${options.url} answered ${response.status} with something that is not JSON`);
+    }
+    if (response.ok) return payload as T;
+    const kind = payload.error ?? 'MasterError';
+    const message = payload.message ?? `HTTP ${response.status}`;
+    // A failing master (5xx) is as good as an unreachable one: try again later.
+    throw new MasterCallError(response.status >= 500 ? 'MasterUnreachable' : kind, `the master at ${options.url} refused: ${message}`);
+  };
+  return {
+    url: options.url,
+    blocksAfter: (after, { limit = 500, waitMs = 0, signal }) =>
+      call<BlocksAfterAnswer>('GET', `/v1/blocks?after=${after}&limit=${limit}&waitMs=${waitMs}`, waitMs + ANSWER_MARGIN_MS, undefined, signal),
+    model: async (checksum, signal) =>
+      (await call<{ model: Model }>('GET', `/v1/models/${encodeURIComponent(checksum)}`, ANSWER_MARGIN_MS, undefined, signal)).model,
+    save: (request, { timeoutMs, signal }) => call<SaveAnswer>('POST', '/v1/saves', timeoutMs, request, signal),
+  };
+}
+
+function describeNetworkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}

@@ -1,0 +1,143 @@
+/**
+ * The master's HTTP API, the only way a slave reaches the master (the slave always
+ * starts the conversation; it never touches the master's database):
+ *
+ *   GET  /v1/blocks?after=n&limit=m&waitMs=w   blocks after n, in order; waits up to w ms for news
+ *   GET  /v1/models/:checksum                  a model the master has had, by checksum
+ *   POST /v1/saves                             a save: applied with its commitblock in one transaction
+ *   GET  /v1/health                            no credential needed
+ *
+ * Every other request needs HTTP Basic with a configured slave's name and credential.
+ * Errors are JSON `{ error, message }`; `error` names the kind, so a slave decides by
+ * field: ModelMismatch and InvalidChange (409, 422) are the caller's to fix,
+ * BehindRetention and AheadOfMaster (410, 409) mean the slave must be rebuilt.
+ *
+ * Why HTTP rather than activities on a master task queue: replicated data would then
+ * pass through workflow histories; here a slave's activity moves it straight from the
+ * master's answer into the slave's database and only a summary reaches the history.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Database } from '../db/database';
+import type { Logger } from '../logging';
+import { InvalidChange } from '../model/objectChanges';
+import { parseModel } from '../model/modelFile';
+import type { Model } from '../shared/model';
+import { answerBlocksAfter, ModelMismatch, recordSlaveProgress, saveOnMaster } from './commitblocks';
+import { authenticate } from './credentials';
+import type { NewsFeed } from './newsFeed';
+
+/** The longest a pull may wait for news, whatever the slave asks. */
+const MAX_WAIT_MS = 30_000;
+const MAX_BATCH = 5_000;
+
+const blocksQuery = z.object({
+  after: z.coerce.number().int().min(0),
+  limit: z.coerce.number().int().min(1).max(MAX_BATCH).default(500),
+  waitMs: z.coerce.number().int().min(0).default(0),
+});
+
+const objectValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
+const saveBody = z.strictObject({
+  modelChecksum: z.string().regex(/^[0-9a-f]{64}$/, 'expected a model checksum (64 hex digits)'),
+  idempotencyKey: z.string().min(1).max(200),
+  changes: z
+    .array(
+      z.discriminatedUnion('op', [
+        z.strictObject({ class: z.string().min(1), op: z.literal('upsert'), values: z.record(z.string(), objectValue) }),
+        z.strictObject({ class: z.string().min(1), op: z.literal('delete'), key: z.record(z.string(), objectValue) }),
+      ]),
+    )
+    .min(1, 'a save needs at least one change'),
+});
+
+export interface MasterApiOptions {
+  db: Database;
+  news: NewsFeed;
+  /** slave name -> credential */
+  credentials: Map<string, string>;
+  log: Logger;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly kind: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const fieldErrors = (error: z.ZodError) => error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+
+export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions): FastifyInstance {
+  const app = Fastify({ bodyLimit: 64 * 1024 * 1024, logger: false });
+  const slaveOf = new WeakMap<object, string>();
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/v1/health') return;
+    const slave = authenticate(request.headers.authorization, credentials);
+    if (!slave) throw new ApiError(401, 'Unauthorized', 'a configured slave name and its credential are required (HTTP Basic)');
+    slaveOf.set(request, slave);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof ApiError) return reply.status(err.status).send({ error: err.kind, message: err.message });
+    if (err instanceof ModelMismatch) return reply.status(409).send({ error: 'ModelMismatch', message: err.message });
+    if (err instanceof InvalidChange) return reply.status(422).send({ error: 'InvalidChange', message: err.message });
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status && status < 500) return reply.status(status).send({ error: 'BadRequest', message: (err as Error).message });
+    log.error({ err, url: request.url }, 'the master API failed a request');
+    return reply.status(500).send({ error: 'MasterError', message: `the master failed: ${(err as Error).message}` });
+  });
+
+  app.get('/v1/health', async () => ({ ok: true }));
+
+  app.get('/v1/blocks', async (request) => {
+    const parsed = blocksQuery.safeParse(request.query);
+    if (!parsed.success) throw new ApiError(400, 'BadRequest', fieldErrors(parsed.error));
+    const { after, limit } = parsed.data;
+    const slave = slaveOf.get(request)!;
+    await recordSlaveProgress(db, slave, after);
+    const deadline = Date.now() + Math.min(parsed.data.waitMs, MAX_WAIT_MS);
+    for (;;) {
+      // Listen before looking, so a commit between the look and the wait still wakes us.
+      const woke = news.next(Math.max(0, deadline - Date.now()));
+      const answer = await answerBlocksAfter(db, after, limit);
+      if (answer.oldestHeld !== null && after < answer.oldestHeld - 1) {
+        throw new ApiError(
+          410,
+          'BehindRetention',
+          `slave ${slave} has applied up to block ${after}, but the master holds blocks only from ${answer.oldestHeld} on (older ones were pruned); rebuild this slave from a recent master backup`,
+        );
+      }
+      if (after > answer.masterSeq) {
+        throw new ApiError(
+          409,
+          'AheadOfMaster',
+          `slave ${slave} has applied up to block ${after}, but the master's newest block is ${answer.masterSeq}: was the master restored from an older backup? rebuild this slave from a backup of the master`,
+        );
+      }
+      if (answer.blocks.length > 0 || Date.now() >= deadline) {
+        return { blocks: answer.blocks, masterSeq: answer.masterSeq, masterCommittedAt: answer.masterCommittedAt };
+      }
+      await woke;
+    }
+  });
+
+  app.get<{ Params: { checksum: string } }>('/v1/models/:checksum', async (request) => {
+    const { rows } = await db.query<{ model: Model }>('SELECT model FROM lp_models WHERE checksum = $1', [request.params.checksum]);
+    if (!rows[0]) throw new ApiError(404, 'UnknownModel', `the master has no model with checksum ${request.params.checksum}`);
+    return { checksum: request.params.checksum, model: parseModel(rows[0].model, `model ${request.params.checksum.slice(0, 12)}`) };
+  });
+
+  app.post('/v1/saves', async (request) => {
+    const parsed = saveBody.safeParse(request.body);
+    if (!parsed.success) throw new ApiError(422, 'InvalidSave', fieldErrors(parsed.error));
+    // The origin is who authenticated, not what the body claims.
+    return saveOnMaster(db, { ...parsed.data, origin: slaveOf.get(request)! });
+  });
+
+  return app;
+}

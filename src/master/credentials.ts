@@ -1,0 +1,55 @@
+/**
+ * Per-slave credentials for the master's API. A slave with `credentialEnv` takes its
+ * credential from that environment variable (the master reads the same variable to
+ * check it). Without one, on a single machine (the embedded default), the credential is
+ * a random secret in `<dataDir>/credentials/<slave>` (mode 600), made by whichever
+ * process needs it first. Credentials are never logged.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ClusterConfig, SlaveConfig } from '../config/schema';
+
+export class CredentialError extends Error {
+  override readonly name = 'CredentialError';
+}
+
+export function slaveCredential(config: ClusterConfig, slave: SlaveConfig): string {
+  if (slave.credentialEnv) {
+    const value = process.env[slave.credentialEnv];
+    if (!value)
+      throw new CredentialError(`the environment variable ${slave.credentialEnv} (slave ${slave.name}'s credential for the master) is not set`);
+    return value;
+  }
+  const dir = path.join(config.dataDir, 'credentials');
+  const file = path.join(dir, slave.name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(file, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const value = readFileSync(file, 'utf8').trim();
+  if (!value) throw new CredentialError(`${file}: slave ${slave.name}'s credential file is empty; delete it to make a new one`);
+  return value;
+}
+
+/** The Authorization header a slave sends: HTTP Basic with its name and credential. */
+export function authorizationHeader(slave: string, credential: string): string {
+  return `Basic ${Buffer.from(`${slave}:${credential}`).toString('base64')}`;
+}
+
+/** Checks an Authorization header against the known credentials; returns the slave's name or null. */
+export function authenticate(header: string | undefined, credentials: Map<string, string>): string | null {
+  const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(header ?? '');
+  if (!match) return null;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return null;
+  const name = decoded.slice(0, colon);
+  const expected = credentials.get(name);
+  if (expected === undefined) return null;
+  // Compare digests, so the comparison takes the same time whatever the lengths.
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(decoded.slice(colon + 1)), digest(expected)) ? name : null;
+}

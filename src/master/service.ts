@@ -1,0 +1,67 @@
+/**
+ * The master's process: its database (replica tables migrated at start), the HTTP API
+ * the slaves pull from and save through, and retention on a timer.
+ */
+import type { ClusterConfig } from '../config/schema';
+import { openDatabase, type Database } from '../db/database';
+import type { Logger } from '../logging';
+import { migrateReplica } from '../model/deploy';
+import { databaseUrl } from '../stack/endpoints';
+import { buildMasterApi } from './api';
+import { pruneCommitblocks } from './commitblocks';
+import { slaveCredential } from './credentials';
+import { openNewsFeed } from './newsFeed';
+
+export interface MasterService {
+  db: Database;
+  /** http://host:port of the API. */
+  url: string;
+  /** Runs retention now (the timer does it every master.pruneInterval). */
+  prune(): Promise<{ pruned: number; upTo: number }>;
+  close(): Promise<void>;
+}
+
+export class MasterConfigError extends Error {
+  override readonly name = 'MasterConfigError';
+}
+
+export async function startMasterService(config: ClusterConfig, log: Logger): Promise<MasterService> {
+  const master = config.master;
+  if (!master) throw new MasterConfigError('the config has no master');
+  const url = databaseUrl(config, master.database);
+  const db = openDatabase(url, { max: 20, applicationName: 'lessonplan-master' });
+  const news = openNewsFeed(url, log);
+  try {
+    await migrateReplica(db);
+    const credentials = new Map(config.slaves.map((s) => [s.name, slaveCredential(config, s)]));
+    const app = buildMasterApi({ db, news, credentials, log });
+    await app.listen({ host: master.api.host, port: master.api.port });
+    const registered = config.slaves.map((s) => s.name);
+    const prune = async () => {
+      const result = await pruneCommitblocks(db, registered);
+      if (result.pruned > 0) log.info(result, 'pruned commitblocks every slave has applied');
+      return result;
+    };
+    const timer = setInterval(() => {
+      prune().catch((err) => log.warn({ err: (err as Error).message }, 'retention failed; trying again later'));
+    }, master.pruneInterval);
+    timer.unref();
+    const apiUrl = `http://${master.api.host}:${master.api.port}`;
+    log.info({ api: apiUrl, slaves: registered }, 'master API listening');
+    return {
+      db,
+      url: apiUrl,
+      prune,
+      async close() {
+        clearInterval(timer);
+        await news.close();
+        await app.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await news.close();
+    await db.close();
+    throw err;
+  }
+}

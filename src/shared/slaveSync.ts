@@ -1,0 +1,88 @@
+/**
+ * The shapes of slaveSync: its input, what one sync pass reports, its `status` query,
+ * and the `save` update. Shared by the workflow, the slave's activities, the CLI and tests.
+ */
+import type { ObjectChange } from './commitblock';
+
+export interface SlaveSyncInput {
+  slave: string;
+  pollIntervalMs: number;
+  saveTimeoutMs: number;
+  /** What a previous run hands over at continue-as-new. */
+  carried?: SlaveSyncCarried;
+}
+
+export interface SlaveSyncCarried {
+  paused: boolean;
+  masterUnreachableSince: string | null;
+  lastError: string | null;
+  halt: SlaveHalt | null;
+  appliedBlocks: number;
+  evolvedModels: number;
+  highWaterMark: number | null;
+  masterSeq: number | null;
+  modelChecksum: string | null;
+}
+
+/** One pass of "pull, evolve if needed, apply", as the slave's activity reports it (a summary, never the blocks). */
+export interface SlaveSyncResult {
+  highWaterMark: number;
+  applied: number;
+  masterSeq: number;
+  lagBlocks: number;
+  /** Seconds since the newest applied block committed on the master, while blocks wait; 0 when caught up. */
+  lagSeconds: number | null;
+  modelChecksum: string | null;
+  evolved: { from: string | null; to: string; changes: string[] }[];
+}
+
+/** Kinds of failure a slave cannot get past by waiting: slaveSync halts on them until an operator acts. */
+export const SLAVE_HALT_KINDS = ['BehindRetention', 'AheadOfMaster', 'BlockGap', 'ModelIntegrity', 'Unauthorized', 'UnknownModel'];
+
+export type SlaveSyncState = 'starting' | 'syncing' | 'caught-up' | 'paused' | 'master-unreachable' | 'halted';
+
+/** A failure that waiting will not fix: the slave stops syncing until an operator acts and sends `resume`. */
+export interface SlaveHalt {
+  kind: string;
+  reason: string;
+  since: string;
+  /** What the operator runs after fixing it. */
+  resumeWith: string;
+}
+
+export interface SlaveSyncStatus {
+  slave: string;
+  state: SlaveSyncState;
+  /** The newest block applied on this slave (read from its own commitblock table). */
+  highWaterMark: number | null;
+  /** The master's newest block, as of the last answer. */
+  masterSeq: number | null;
+  lagBlocks: number | null;
+  lagSeconds: number | null;
+  modelChecksum: string | null;
+  /** Since when the master has not answered (null while it does). */
+  masterUnreachableSince: string | null;
+  lastError: string | null;
+  halt: SlaveHalt | null;
+  paused: boolean;
+  /** Blocks applied by this workflow (all runs). */
+  appliedBlocks: number;
+  /** Schema evolutions done by this workflow (all runs). */
+  evolvedModels: number;
+  lastSyncAt: string | null;
+}
+
+/** The `save` update: a commitblock through this slave, answered once it is applied here too. */
+export interface SlaveSaveInput {
+  changes: ObjectChange[];
+  idempotencyKey: string;
+  /** The model the changes are made under; defaults to the slave's current model. */
+  modelChecksum?: string;
+}
+
+export interface SlaveSaveResult {
+  seq: number;
+  duplicate: boolean;
+  /** The slave's mark after the save: at least `seq`, so a read here sees the save. */
+  highWaterMark: number;
+}

@@ -1,0 +1,134 @@
+/**
+ * slaveSync on real parts: a master (its HTTP API and database) and two slaves on the
+ * suite's PostgreSQL, the slave workers and slaveSync on the real Temporal server.
+ * Saves come through both slaves and straight to the master at once, the model changes
+ * mid-stream, and every database must end with the master's exact content, every slave
+ * having applied every block exactly once.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { saveOnMaster } from '../src/master/commitblocks';
+import { DestructiveModelChange } from '../src/model/deploy';
+import { modelChecksum } from '../src/model/checksum';
+import { saveThroughSlave } from '../src/operator/slaveSync';
+import { contentChecksums, deployToMaster, LIBRARY_V1, LIBRARY_V2, replicationCluster, waitForStatus } from './helpers/replication';
+import { replayAndRecord } from './helpers/histories';
+
+const V1 = modelChecksum(LIBRARY_V1);
+const V2 = modelChecksum(LIBRARY_V2);
+
+describe('slaveSync with a real master, two slaves and concurrent saves', async () => {
+  const cluster = await replicationCluster('sync', ['sync-a', 'sync-b']);
+  await deployToMaster(cluster, LIBRARY_V1);
+  const a = await cluster.sync('sync-a');
+  const b = await cluster.sync('sync-b');
+
+  const masterSeq = async () =>
+    Number((await cluster.master.db.query<{ n: string }>('SELECT coalesce(max(seq), 0) AS n FROM lp_commitblocks')).rows[0]!.n);
+
+  test(
+    'concurrent saves through both slaves and to the master, a model change mid-stream: all databases converge',
+    { timeout: 180_000 },
+    async () => {
+      const perWriter = 25;
+      /** One writer: saves books with ids of its own range, under `checksum`. */
+      const writer = async (who: 'sync-a' | 'sync-b' | 'master', base: number, checksum: string, extra: Record<string, unknown> = {}) => {
+        for (let i = 0; i < perWriter; i++) {
+          const id = base + i;
+          const changes = [{ class: 'book', op: 'upsert' as const, values: { id, title: `${who} book ${id}`, copies: i, ...extra } }];
+          const idempotencyKey = `${who}-${id}`;
+          if (who === 'master') {
+            await saveOnMaster(cluster.master.db, { modelChecksum: checksum, changes, origin: 'master', idempotencyKey });
+            continue;
+          }
+          const result = await saveThroughSlave(cluster.client, who, { changes, idempotencyKey, modelChecksum: checksum });
+          // Read-your-writes: when the save answers, the slave it went through has the row.
+          const { rows } = await cluster.slaves[who]!.db.query<{ title: string }>('SELECT title FROM book WHERE id = $1', [id]);
+          assert.equal(rows[0]?.title, `${who} book ${id}`, `${who} answered save ${result.seq} before applying it`);
+          assert.ok(result.highWaterMark >= result.seq);
+        }
+      };
+      await Promise.all([writer('sync-a', 1_000, V1), writer('sync-b', 2_000, V1), writer('master', 3_000, V1)]);
+
+      // The model changes on the master while the slaves run: they evolve on their own.
+      const deployed = await deployToMaster(cluster, LIBRARY_V2);
+      assert.equal(deployed.checksum, V2);
+      assert.ok(deployed.changes.every((c) => !c.destructive));
+      await Promise.all([
+        writer('sync-a', 4_000, V2, { isbn: 'a' }),
+        writer('sync-b', 5_000, V2, { isbn: 'b' }),
+        writer('master', 6_000, V2, { isbn: 'm' }),
+        saveOnMaster(cluster.master.db, {
+          modelChecksum: V2,
+          origin: 'master',
+          idempotencyKey: 'loan-1',
+          changes: [
+            { class: 'loan', op: 'upsert', values: { book_id: 1_000, reader: 'ada', until: '2026-12-24T00:00:00Z' } },
+            { class: 'book', op: 'delete', key: { id: 1_001 } },
+          ],
+        }),
+      ]);
+
+      const total = await masterSeq();
+      assert.equal(total, perWriter * 6 + 1);
+      const expected = await contentChecksums(cluster.master.db, LIBRARY_V2);
+      for (const [name, handle] of [
+        ['sync-a', a],
+        ['sync-b', b],
+      ] as const) {
+        const status = await waitForStatus(handle, (s) => s.highWaterMark === total && s.lagBlocks === 0, 60_000, name);
+        assert.equal(status.modelChecksum, V2, `${name} evolved to the new model`);
+        assert.ok(status.evolvedModels >= 2, `${name} evolved twice (none -> v1 -> v2): ${status.evolvedModels}`);
+        assert.equal(status.masterUnreachableSince, null);
+        const db = cluster.slaves[name]!.db;
+        assert.deepEqual(await contentChecksums(db, LIBRARY_V2), expected, `${name} has the master's exact content`);
+        const seqs = await db.query<{ n: string; distinct_n: string; low: string; high: string }>(
+          'SELECT count(*) AS n, count(DISTINCT seq) AS distinct_n, min(seq) AS low, max(seq) AS high FROM lp_commitblocks',
+        );
+        assert.deepEqual(
+          seqs.rows[0],
+          { n: String(total), distinct_n: String(total), low: '1', high: String(total) },
+          `${name} applied every block once`,
+        );
+        const columns = await db.query<{ data_type: string }>(
+          "SELECT data_type FROM information_schema.columns WHERE table_name = 'book' AND column_name = 'copies'",
+        );
+        assert.equal(columns.rows[0]?.data_type, 'bigint', `${name} widened book.copies`);
+      }
+    },
+  );
+
+  test('a destructive model change is refused on the master with the change named; nothing changes', async () => {
+    const dropped = {
+      classes: LIBRARY_V2.classes.map((c) => (c.name === 'book' ? { ...c, attributes: c.attributes.filter((x) => x.name !== 'isbn') } : c)),
+    };
+    await assert.rejects(
+      deployToMaster(cluster, dropped),
+      (err: Error) => err instanceof DestructiveModelChange && /drop attribute book\.isbn \(its values would be lost\)/.test(err.message),
+    );
+    const current = await cluster.master.db.query<{ checksum: string }>('SELECT checksum FROM lp_models WHERE current');
+    assert.equal(current.rows[0]!.checksum, V2);
+  });
+
+  test('a save under a model the master left is refused clearly, and the slave keeps syncing', async () => {
+    await assert.rejects(
+      saveThroughSlave(cluster.client, 'sync-a', {
+        idempotencyKey: 'stale',
+        modelChecksum: V1,
+        changes: [{ class: 'book', op: 'upsert', values: { id: 9, title: 'x' } }],
+      }),
+      (err: Error) => /reload the model and save again/.test(`${err.message} ${(err.cause as Error | undefined)?.message}`),
+    );
+    const status = await a.query('status');
+    assert.equal((status as { halt: unknown }).halt, null);
+  });
+
+  test('the history replays', async () => {
+    await a.signal('pause');
+    await waitForStatus(a, (s) => s.state === 'paused');
+    const desc = await a.describe();
+    assert.equal(desc.status.name, 'RUNNING');
+    await a.terminate('recording the history');
+    await replayAndRecord(a, 'slaveSync.json');
+  });
+});
