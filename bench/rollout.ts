@@ -8,9 +8,10 @@
  *   timer was running), the rest being orchestration overhead, per group;
  * - rsync bytes sent against the bytes of the files that changed.
  */
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load';
 import { clusterDown, clusterUp } from '../src/cluster/localCluster';
 import { classifyByAnswers, startLoad } from '../src/cluster/loadGenerator';
@@ -115,26 +116,42 @@ async function benchRollout(satellites: number): Promise<string> {
   }
 }
 
-const file = path.join(ROOT, 'BENCHMARKS.md');
-if (!existsSync(file)) {
-  writeFileSync(
-    file,
-    [
-      '# Benchmarks',
-      '',
-      'Made by `npm run bench` on this machine kind (2 cores); each run appends its rows. Targets and',
-      'reference points: `../shared/DESIGN.md`. The critical path is the time during which some',
-      'activity or timer of the rollout was running; the rest of the wall time is orchestration.',
-      'rsync figures: bytes sent over the pipe against the size of the files that changed.',
-      '',
-      '| date | run | load through HAProxy | mixed-version window | rollout time | rsync |',
-      '|---|---|---|---|---|---|',
-      '',
-    ].join('\n'),
-  );
+export const BENCHMARKS_FILE = path.join(ROOT, 'BENCHMARKS.md');
+
+/**
+ * Adds a row at the end of the BENCHMARKS.md table whose header line is `table.header`
+ * (so each bench keeps its rows in its own table); when the table is not there yet, it
+ * is written at the end of the file first, after its intro paragraph.
+ */
+export function appendBenchmarkRow(table: { intro: string[]; header: string }, row: string, file = BENCHMARKS_FILE): void {
+  const lines = (existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks').replace(/\n+$/, '').split('\n');
+  let at = lines.indexOf(table.header);
+  if (at < 0) {
+    const columns = table.header.split('|').length - 2;
+    lines.push('', ...table.intro, '', table.header, `|${'---|'.repeat(columns)}`);
+    at = lines.length - 2;
+  }
+  let end = at + 1;
+  while (end < lines.length && lines[end]!.startsWith('|')) end++;
+  lines.splice(end, 0, row);
+  writeFileSync(file, `${lines.join('\n')}\n`);
 }
-for (const satellites of [4, 8]) {
-  const row = await benchRollout(satellites);
-  console.log(row);
-  appendFileSync(file, `${row}\n`);
+
+const ROLLOUT_TABLE = {
+  intro: [
+    'Made by `npm run bench` on this machine kind (2 cores); each run appends its rows. Targets and',
+    'reference points: `../shared/DESIGN.md`. The critical path is the time during which some',
+    'activity or timer of the rollout was running; the rest of the wall time is orchestration.',
+    'rsync figures: bytes sent over the pipe against the size of the files that changed.',
+  ],
+  header: '| date | run | load through HAProxy | mixed-version window | rollout time | rsync |',
+};
+
+// Run as a script (not imported by another bench for the helpers above).
+if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
+  for (const satellites of [4, 8]) {
+    const row = await benchRollout(satellites);
+    console.log(row);
+    appendBenchmarkRow(ROLLOUT_TABLE, row);
+  }
 }

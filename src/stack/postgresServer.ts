@@ -42,7 +42,13 @@ async function runAs(): Promise<RunAs> {
   return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
 }
 
-export async function startPostgresServer(options: { dataDir: string; port: number; previous?: PostgresServerState }): Promise<PostgresServerState> {
+export async function startPostgresServer(options: {
+  dataDir: string;
+  port: number;
+  previous?: PostgresServerState;
+  /** Extra lines for lessonplan.conf, e.g. `wal_level = logical` (the replication benchmark's own server). */
+  settings?: string[];
+}): Promise<PostgresServerState> {
   const base = path.join(options.dataDir, 'postgres');
   const dataDir = path.join(base, 'data');
   const logFile = path.join(base, 'server.log');
@@ -59,7 +65,14 @@ export async function startPostgresServer(options: { dataDir: string; port: numb
   // Settings that change between starts live in their own file, included from postgresql.conf.
   writeFileSync(
     path.join(dataDir, 'lessonplan.conf'),
-    [`listen_addresses = '127.0.0.1'`, `port = ${port}`, `unix_socket_directories = '${base}'`, `max_connections = 200`, ''].join('\n'),
+    [
+      `listen_addresses = '127.0.0.1'`,
+      `port = ${port}`,
+      `unix_socket_directories = '${base}'`,
+      `max_connections = 200`,
+      ...(options.settings ?? []),
+      '',
+    ].join('\n'),
   );
   if (owner.uid !== undefined) chownSync(path.join(dataDir, 'lessonplan.conf'), owner.uid, owner.gid!);
 
