@@ -148,7 +148,12 @@ interface CatchUp {
 }
 
 /** Starts the follower and polls its position until it reaches `target`. */
-async function measureCatchUp(start: () => Promise<unknown>, position: () => Promise<number>, target: number, what: string): Promise<Omit<CatchUp, 'committedMs'>> {
+async function measureCatchUp(
+  start: () => Promise<unknown>,
+  position: () => Promise<number>,
+  target: number,
+  what: string,
+): Promise<Omit<CatchUp, 'committedMs'>> {
   const before = await position();
   const t0 = now();
   let first: number | undefined;
@@ -180,7 +185,8 @@ async function benchCommitblocks(dir: string): Promise<Figures & { slaves: [stri
   );
   const [a, b] = config.slaves;
   if (!a || !b) throw new Error('the bench needs two slaves in config/local-demo.yaml');
-  const maxSeq = async (db: Database | pg.Client) => Number((await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM lp_commitblocks')).rows[0]!.seq ?? 0);
+  const maxSeq = async (db: Pick<Database, 'query'>) =>
+    Number((await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM lp_commitblocks')).rows[0]!.seq ?? 0);
 
   await stackUp(config, log);
   try {
@@ -226,7 +232,12 @@ async function benchCommitblocks(dir: string): Promise<Figures & { slaves: [stri
 
       // A follows too (not timed), then: saves through A, watched for on B.
       handles.push(await startSlaveSync(operator.client, config, a.name));
-      await pollUntil(() => maxSeq(dbA), (seq) => seq >= target, `${a.name} catching up to block ${target}`, 180_000);
+      await pollUntil(
+        () => maxSeq(dbA),
+        (seq) => seq >= target,
+        `${a.name} catching up to block ${target}`,
+        180_000,
+      );
       console.log(`commitblocks: ${WARMUP} + ${SAVES} saves through ${a.name}, watched for on ${b.name}`);
       const lag = await measureLag(
         (id) => saveThroughSlave(operator.client, a.name, { changes: [bookChange(id)], idempotencyKey: `lag-${id}`, modelChecksum: checksum }),
@@ -274,7 +285,8 @@ async function benchLogicalReplication(dir: string): Promise<Figures> {
          WITH (create_slot = false, slot_name = 'bench_sub', copy_data = false)`,
       );
       subscribed = true;
-      const applyWorker = async () => (await sub.query<{ pid: number | null }>(`SELECT pid FROM pg_stat_subscription WHERE subname = 'bench_sub'`)).rows[0]?.pid ?? null;
+      const applyWorker = async () =>
+        (await sub.query<{ pid: number | null }>(`SELECT pid FROM pg_stat_subscription WHERE subname = 'bench_sub'`)).rows[0]?.pid ?? null;
       await pollUntil(applyWorker, (pid) => pid !== null, 'the subscription apply worker', 30_000);
 
       console.log(`logical replication: ${WARMUP} + ${SAVES} inserts, watched for on the subscriber`);
@@ -307,7 +319,9 @@ async function benchLogicalReplication(dir: string): Promise<Figures> {
         const slotActive = async () =>
           (await pub.query<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_sub'`)).rows[0]?.active ?? false;
         await pollUntil(slotActive, (active) => !active, 'the slot released', 10_000).catch(() => undefined);
-        await pub.query(`SELECT pg_drop_replication_slot('bench_sub')`).catch((err) => console.error(`could not drop the slot: ${(err as Error).message}`));
+        await pub
+          .query(`SELECT pg_drop_replication_slot('bench_sub')`)
+          .catch((err) => console.error(`could not drop the slot: ${(err as Error).message}`));
       }
       await pool.end().catch(() => undefined);
       await pub.end().catch(() => undefined);
@@ -330,13 +344,14 @@ const REPLICATION_TABLE = {
     'or one autocommitted INSERT on the publisher. *Commit to visible*: from the start of that call',
     'until a SELECT polled about every millisecond on slave B, or on the subscriber, sees the row.',
     `Both over ${SAVES} sequential commits after ${WARMUP} warm-up ones, p50 / p99. *Catch-up*: ${BACKLOG}`,
-    'single-row commits made while the other side does not follow (B\'s slaveSync not started yet;',
-    'the subscription disabled), then the time from starting B\'s slaveSync (or `ALTER SUBSCRIPTION',
-    '... ENABLE`) until B holds the last one (its max(seq) equals the master\'s; the subscriber\'s row',
+    "single-row commits made while the other side does not follow (B's slaveSync not started yet;",
+    "the subscription disabled), then the time from starting B's slaveSync (or `ALTER SUBSCRIPTION",
+    "... ENABLE`) until B holds the last one (its max(seq) equals the master's; the subscriber's row",
     'count). Logical replication (pgoutput) runs between two databases of a second embedded',
     'PostgreSQL 15 server, the same binaries and settings but `wal_level = logical`.',
   ],
-  header: '| date | run | commit answered (p50 / p99) | commit to visible on the other side (p50 / p99) | catch-up on a backlog of single-row commits | made by |',
+  header:
+    '| date | run | commit answered (p50 / p99) | commit to visible on the other side (p50 / p99) | catch-up on a backlog of single-row commits | made by |',
 };
 
 const madeBy = process.env.npm_lifecycle_event === 'bench' ? '`npm run bench`' : '`node --import tsx bench/replication.ts`';

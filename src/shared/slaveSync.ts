@@ -8,6 +8,8 @@ export interface SlaveSyncInput {
   slave: string;
   pollIntervalMs: number;
   saveTimeoutMs: number;
+  /** Passes per run before continue-as-new (default 1000; tests use a few). */
+  passesPerRun?: number;
   /** What a previous run hands over at continue-as-new. */
   carried?: SlaveSyncCarried;
 }

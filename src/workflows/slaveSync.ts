@@ -51,13 +51,13 @@ export const saveUpdate = defineUpdate<SlaveSaveResult, [SlaveSaveInput]>('save'
 
 /** The longest pause between attempts while the master does not answer. */
 const MAX_RETRY_PAUSE_MS = 30_000;
-/** Passes per run before continue-as-new, well below the history limits. */
+/** Passes per run before continue-as-new: about 10 history events each, well below the limits. */
 const PASSES_PER_RUN = 1_000;
 /** A pass returns after this long even while blocks keep coming, so status stays fresh. */
 const PASS_BUDGET_MS = 10_000;
 
 export async function slaveSync(input: SlaveSyncInput): Promise<void> {
-  const { slave, pollIntervalMs, saveTimeoutMs } = input;
+  const { slave, pollIntervalMs, saveTimeoutMs, passesPerRun = PASSES_PER_RUN } = input;
   const taskQueue = slaveTaskQueue(slave);
   // One attempt per pass: the loop below is the retry, so every failure shows in status.
   const sync = proxyActivities<SlaveActivities>({
@@ -146,7 +146,7 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
   };
 
   let retryPause = pollIntervalMs;
-  for (let pass = 0; pass < PASSES_PER_RUN && !workflowInfo().continueAsNewSuggested; pass++) {
+  for (let pass = 0; pass < passesPerRun && !workflowInfo().continueAsNewSuggested; pass++) {
     if (status.halt) {
       status.state = 'halted';
       resumed = false;
@@ -189,6 +189,7 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     slave,
     pollIntervalMs,
     saveTimeoutMs,
+    passesPerRun,
     carried: {
       paused: status.paused,
       masterUnreachableSince: status.masterUnreachableSince,
