@@ -52,6 +52,12 @@ describe('the main job (lessonplan run)', async () => {
     assert.match(summary, /serving: +4 of 4 satellites serve the new lesson/);
     assert.match(summary, /Temporal UI: +http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/prepare-lesson/);
     assert.match(output, /prepareLesson: proof-reading/, 'progress is printed while it runs');
+    // The master/slave part: saves through slave-1 show on slave-2, both slaves at the same block.
+    assert.match(summary, /master\/slave: +20 saves through slave-1, answered once applied there: p50 [\d.]+ ms/);
+    assert.match(summary, /visible elsewhere: on slave-2 after p50 [\d.]+ ms/);
+    const marks = [...summary.matchAll(/slave-\d at block (\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(marks.length, 2, summary);
+    assert.ok(marks[0]! >= 20 && marks[0] === marks[1], `both slaves at the same block: ${marks.join(', ')}`);
     for (const port of ports.filter((_, i) => i < 8 && i % 2 === 0)) {
       assert.equal((await (await fetch(`http://127.0.0.1:${port}/version`)).text()).trim(), lessonId);
     }

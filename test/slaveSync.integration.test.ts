@@ -26,6 +26,13 @@ describe('slaveSync with a real master, two slaves and concurrent saves', async 
   const masterSeq = async () =>
     Number((await cluster.master.db.query<{ n: string }>('SELECT coalesce(max(seq), 0) AS n FROM lp_commitblocks')).rows[0]!.n);
 
+  test("new slaves take the master's model before any block exists", async () => {
+    for (const handle of [a, b]) {
+      const status = await waitForStatus(handle, (s) => s.modelChecksum === V1);
+      assert.equal(status.highWaterMark, 0);
+    }
+  });
+
   test(
     'concurrent saves through both slaves and to the master, a model change mid-stream: all databases converge',
     { timeout: 180_000 },

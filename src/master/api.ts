@@ -120,7 +120,8 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
         );
       }
       if (answer.blocks.length > 0 || Date.now() >= deadline) {
-        return { blocks: answer.blocks, masterSeq: answer.masterSeq, masterCommittedAt: answer.masterCommittedAt };
+        const { oldestHeld: _, ...delivered } = answer;
+        return delivered;
       }
       await woke;
     }

@@ -86,15 +86,19 @@ export async function blocksAfter(db: Transaction, after: number, limit: number)
 }
 
 /** Where the master stands: its newest and oldest held block (0 and null when it holds none). */
-export async function masterPosition(db: Transaction): Promise<{ masterSeq: number; masterCommittedAt: string | null; oldestHeld: number | null }> {
-  const { rows } = await db.query<{ newest: string | null; oldest: string | null; committed_at: string | null }>(
+export async function masterPosition(
+  db: Transaction,
+): Promise<{ masterSeq: number; masterCommittedAt: string | null; masterModel: string | null; oldestHeld: number | null }> {
+  const { rows } = await db.query<{ newest: string | null; oldest: string | null; committed_at: string | null; model: string | null }>(
     `SELECT (SELECT max(seq) FROM lp_commitblocks) AS newest, (SELECT min(seq) FROM lp_commitblocks) AS oldest,
-            (SELECT to_json(committed_at) #>> '{}' FROM lp_commitblocks ORDER BY seq DESC LIMIT 1) AS committed_at`,
+            (SELECT to_json(committed_at) #>> '{}' FROM lp_commitblocks ORDER BY seq DESC LIMIT 1) AS committed_at,
+            (SELECT checksum FROM lp_models WHERE current) AS model`,
   );
   const row = rows[0]!;
   return {
     masterSeq: Number(row.newest ?? 0),
     masterCommittedAt: row.committed_at,
+    masterModel: row.model,
     oldestHeld: row.oldest === null ? null : Number(row.oldest),
   };
 }

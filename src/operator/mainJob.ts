@@ -23,6 +23,7 @@ import { enrollClass } from './enroll';
 import { startPrepareLesson } from './prepare';
 import { formatBytes, printProgress } from './progress';
 import { dropSampleBatch } from './sampleData';
+import { percentile, runReplicationDemo, type ReplicationDemoResult } from './replicationDemo';
 
 export interface MainJobResult {
   ok: boolean;
@@ -34,6 +35,8 @@ export interface MainJobResult {
   rollout?: RolloutStatus;
   load?: LoadResult;
   workflowUrl?: string;
+  /** The master/slave part, when the config has a master and slaves. */
+  replication?: ReplicationDemoResult;
   problems: string[];
 }
 
@@ -91,7 +94,8 @@ export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJob
       throw err;
     });
     const loadResult = await load?.stop();
-    return finish(measured.preparation, measured.rollout, loadResult, measured.url, []);
+    const replication = config.master && config.slaves.length > 0 ? await runReplicationDemo(config, operator, io.out) : undefined;
+    return finish(measured.preparation, measured.rollout, loadResult, measured.url, [...(replication?.problems ?? [])], replication);
   } finally {
     await ops.close();
     await operator.close();
@@ -105,13 +109,14 @@ export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJob
     load: LoadResult | undefined,
     url: string | undefined,
     problems: string[],
+    replication?: ReplicationDemoResult,
   ): MainJobResult {
     if (preparation.phase !== 'done') problems.push(`prepareLesson ended ${preparation.phase}: ${preparation.summary}`);
     if (rollout && rollout.phase !== 'done') problems.push(`holdLesson ended ${rollout.phase}`);
     const notServing = rollout?.groups.flatMap((g) => g.satellites).filter((s) => s.lessonServed !== preparation.lessonId) ?? [];
     if (notServing.length > 0) problems.push(`not serving lesson ${preparation.lessonId}: ${notServing.map((s) => s.name).join(', ')}`);
     if (load && load.failed > 0) problems.push(`${load.failed} requests failed during the lesson: ${load.failures.slice(0, 3).join('; ')}`);
-    summarize(io, preparation, rollout, load, url, problems);
+    summarize(io, preparation, rollout, load, url, problems, replication);
     return {
       ok: problems.length === 0,
       temporalAddress: operator.endpoint.address,
@@ -122,6 +127,7 @@ export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJob
       rollout,
       load,
       workflowUrl: url,
+      replication,
       problems,
     };
   }
@@ -167,6 +173,7 @@ function summarize(
   load: LoadResult | undefined,
   url: string | undefined,
   problems: string[],
+  replication?: ReplicationDemoResult,
 ) {
   const stats = preparation.stats;
   io.out('');
@@ -194,6 +201,19 @@ function summarize(
     io.out(`  mixed versions:    ${load.mixedWindowMs} ms (first new answer to last old answer)`);
   }
   if (url) io.out(`  Temporal UI:       ${url}`);
+  if (replication) {
+    const ms = (v: number) => `${v.toFixed(1)} ms`;
+    const [first, ...others] = replication.slaves;
+    io.out(
+      `  master/slave:      ${replication.saves} saves through ${first?.slave}, answered once applied there: p50 ${ms(percentile(replication.saveMs, 50))}, p99 ${ms(percentile(replication.saveMs, 99))}`,
+    );
+    if (others.length > 0) {
+      io.out(
+        `  visible elsewhere: on ${others.map((s) => s.slave).join(', ')} after p50 ${ms(percentile(replication.visibleMs, 50))}, p99 ${ms(percentile(replication.visibleMs, 99))}`,
+      );
+    }
+    io.out(`  slaves:            ${replication.slaves.map((s) => `${s.slave} at block ${s.highWaterMark} (${s.state})`).join(', ')}`);
+  }
   for (const p of problems) io.out(`  PROBLEM: ${p}`);
   io.out(problems.length === 0 ? 'ok' : 'FAILED');
   io.out('the stack keeps running; stop it with: npm run lessonplan -- dev down');

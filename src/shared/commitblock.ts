@@ -30,6 +30,8 @@ export interface BlocksAfterAnswer {
   masterSeq: number;
   /** When the newest block committed on the master, if any. */
   masterCommittedAt: string | null;
+  /** The model the master is at now (null: none deployed), seen in the same snapshot as the blocks. */
+  masterModel: string | null;
 }
 
 /** The master's answer to a save. */

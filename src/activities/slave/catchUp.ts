@@ -33,24 +33,29 @@ export async function catchUp(db: Database, master: MasterClient, options: Catch
   let applied = 0;
   let lastCommittedAt: string | null = null;
   const evolved: SlaveSyncResult['evolved'] = [];
+  /** Brings the slave's schema to the model with this checksum, fetched from the master. */
+  const evolveTo = async (wanted: string) => {
+    if (wanted === model) return;
+    const fetched = await master.model(wanted, options.signal);
+    const result = await deployModel(db, fetched, { allowDestructive: true });
+    // The master's word on a model is its checksum: a model that hashes otherwise is not the one the blocks were made under.
+    if (result.checksum !== wanted) throw new ModelIntegrityError(`the master sent a model whose checksum is ${result.checksum}, not ${wanted}`);
+    evolved.push({ from: result.previous, to: wanted, changes: result.changes.map((c) => c.description) });
+    model = wanted;
+  };
   for (;;) {
     const waitMs = applied === 0 && options.until === undefined ? options.waitMs : 0;
     const answer = await master.blocksAfter(hwm, { limit: options.batchSize, waitMs, signal: options.signal });
     for (const run of runsByModel(answer.blocks)) {
-      const wanted = run[0]!.modelChecksum;
-      if (wanted !== model) {
-        const fetched = await master.model(wanted, options.signal);
-        const result = await deployModel(db, fetched, { allowDestructive: true });
-        // The master's word on a model is its checksum: a model that hashes otherwise is not the one the blocks were made under.
-        if (result.checksum !== wanted) throw new ModelIntegrityError(`the master sent a model whose checksum is ${result.checksum}, not ${wanted}`);
-        evolved.push({ from: result.previous, to: wanted, changes: result.changes.map((c) => c.description) });
-        model = wanted;
-      }
+      await evolveTo(run[0]!.modelChecksum);
       const done = await applyBlocks(db, run);
       applied += done.applied;
       hwm = done.highWaterMark;
       lastCommittedAt = done.lastCommittedAt ?? lastCommittedAt;
     }
+    // Caught up, and the master is at another model (a new slave, or a deploy no save has used yet):
+    // every block of the old model is applied (same snapshot), so the slave can be ready for saves under the new one.
+    if (answer.blocks.length === 0 && answer.masterModel) await evolveTo(answer.masterModel);
     options.onProgress?.({ highWaterMark: hwm, applied });
     const caughtUp = hwm >= answer.masterSeq;
     const reached = options.until !== undefined && hwm >= options.until;

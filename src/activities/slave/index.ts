@@ -60,14 +60,18 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: S
     async routeSaveToMaster(input: SlaveSaveInput & { timeoutMs: number }): Promise<SlaveSaveResult> {
       const context = Context.current();
       try {
-        const modelChecksum = input.modelChecksum ?? (await currentModel(db))?.checksum;
+        const started = Date.now();
+        // A slave that has no model yet takes the master's first (a pass does the same).
+        const modelChecksum =
+          input.modelChecksum ??
+          (await currentModel(db))?.checksum ??
+          (await catchUp(db, master, { waitMs: 0, budgetMs: input.timeoutMs, batchSize, signal: context.cancellationSignal })).modelChecksum;
         if (!modelChecksum) {
           throw ApplicationFailure.nonRetryable(
-            `slave ${slave} has no model yet, so the save cannot say which model it is made under; wait for the first sync`,
+            `slave ${slave} has no model yet and neither has the master: deploy a model to the master first`,
             'NoModel',
           );
         }
-        const started = Date.now();
         const answer = await master.save(
           { modelChecksum, changes: input.changes, idempotencyKey: input.idempotencyKey },
           { timeoutMs: input.timeoutMs, signal: context.cancellationSignal },
