@@ -40,16 +40,24 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: S
      */
     async pullAndApplyCommitblocks(input: { waitMs: number; budgetMs: number }): Promise<SlaveSyncResult> {
       const context = Context.current();
+      // Heartbeat on a timer too: a long poll or a big batch must not look like a dead worker.
+      let progress: { highWaterMark: number; applied: number } | undefined;
+      const beat = setInterval(() => context.heartbeat(progress), 2_000);
       try {
         return await catchUp(db, master, {
           waitMs: input.waitMs,
           budgetMs: input.budgetMs,
           batchSize,
-          onProgress: (p) => context.heartbeat(p),
+          onProgress: (p) => {
+            progress = p;
+            context.heartbeat(p);
+          },
           signal: context.cancellationSignal,
         });
       } catch (err) {
         throw asFailure(err, slave);
+      } finally {
+        clearInterval(beat);
       }
     },
 
