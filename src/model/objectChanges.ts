@@ -1,8 +1,13 @@
 /**
  * Applying object changes to a database under a model: each change is checked against
- * the model (the class exists, the attributes are its own, the key is complete) and
- * becomes one parameterized statement. Used by the master to save and by slaves to
- * apply, so both write the same rows.
+ * the model (the class exists, the attributes are its own, the key is complete), then
+ * consecutive changes of one class, operation and set of attributes become one
+ * parameterized multi-row statement. Used by the master to save and by slaves to apply,
+ * so both write the same rows.
+ *
+ * Why batching keeps the outcome: changes are grouped only while they are consecutive and
+ * touch distinct keys, so every row sees its changes in their original order. A key seen
+ * again starts a new statement (an upsert may not touch one row twice).
  */
 import type { Transaction } from '../db/database';
 import type { ObjectChange, ObjectValue } from '../shared/commitblock';
@@ -13,6 +18,10 @@ export class InvalidChange extends Error {
   override readonly name = 'InvalidChange';
 }
 
+/** PostgreSQL takes at most 65535 parameters a statement; stay well below, and keep statements a reasonable size. */
+const MAX_PARAMETERS = 30_000;
+const MAX_ROWS = 1_000;
+
 const param = (v: ObjectValue) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
 
 function classOf(model: Model, change: ObjectChange, index: number): ClassSpec {
@@ -21,31 +30,71 @@ function classOf(model: Model, change: ObjectChange, index: number): ClassSpec {
   return c;
 }
 
-export async function applyObjectChanges(tx: Transaction, model: Model, changes: ObjectChange[]): Promise<void> {
-  for (const [index, change] of changes.entries()) {
-    const c = classOf(model, change, index);
+interface Statement {
+  spec: ClassSpec;
+  op: ObjectChange['op'];
+  columns: string[];
+  signature: string;
+  rows: unknown[][];
+  keys: Set<string>;
+}
+
+/** Checks every change first, so an invalid one writes nothing (the caller's transaction rolls back anyway). */
+function validated(model: Model, changes: ObjectChange[]): { spec: ClassSpec; change: ObjectChange; given: Record<string, ObjectValue> }[] {
+  return changes.map((change, index) => {
+    const spec = classOf(model, change, index);
     const given = change.op === 'upsert' ? change.values : change.key;
     for (const name of Object.keys(given)) {
-      if (!c.attributes.some((a) => a.name === name)) throw new InvalidChange(`changes[${index}]: "${name}" is not an attribute of class ${c.name}`);
+      if (!spec.attributes.some((a) => a.name === name))
+        throw new InvalidChange(`changes[${index}]: "${name}" is not an attribute of class ${spec.name}`);
     }
-    for (const k of c.key) {
+    for (const k of spec.key) {
       if (given[k] === undefined || given[k] === null)
-        throw new InvalidChange(`changes[${index}]: key attribute "${k}" of class ${c.name} is missing`);
+        throw new InvalidChange(`changes[${index}]: key attribute "${k}" of class ${spec.name} is missing`);
     }
-    const table = quoteIdent(c.name);
-    if (change.op === 'delete') {
-      await tx.query(
-        `DELETE FROM ${table} WHERE ${c.key.map((k, i) => `${quoteIdent(k)} = $${i + 1}`).join(' AND ')}`,
-        c.key.map((k) => param(given[k]!)),
-      );
-      continue;
+    return { spec, change, given };
+  });
+}
+
+export async function applyObjectChanges(tx: Transaction, model: Model, changes: ObjectChange[]): Promise<void> {
+  let current: Statement | undefined;
+  const flush = async () => {
+    if (current) await run(tx, current);
+    current = undefined;
+  };
+  for (const { spec, change, given } of validated(model, changes)) {
+    // A delete names only the key; an upsert the attributes it sets, in a stable order.
+    const columns = change.op === 'delete' ? spec.key : Object.keys(given).sort();
+    const signature = `${spec.name}\u0000${change.op}\u0000${columns.join(',')}`;
+    const key = JSON.stringify(spec.key.map((k) => given[k]));
+    if (
+      !current ||
+      current.signature !== signature ||
+      current.keys.has(key) ||
+      current.rows.length >= MAX_ROWS ||
+      (current.rows.length + 1) * columns.length > MAX_PARAMETERS
+    ) {
+      await flush();
+      current = { spec, op: change.op, columns, signature, rows: [], keys: new Set() };
     }
-    const columns = Object.keys(given);
-    const updates = columns.filter((col) => !c.key.includes(col)).map((col) => `${quoteIdent(col)} = EXCLUDED.${quoteIdent(col)}`);
-    await tx.query(
-      `INSERT INTO ${table} (${columns.map(quoteIdent).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})
-       ON CONFLICT (${c.key.map(quoteIdent).join(', ')}) ${updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`,
-      columns.map((col) => param(given[col]!)),
-    );
+    current.rows.push(columns.map((col) => param(given[col]!)));
+    current.keys.add(key);
   }
+  await flush();
+}
+
+async function run(tx: Transaction, s: Statement): Promise<void> {
+  const table = quoteIdent(s.spec.name);
+  const values = s.rows.map((row, r) => `(${row.map((_, i) => `$${r * row.length + i + 1}`).join(', ')})`).join(', ');
+  const params = s.rows.flat();
+  if (s.op === 'delete') {
+    await tx.query(`DELETE FROM ${table} WHERE (${s.columns.map(quoteIdent).join(', ')}) IN (${values})`, params);
+    return;
+  }
+  const updates = s.columns.filter((col) => !s.spec.key.includes(col)).map((col) => `${quoteIdent(col)} = EXCLUDED.${quoteIdent(col)}`);
+  await tx.query(
+    `INSERT INTO ${table} (${s.columns.map(quoteIdent).join(', ')}) VALUES ${values}
+     ON CONFLICT (${s.spec.key.map(quoteIdent).join(', ')}) ${updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`,
+    params,
+  );
 }

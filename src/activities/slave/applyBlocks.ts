@@ -53,7 +53,12 @@ export async function applyBlocks(
         `block ${todo[0]!.seq} is made under model ${checksum.slice(0, 12)}, the slave is at ${rows[0]?.checksum.slice(0, 12) ?? 'no model'}`,
       );
     }
-    for (const block of todo) await applyObjectChanges(tx, rows[0].model, block.changes);
+    // All changes of the run at once: consecutive rows of one class go in one statement.
+    await applyObjectChanges(
+      tx,
+      rows[0].model,
+      todo.flatMap((b) => b.changes),
+    );
     await tx.query(
       `INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
        SELECT seq, model_checksum, changes, origin, idempotency_key, committed_at
