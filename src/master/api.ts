@@ -2,7 +2,9 @@
  * The master's HTTP API, the only way a slave reaches the master (the slave always
  * starts the conversation; it never touches the master's database):
  *
- *   GET  /v1/blocks?after=n&limit=m&waitMs=w   blocks after n, in order; waits up to w ms for news
+ *   GET  /v1/blocks?after=n&limit=m&waitMs=w&applied=a
+ *                                              blocks after n, in order; waits up to w ms for news; the
+ *                                              slave has applied up to a (default n), which retention keeps
  *   GET  /v1/models/:checksum                  a model the master has had, by checksum
  *   POST /v1/saves                             a save: applied with its commitblock in one transaction
  *   GET  /v1/health                            no credential needed
@@ -35,6 +37,8 @@ const blocksQuery = z.object({
   after: z.coerce.number().int().min(0),
   limit: z.coerce.number().int().min(1).max(MAX_BATCH).default(500),
   waitMs: z.coerce.number().int().min(0).default(0),
+  /** What the slave has committed; lower than `after` while it applies a batch and fetches the next. */
+  applied: z.coerce.number().int().min(0).optional(),
 });
 
 const objectValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
@@ -99,17 +103,19 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
     if (!parsed.success) throw new ApiError(400, 'BadRequest', fieldErrors(parsed.error));
     const { after, limit } = parsed.data;
     const slave = slaveOf.get(request)!;
-    await recordSlaveProgress(db, slave, after);
+    await recordSlaveProgress(db, slave, Math.min(parsed.data.applied ?? after, after));
     const deadline = Date.now() + Math.min(parsed.data.waitMs, MAX_WAIT_MS);
     for (;;) {
       // Listen before looking, so a commit between the look and the wait still wakes us.
       const woke = news.next(Math.max(0, deadline - Date.now()));
       const answer = await answerBlocksAfter(db, after, limit);
-      if (answer.oldestHeld !== null && after < answer.oldestHeld - 1) {
+      // A prefetch asks after blocks not yet applied; what must still be held starts after `applied`.
+      const needed = Math.min(parsed.data.applied ?? after, after);
+      if (answer.oldestHeld !== null && needed < answer.oldestHeld - 1) {
         throw new ApiError(
           410,
           'BehindRetention',
-          `slave ${slave} has applied up to block ${after}, but the master holds blocks only from ${answer.oldestHeld} on (older ones were pruned); rebuild this slave from a recent master backup`,
+          `slave ${slave} has applied up to block ${needed}, but the master holds blocks only from ${answer.oldestHeld} on (older ones were pruned); rebuild this slave from a recent master backup`,
         );
       }
       if (after > answer.masterSeq) {

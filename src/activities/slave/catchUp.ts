@@ -6,6 +6,7 @@
  */
 import type { Database } from '../../db/database';
 import { currentModel, deployModel } from '../../model/deploy';
+import type { BlocksAfterAnswer } from '../../shared/commitblock';
 import type { SlaveSyncResult } from '../../shared/slaveSync';
 import { applyBlocks, highWaterMark, runsByModel } from './applyBlocks';
 import type { MasterClient } from './masterClient';
@@ -43,9 +44,18 @@ export async function catchUp(db: Database, master: MasterClient, options: Catch
     evolved.push({ from: result.previous, to: wanted, changes: result.changes.map((c) => c.description) });
     model = wanted;
   };
+  let next: Promise<BlocksAfterAnswer> | undefined;
   for (;;) {
     const waitMs = applied === 0 && options.until === undefined ? options.waitMs : 0;
-    const answer = await master.blocksAfter(hwm, { limit: options.batchSize, waitMs, signal: options.signal });
+    const answer = await (next ?? master.blocksAfter(hwm, { limit: options.batchSize, waitMs, signal: options.signal }));
+    next = undefined;
+    // More waiting on the master: fetch the next batch while this one is applied. The master
+    // keeps everything after what is committed here (`applied`), so retention cannot outrun it.
+    const last = answer.blocks.at(-1)?.seq;
+    if (last !== undefined && last < answer.masterSeq && Date.now() - started < options.budgetMs) {
+      next = master.blocksAfter(last, { limit: options.batchSize, applied: hwm, signal: options.signal });
+      next.catch(() => undefined); // a failed prefetch is met when awaited
+    }
     for (const run of runsByModel(answer.blocks)) {
       await evolveTo(run[0]!.modelChecksum);
       const done = await applyBlocks(db, run);

@@ -23,7 +23,8 @@ export class MasterCallError extends Error {
 
 export interface MasterClient {
   readonly url: string;
-  blocksAfter(after: number, options: { limit?: number; waitMs?: number; signal?: AbortSignal }): Promise<BlocksAfterAnswer>;
+  /** `applied`: what this slave has committed, when it asks ahead of it (prefetch). */
+  blocksAfter(after: number, options: { limit?: number; waitMs?: number; applied?: number; signal?: AbortSignal }): Promise<BlocksAfterAnswer>;
   model(checksum: string, signal?: AbortSignal): Promise<Model>;
   save(request: Omit<SaveRequest, 'origin'>, options: { timeoutMs: number; signal?: AbortSignal }): Promise<SaveAnswer>;
 }
@@ -58,13 +59,21 @@ export function createMasterClient(options: { url: string; slave: string; creden
     if (response.ok) return payload as T;
     const kind = payload.error ?? 'MasterError';
     const message = payload.message ?? `HTTP ${response.status}`;
-    // A failing master (5xx) is as good as an unreachable one: try again later.
-    throw new MasterCallError(response.status >= 500 ? 'MasterUnreachable' : kind, `the master at ${options.url} refused: ${message}`);
+    // A failing or stopping master (5xx) is as good as an unreachable one: try again later.
+    if (response.status >= 500)
+      throw new MasterCallError('MasterUnreachable', `the master at ${options.url} is unreachable: it answered HTTP ${response.status} (${message})`);
+    throw new MasterCallError(kind, `the master at ${options.url} refused: ${message}`);
   };
   return {
     url: options.url,
-    blocksAfter: (after, { limit = 500, waitMs = 0, signal }) =>
-      call<BlocksAfterAnswer>('GET', `/v1/blocks?after=${after}&limit=${limit}&waitMs=${waitMs}`, waitMs + ANSWER_MARGIN_MS, undefined, signal),
+    blocksAfter: (after, { limit = 500, waitMs = 0, applied, signal }) =>
+      call<BlocksAfterAnswer>(
+        'GET',
+        `/v1/blocks?after=${after}&limit=${limit}&waitMs=${waitMs}${applied === undefined ? '' : `&applied=${applied}`}`,
+        waitMs + ANSWER_MARGIN_MS,
+        undefined,
+        signal,
+      ),
     model: async (checksum, signal) =>
       (await call<{ model: Model }>('GET', `/v1/models/${encodeURIComponent(checksum)}`, ANSWER_MARGIN_MS, undefined, signal)).model,
     save: (request, { timeoutMs, signal }) => call<SaveAnswer>('POST', '/v1/saves', timeoutMs, request, signal),
