@@ -32,6 +32,7 @@ import { deployModel } from '../src/model/deploy';
 import { planEvolution } from '../src/model/evolution';
 import { parseModel } from '../src/model/modelFile';
 import { connectClient } from '../src/operator/client';
+import { percentile } from '../src/operator/replicationDemo';
 import { saveThroughSlave, startSlaveSync } from '../src/operator/slaveSync';
 import type { ObjectChange } from '../src/shared/commitblock';
 import { databaseUrl } from '../src/stack/endpoints';
@@ -72,12 +73,8 @@ const MODEL = parseModel({
 const book = (id: number) => ({ id, title: `book ${id}`, copies: id % 7 });
 const bookChange = (id: number): ObjectChange => ({ class: 'book', op: 'upsert', values: book(id) });
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
-}
 const fmt = (ms: number) => (ms < 10 ? ms.toFixed(1) : ms.toFixed(0));
-const p50p99 = (values: number[]) => `${fmt(percentile(values, 0.5))} / ${fmt(percentile(values, 0.99))} ms`;
+const p50p99 = (values: number[]) => `${fmt(percentile(values, 50))} / ${fmt(percentile(values, 99))} ms`;
 const perSecond = (n: number, ms: number) => Math.round((n * 1000) / ms);
 
 /** Reads about every millisecond until `done` holds; returns when it first did. */

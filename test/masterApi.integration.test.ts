@@ -51,19 +51,42 @@ describe("the master's API", async () => {
     const { masterSeq } = await a.blocksAfter(0, { limit: 1 });
     const started = Date.now();
     const polling = a.blocksAfter(masterSeq, { waitMs: 20_000 });
-    setTimeout(() => {
-      void saveOnMaster(cluster.master.db, {
-        modelChecksum: V1,
-        origin: 'master',
-        idempotencyKey: 'wake-up',
-        changes: [{ class: 'book', op: 'upsert', values: { id: 2, title: 'two' } }],
-      });
-    }, 300);
+    await new Promise((r) => setTimeout(r, 300));
+    await saveOnMaster(cluster.master.db, {
+      modelChecksum: V1,
+      origin: 'master',
+      idempotencyKey: 'wake-up',
+      changes: [{ class: 'book', op: 'upsert', values: { id: 2, title: 'two' } }],
+    });
     const answer = await polling;
     const took = Date.now() - started;
     assert.equal(answer.blocks.length, 1);
     assert.equal(answer.blocks[0]!.idempotencyKey, 'wake-up');
     assert.ok(took < 5_000, `the poll answered after ${took} ms`);
+  });
+
+  test("idempotency keys are each slave's own: the same key from two slaves is two saves", async () => {
+    const save = (slave: string) =>
+      client(slave).save(
+        { modelChecksum: V1, idempotencyKey: 'shared-key', changes: [{ class: 'book', op: 'upsert', values: { id: 3, title: slave } }] },
+        { timeoutMs: 5_000 },
+      );
+    const fromA = await save('api-a');
+    const fromB = await save('api-b');
+    assert.equal(fromA.duplicate, false);
+    assert.equal(fromB.duplicate, false);
+    assert.notEqual(fromA.seq, fromB.seq);
+    assert.deepEqual(await save('api-a'), { seq: fromA.seq, duplicate: true });
+  });
+
+  test('values the database refuses are a 422 naming the problem, not an unreachable master', async () => {
+    await assert.rejects(
+      client('api-a').save(
+        { modelChecksum: V1, idempotencyKey: 'bad-value', changes: [{ class: 'book', op: 'upsert', values: { id: 4, copies: 'many' } }] },
+        { timeoutMs: 5_000 },
+      ),
+      (err: MasterCallError) => err.kind === 'InvalidChange' && !err.retryable && /invalid input syntax for type integer/.test(err.message),
+    );
   });
 
   test('an unknown model checksum is a 404 the slave can name', async () => {

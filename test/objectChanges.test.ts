@@ -88,6 +88,17 @@ describe('object changes in multi-row statements', async () => {
     assert.ok(Number(rows[0]!.n) > 0, 'the streams leave rows to compare');
   });
 
+  test('keys PostgreSQL sees as one row though they differ as JSON (1 and "1") still apply, in order', async () => {
+    await batched.transaction((tx) =>
+      applyObjectChanges(tx, model, [
+        { class: 'note', op: 'upsert', values: { id: 77, body: 'first' } },
+        { class: 'note', op: 'upsert', values: { id: '77', body: 'second' } },
+      ]),
+    );
+    const { rows } = await batched.query<{ body: string }>('SELECT body FROM note WHERE id = 77');
+    assert.deepEqual(rows, [{ body: 'second' }]);
+  });
+
   test('one invalid change in a batch writes nothing of the batch', async () => {
     const before = await contentChecksums(batched, model);
     await assert.rejects(

@@ -18,7 +18,8 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const V1 = modelChecksum(LIBRARY_V1);
 
 describe('a slave worker killed while it applies', async () => {
-  const cluster = await replicationCluster('crash', ['crash-a'], { workersFor: [] });
+  // Small batches: many apply transactions, so the kill lands while some are still to come.
+  const cluster = await replicationCluster('crash', ['crash-a'], { workersFor: [], edit: (raw) => (raw.slaves[0].batchSize = 100) });
   await deployToMaster(cluster, LIBRARY_V1);
   const slaveDb = cluster.slaves['crash-a']!.db;
   await migrateReplica(slaveDb);

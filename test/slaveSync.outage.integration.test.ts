@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pgDump, pgRestore } from '../src/db/pgTools';
-import { saveOnMaster } from '../src/master/commitblocks';
+import { pruneCommitblocks, saveOnMaster } from '../src/master/commitblocks';
 import { modelChecksum } from '../src/model/checksum';
 import { saveThroughSlave } from '../src/operator/slaveSync';
 import type { SlaveSyncStatus } from '../src/shared/slaveSync';
@@ -119,7 +119,15 @@ describe('slaveSync through a master outage, a backup and retention', async () =
       for (const handle of [a, b]) await waitForStatus(handle, (s) => s.highWaterMark === total + 1);
       const c = cluster.client.workflow.getHandle('slave-sync/out-c');
       await waitForStatus(c, (s) => s.highWaterMark === total + 1);
-      await new Promise((r) => setTimeout(r, config.timings.slavePollInterval * 3));
+      // The master learns progress from the next pulls: wait until it has every slave at the mark.
+      for (let i = 0; ; i++) {
+        const { rows } = await cluster.master.db.query<{ low: string }>('SELECT min(applied_seq) AS low FROM lp_slave_progress');
+        if (Number(rows[0]!.low) >= total + 1) break;
+        assert.ok(i < 200, `the master never saw every slave at block ${total + 1}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Blocks younger than keepBlocksFor stay, whatever the slaves applied.
+      assert.equal((await pruneCommitblocks(cluster.master.db, ['out-a', 'out-b', 'out-c'], 3_600_000)).pruned, 0);
       const pruned = await cluster.master.service().prune();
       assert.ok(pruned.upTo >= total, `pruned up to ${pruned.upTo}`);
       assert.ok(pruned.pruned > 0);
@@ -156,4 +164,21 @@ describe('slaveSync through a master outage, a backup and retention', async () =
       assert.deepEqual(await contentChecksums(cluster.slaves['out-c']!.db, LIBRARY_V1), await contentChecksums(cluster.master.db, LIBRARY_V1));
     },
   );
+  test('a master restored from an older backup that took other saves since: the slaves halt with Diverged', { timeout: 120_000 }, async () => {
+    const slaveMark = await masterSeq();
+    await waitForStatus(a, (s) => s.highWaterMark === slaveMark);
+    await cluster.master.stop();
+    await pgRestore(cluster.master.url, earlyDump, 'the master database');
+    await cluster.master.start();
+    // The restored master numbers new saves from 11 on: block numbers the slave already has, made otherwise.
+    while ((await masterSeq()) < slaveMark + 2) await saveDirect(5_000 + (await masterSeq()), 'after the restore');
+    const halted = await waitForStatus(a, (s) => s.state === 'halted', 30_000, 'out-a');
+    assert.equal(halted.halt?.kind, 'Diverged');
+    assert.match(
+      halted.halt!.reason,
+      new RegExp(`slave out-a's block ${slaveMark} .* is not the master's block ${slaveMark}.*rebuild this slave from a backup of the master`),
+    );
+    const { rows } = await cluster.slaves['out-a']!.db.query<{ n: string }>('SELECT max(seq) AS n FROM lp_commitblocks');
+    assert.equal(Number(rows[0]!.n), slaveMark, 'nothing applied on top');
+  });
 });

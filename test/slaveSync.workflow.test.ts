@@ -128,7 +128,7 @@ describe('slaveSync logic (stubbed activities, real Temporal server)', async () 
     assert.equal(resumed.halt, null);
   });
 
-  test('pause stops the passes; resume goes on', { timeout: 60_000 }, async () => {
+  test('pause stops the passes and refuses saves; resume goes on', { timeout: 60_000 }, async () => {
     const handle = await start();
     await waitForStatus(handle, (s) => s.state === 'caught-up');
     await handle.signal('pause');
@@ -137,6 +137,10 @@ describe('slaveSync logic (stubbed activities, real Temporal server)', async () 
     slave.masterSeq = 5;
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(slave.passes, passes);
+    await assert.rejects(
+      handle.executeUpdate('save', { args: [{ idempotencyKey: 'k', changes: [{ class: 'book', op: 'delete', key: { id: 1 } }] }] }),
+      (err: Error) => /is paused; saves through it are refused/.test((err.cause as Error).message),
+    );
     await handle.signal('resume');
     await waitForStatus(handle, (s) => s.highWaterMark === 5 && !s.paused);
   });

@@ -137,6 +137,8 @@ const master = z.strictObject({
   api: z.strictObject({ host: z.string().default('127.0.0.1'), port: fixedPort }),
   /** How often the master prunes the commitblocks every configured slave has applied. */
   pruneInterval: duration.default(60_000),
+  /** Blocks younger than this are never pruned: the margin for slaves made from a backup, and how long idempotency keys last. */
+  keepBlocksFor: duration.default(7 * 24 * 3_600_000),
 });
 
 const slave = z.strictObject({
@@ -144,6 +146,8 @@ const slave = z.strictObject({
   database,
   /** Environment variable holding this slave's credential for the master's API. */
   credentialEnv: envName.optional(),
+  /** Blocks asked for per request, and applied per transaction at most. */
+  batchSize: z.int().min(1).max(5_000).default(1_000),
 });
 
 const timings = z

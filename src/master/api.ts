@@ -2,9 +2,10 @@
  * The master's HTTP API, the only way a slave reaches the master (the slave always
  * starts the conversation; it never touches the master's database):
  *
- *   GET  /v1/blocks?after=n&limit=m&waitMs=w&applied=a
+ *   GET  /v1/blocks?after=n&limit=m&waitMs=w&applied=a&atOrigin=o&atKey=k
  *                                              blocks after n, in order; waits up to w ms for news; the
- *                                              slave has applied up to a (default n), which retention keeps
+ *                                              slave has applied up to a (default n), which retention keeps;
+ *                                              its block n was made by o under key k (checked)
  *   GET  /v1/models/:checksum                  a model the master has had, by checksum
  *   POST /v1/saves                             a save: applied with its commitblock in one transaction
  *   GET  /v1/health                            no credential needed
@@ -12,7 +13,7 @@
  * Every other request needs HTTP Basic with a configured slave's name and credential.
  * Errors are JSON `{ error, message }`; `error` names the kind, so a slave decides by
  * field: ModelMismatch and InvalidChange (409, 422) are the caller's to fix,
- * BehindRetention and AheadOfMaster (410, 409) mean the slave must be rebuilt.
+ * BehindRetention, AheadOfMaster and Diverged (410, 409, 409) mean the slave must be rebuilt.
  *
  * Why HTTP rather than activities on a master task queue: replicated data would then
  * pass through workflow histories; here a slave's activity moves it straight from the
@@ -20,12 +21,12 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Database } from '../db/database';
+import { DatabaseError, type Database } from '../db/database';
 import type { Logger } from '../logging';
 import { InvalidChange } from '../model/objectChanges';
 import { parseModel } from '../model/modelFile';
 import type { Model } from '../shared/model';
-import { answerBlocksAfter, ModelMismatch, recordSlaveProgress, saveOnMaster } from './commitblocks';
+import { answerBlocksAfter, blockIdentity, ModelMismatch, recordSlaveProgress, saveOnMaster } from './commitblocks';
 import { authenticate } from './credentials';
 import type { NewsFeed } from './newsFeed';
 
@@ -39,6 +40,9 @@ const blocksQuery = z.object({
   waitMs: z.coerce.number().int().min(0).default(0),
   /** What the slave has committed; lower than `after` while it applies a batch and fetches the next. */
   applied: z.coerce.number().int().min(0).optional(),
+  /** Who made the slave's block `after`, to check it is the master's block `after`. */
+  atOrigin: z.string().min(1).optional(),
+  atKey: z.string().min(1).optional(),
 });
 
 const objectValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
@@ -90,6 +94,12 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
     if (err instanceof ApiError) return reply.status(err.status).send({ error: err.kind, message: err.message });
     if (err instanceof ModelMismatch) return reply.status(409).send({ error: 'ModelMismatch', message: err.message });
     if (err instanceof InvalidChange) return reply.status(422).send({ error: 'InvalidChange', message: err.message });
+    // Values PostgreSQL refuses (a word for an integer, a key twice): the save's fault, not the master's.
+    if (err instanceof DatabaseError && /^(22|23)/.test(err.code ?? '')) {
+      return reply
+        .status(422)
+        .send({ error: 'InvalidChange', message: `the master's database refused the changes: ${(err.cause as Error).message}` });
+    }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status < 500) return reply.status(status).send({ error: 'BadRequest', message: (err as Error).message });
     log.error({ err, url: request.url }, 'the master API failed a request');
@@ -101,21 +111,33 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
   app.get('/v1/blocks', async (request) => {
     const parsed = blocksQuery.safeParse(request.query);
     if (!parsed.success) throw new ApiError(400, 'BadRequest', fieldErrors(parsed.error));
-    const { after, limit } = parsed.data;
+    const { after, limit, atOrigin, atKey } = parsed.data;
     const slave = slaveOf.get(request)!;
-    await recordSlaveProgress(db, slave, Math.min(parsed.data.applied ?? after, after));
+    // A prefetch asks after blocks not yet applied; what must still be held starts after `applied`.
+    const applied = Math.min(parsed.data.applied ?? after, after);
+    if (atOrigin !== undefined && atKey !== undefined) {
+      // The slave's block `after` must be the master's block `after`: a master restored from an
+      // older backup that took other saves since would otherwise have the slave skip them.
+      const ours = await blockIdentity(db, after);
+      if (ours && (ours.origin !== atOrigin || ours.idempotencyKey !== atKey)) {
+        throw new ApiError(
+          409,
+          'Diverged',
+          `slave ${slave}'s block ${after} (${atOrigin}/${atKey}) is not the master's block ${after} (${ours.origin}/${ours.idempotencyKey}): the master was restored from an older backup and took other saves since; rebuild this slave from a backup of the master`,
+        );
+      }
+    }
     const deadline = Date.now() + Math.min(parsed.data.waitMs, MAX_WAIT_MS);
-    for (;;) {
-      // Listen before looking, so a commit between the look and the wait still wakes us.
-      const woke = news.next(Math.max(0, deadline - Date.now()));
+    for (let first = true; ; first = false) {
+      // Listen before looking, so a commit between the look and the wait still wakes us; look
+      // again at least every second in case the news connection missed one.
+      const woke = news.next(Math.max(0, Math.min(1_000, deadline - Date.now())));
       const answer = await answerBlocksAfter(db, after, limit);
-      // A prefetch asks after blocks not yet applied; what must still be held starts after `applied`.
-      const needed = Math.min(parsed.data.applied ?? after, after);
-      if (answer.oldestHeld !== null && needed < answer.oldestHeld - 1) {
+      if (answer.oldestHeld !== null && applied < answer.oldestHeld - 1) {
         throw new ApiError(
           410,
           'BehindRetention',
-          `slave ${slave} has applied up to block ${needed}, but the master holds blocks only from ${answer.oldestHeld} on (older ones were pruned); rebuild this slave from a recent master backup`,
+          `slave ${slave} has applied up to block ${applied}, but the master holds blocks only from ${answer.oldestHeld} on (older ones were pruned); rebuild this slave from a recent master backup`,
         );
       }
       if (after > answer.masterSeq) {
@@ -125,6 +147,7 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
           `slave ${slave} has applied up to block ${after}, but the master's newest block is ${answer.masterSeq}: was the master restored from an older backup? rebuild this slave from a backup of the master`,
         );
       }
+      if (first) await recordSlaveProgress(db, slave, applied);
       if (answer.blocks.length > 0 || Date.now() >= deadline) {
         const { oldestHeld: _, ...delivered } = answer;
         return delivered;

@@ -25,15 +25,21 @@ export class ModelMismatch extends Error {
 
 export async function saveOnMaster(db: Database, request: SaveRequest): Promise<SaveAnswer> {
   const earlier = async () => {
-    const { rows } = await db.query<{ seq: string }>('SELECT seq FROM lp_commitblocks WHERE idempotency_key = $1', [request.idempotencyKey]);
+    const { rows } = await db.query<{ seq: string }>('SELECT seq FROM lp_commitblocks WHERE origin = $1 AND idempotency_key = $2', [
+      request.origin,
+      request.idempotencyKey,
+    ]);
     return rows[0] ? { seq: Number(rows[0].seq), duplicate: true } : undefined;
   };
   const seen = await earlier();
   if (seen) return seen;
   try {
     return await db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current FOR SHARE');
-      const current = rows[0];
+      const currentModel = async () =>
+        (await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current FOR SHARE')).rows[0];
+      // A deploy that committed while this save waited for the lock leaves the row it waited on
+      // no longer current: look once more, to compare with the model now deployed.
+      const current = (await currentModel()) ?? (await currentModel());
       if (!current) throw new ModelMismatch('the master has no model deployed yet; deploy one first');
       if (current.checksum !== request.modelChecksum) {
         throw new ModelMismatch(
@@ -86,21 +92,21 @@ export async function blocksAfter(db: Transaction, after: number, limit: number)
 }
 
 /** Where the master stands: its newest and oldest held block (0 and null when it holds none). */
-export async function masterPosition(
-  db: Transaction,
-): Promise<{ masterSeq: number; masterCommittedAt: string | null; masterModel: string | null; oldestHeld: number | null }> {
-  const { rows } = await db.query<{ newest: string | null; oldest: string | null; committed_at: string | null; model: string | null }>(
+export async function masterPosition(db: Transaction): Promise<{ masterSeq: number; masterModel: string | null; oldestHeld: number | null }> {
+  const { rows } = await db.query<{ newest: string | null; oldest: string | null; model: string | null }>(
     `SELECT (SELECT max(seq) FROM lp_commitblocks) AS newest, (SELECT min(seq) FROM lp_commitblocks) AS oldest,
-            (SELECT to_json(committed_at) #>> '{}' FROM lp_commitblocks ORDER BY seq DESC LIMIT 1) AS committed_at,
             (SELECT checksum FROM lp_models WHERE current) AS model`,
   );
   const row = rows[0]!;
-  return {
-    masterSeq: Number(row.newest ?? 0),
-    masterCommittedAt: row.committed_at,
-    masterModel: row.model,
-    oldestHeld: row.oldest === null ? null : Number(row.oldest),
-  };
+  return { masterSeq: Number(row.newest ?? 0), masterModel: row.model, oldestHeld: row.oldest === null ? null : Number(row.oldest) };
+}
+
+/** Who made the block numbered `seq` (null when the master does not hold it). */
+export async function blockIdentity(db: Transaction, seq: number): Promise<{ origin: string; idempotencyKey: string } | null> {
+  const { rows } = await db.query<{ origin: string; idempotency_key: string }>('SELECT origin, idempotency_key FROM lp_commitblocks WHERE seq = $1', [
+    seq,
+  ]);
+  return rows[0] ? { origin: rows[0].origin, idempotencyKey: rows[0].idempotency_key } : null;
 }
 
 /** Blocks after `after` with the master's position, read in one snapshot so the two agree. */
@@ -123,12 +129,14 @@ export async function recordSlaveProgress(db: Database, slave: string, applied: 
 }
 
 /**
- * Retention: drops the blocks every registered slave has applied. A slave the master has
- * never heard from counts as having applied nothing, so nothing is pruned before it
- * first pulls. The newest block is always kept: numbering continues from it, and a
- * slave made from a backup learns from it where the master stands.
+ * Retention: drops the blocks every registered slave has applied and that are older than
+ * `keepForMs`. A slave the master has never heard from counts as having applied nothing,
+ * so nothing is pruned before it first pulls. The age keeps a margin for the rest: a
+ * master backup younger than it can always become a slave, and an idempotency key is
+ * remembered at least that long. The newest block is always kept: numbering continues
+ * from it, and a slave made from a backup learns from it where the master stands.
  */
-export async function pruneCommitblocks(db: Database, registeredSlaves: string[]): Promise<{ pruned: number; upTo: number }> {
+export async function pruneCommitblocks(db: Database, registeredSlaves: string[], keepForMs: number): Promise<{ pruned: number; upTo: number }> {
   const { rows } = await db.query<{ low: string | null }>(
     `SELECT min(coalesce(p.applied_seq, 0)) AS low
        FROM unnest($1::text[]) AS s(name) LEFT JOIN lp_slave_progress p ON p.slave = s.name`,
@@ -138,6 +146,10 @@ export async function pruneCommitblocks(db: Database, registeredSlaves: string[]
   // would; keep everything until slaves are configured.
   const upTo = registeredSlaves.length === 0 ? 0 : Number(rows[0]?.low ?? 0);
   if (upTo <= 0) return { pruned: 0, upTo: 0 };
-  const result = await db.query('DELETE FROM lp_commitblocks WHERE seq <= $1 AND seq < (SELECT max(seq) FROM lp_commitblocks)', [upTo]);
+  const result = await db.query(
+    `DELETE FROM lp_commitblocks
+      WHERE seq <= $1 AND seq < (SELECT max(seq) FROM lp_commitblocks) AND committed_at < now() - make_interval(secs => $2)`,
+    [upTo, keepForMs / 1000],
+  );
   return { pruned: result.rowCount ?? 0, upTo };
 }

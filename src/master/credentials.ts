@@ -6,7 +6,7 @@
  * process needs it first. Credentials are never logged.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ClusterConfig, SlaveConfig } from '../config/schema';
 
@@ -24,10 +24,17 @@ export function slaveCredential(config: ClusterConfig, slave: SlaveConfig): stri
   const dir = path.join(config.dataDir, 'credentials');
   const file = path.join(dir, slave.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(file, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  if (!existsSync(file)) {
+    // Written aside and linked into place, so that a process reading at the same time never sees a half-written file.
+    const aside = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(aside, randomBytes(24).toString('base64url'), { mode: 0o600 });
+    try {
+      linkSync(aside, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(aside, { force: true });
+    }
   }
   const value = readFileSync(file, 'utf8').trim();
   if (!value) throw new CredentialError(`${file}: slave ${slave.name}'s credential file is empty; delete it to make a new one`);

@@ -1,8 +1,8 @@
 /**
  * Wakes waiting long polls when a save commits: one connection LISTENs on the channel
  * that every save NOTIFYs in its transaction (PostgreSQL delivers it at commit). If the
- * listening connection is lost, waiters still wake on their own short timer and the
- * feed reconnects, so a lost notification costs latency, never a block.
+ * listening connection is lost, the feed reconnects, and the API looks again at least
+ * every second anyway, so a lost notification costs latency, never a block.
  */
 import pg from 'pg';
 import type { Logger } from '../logging';

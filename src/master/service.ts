@@ -38,7 +38,7 @@ export async function startMasterService(config: ClusterConfig, log: Logger): Pr
     await app.listen({ host: master.api.host, port: master.api.port });
     const registered = config.slaves.map((s) => s.name);
     const prune = async () => {
-      const result = await pruneCommitblocks(db, registered);
+      const result = await pruneCommitblocks(db, registered, master.keepBlocksFor);
       if (result.pruned > 0) log.info(result, 'pruned commitblocks every slave has applied');
       return result;
     };

@@ -4,7 +4,7 @@
  * recorded model never disagree. Destructive changes are refused, naming each one and
  * why, unless explicitly allowed; a dry run returns the plan and changes nothing.
  */
-import type { Database } from '../db/database';
+import type { Database, Transaction } from '../db/database';
 import { migrate, readMigrations } from '../db/migrate';
 import type { Model } from '../shared/model';
 import path from 'node:path';
@@ -43,24 +43,31 @@ export async function currentModel(db: Database): Promise<{ checksum: string; mo
 }
 
 export async function deployModel(db: Database, model: Model, options: { allowDestructive?: boolean; dryRun?: boolean } = {}): Promise<DeployResult> {
+  return db.transaction((tx) => deployModelIn(tx, model, options));
+}
+
+/** deployModel inside a transaction the caller holds (a slave evolves under its apply lock). */
+export async function deployModelIn(
+  tx: Transaction,
+  model: Model,
+  options: { allowDestructive?: boolean; dryRun?: boolean } = {},
+): Promise<DeployResult> {
   const checksum = modelChecksum(model);
-  return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['lessonplan.model']);
-    const { rows } = await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current');
-    const current = rows[0] ?? null;
-    if (current?.checksum === checksum) return { checksum, previous: checksum, changes: [], applied: false };
-    const changes = planEvolution(current?.model ?? null, model);
-    // A dry run shows every change, destructive ones included, and refuses nothing.
-    if (options.dryRun) return { checksum, previous: current?.checksum ?? null, changes, applied: false };
-    const destructive = changes.filter((c) => c.destructive);
-    if (destructive.length > 0 && !options.allowDestructive) throw new DestructiveModelChange(destructive);
-    for (const change of changes) for (const sql of change.sql) await tx.query(sql);
-    await tx.query('UPDATE lp_models SET current = false WHERE current');
-    await tx.query(
-      `INSERT INTO lp_models (checksum, model, current) VALUES ($1, $2, true)
-       ON CONFLICT (checksum) DO UPDATE SET current = true, deployed_at = now()`,
-      [checksum, JSON.stringify(model)],
-    );
-    return { checksum, previous: current?.checksum ?? null, changes, applied: true };
-  });
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['lessonplan.model']);
+  const { rows } = await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current');
+  const current = rows[0] ?? null;
+  if (current?.checksum === checksum) return { checksum, previous: checksum, changes: [], applied: false };
+  const changes = planEvolution(current?.model ?? null, model);
+  // A dry run shows every change, destructive ones included, and refuses nothing.
+  if (options.dryRun) return { checksum, previous: current?.checksum ?? null, changes, applied: false };
+  const destructive = changes.filter((c) => c.destructive);
+  if (destructive.length > 0 && !options.allowDestructive) throw new DestructiveModelChange(destructive);
+  for (const change of changes) for (const sql of change.sql) await tx.query(sql);
+  await tx.query('UPDATE lp_models SET current = false WHERE current');
+  await tx.query(
+    `INSERT INTO lp_models (checksum, model, current) VALUES ($1, $2, true)
+     ON CONFLICT (checksum) DO UPDATE SET current = true, deployed_at = now()`,
+    [checksum, JSON.stringify(model)],
+  );
+  return { checksum, previous: current?.checksum ?? null, changes, applied: true };
 }

@@ -84,17 +84,42 @@ export async function applyObjectChanges(tx: Transaction, model: Model, changes:
 }
 
 async function run(tx: Transaction, s: Statement): Promise<void> {
-  const table = quoteIdent(s.spec.name);
-  const values = s.rows.map((row, r) => `(${row.map((_, i) => `$${r * row.length + i + 1}`).join(', ')})`).join(', ');
-  const params = s.rows.flat();
-  if (s.op === 'delete') {
-    await tx.query(`DELETE FROM ${table} WHERE (${s.columns.map(quoteIdent).join(', ')}) IN (${values})`, params);
+  if (s.op === 'upsert' && s.rows.length > 1) {
+    // Keys are told apart as JSON here, but PostgreSQL may see one row where JSON sees two
+    // (1 and "1", two spellings of one instant); then the statement would touch a row twice
+    // and fail. Try it under a savepoint, and on that error apply the rows one by one.
+    await tx.query('SAVEPOINT lp_batch');
+    try {
+      await tx.query(upsertSql(s, s.rows.length), s.rows.flat());
+      await tx.query('RELEASE SAVEPOINT lp_batch');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== CARDINALITY_VIOLATION) throw err;
+      await tx.query('ROLLBACK TO SAVEPOINT lp_batch');
+    }
+    for (const row of s.rows) await tx.query(upsertSql(s, 1), row);
     return;
   }
+  if (s.op === 'delete') {
+    await tx.query(
+      `DELETE FROM ${quoteIdent(s.spec.name)} WHERE (${s.columns.map(quoteIdent).join(', ')}) IN (${placeholders(s.columns.length, s.rows.length)})`,
+      s.rows.flat(),
+    );
+    return;
+  }
+  await tx.query(upsertSql(s, s.rows.length), s.rows.flat());
+}
+
+/** "ON CONFLICT DO UPDATE command cannot affect row a second time" */
+const CARDINALITY_VIOLATION = '21000';
+
+/** ($1, $2), ($3, $4), ... */
+function placeholders(columns: number, rows: number): string {
+  return Array.from({ length: rows }, (_, r) => `(${Array.from({ length: columns }, (_, i) => `$${r * columns + i + 1}`).join(', ')})`).join(', ');
+}
+
+function upsertSql(s: Statement, rows: number): string {
   const updates = s.columns.filter((col) => !s.spec.key.includes(col)).map((col) => `${quoteIdent(col)} = EXCLUDED.${quoteIdent(col)}`);
-  await tx.query(
-    `INSERT INTO ${table} (${s.columns.map(quoteIdent).join(', ')}) VALUES ${values}
-     ON CONFLICT (${s.spec.key.map(quoteIdent).join(', ')}) ${updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`,
-    params,
-  );
+  return `INSERT INTO ${quoteIdent(s.spec.name)} (${s.columns.map(quoteIdent).join(', ')}) VALUES ${placeholders(s.columns.length, rows)}
+     ON CONFLICT (${s.spec.key.map(quoteIdent).join(', ')}) ${updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
 }

@@ -2,7 +2,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { ClusterConfig } from '../config/schema';
 import { ORCHESTRATION_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
-import type { SlaveSaveInput, SlaveSaveResult, SlaveSyncInput } from '../shared/slaveSync';
+import { SAVE_AGAIN_HINT, type SlaveSaveInput, type SlaveSaveResult, type SlaveSyncInput } from '../shared/slaveSync';
 
 export class UnknownSlaveError extends Error {
   override readonly name = 'UnknownSlaveError';
@@ -26,7 +26,20 @@ export async function startSlaveSync(client: Client, config: ClusterConfig, slav
   });
 }
 
-/** A save through a slave, answered once the slave has applied it (read-your-writes). */
-export function saveThroughSlave(client: Client, slave: string, save: SlaveSaveInput): Promise<SlaveSaveResult> {
-  return client.workflow.getHandle(workflowIds.slaveSync(slave)).executeUpdate<SlaveSaveResult, [SlaveSaveInput]>('save', { args: [save] });
+/**
+ * A save through a slave, answered once the slave has applied it (read-your-writes). A
+ * save refused because slaveSync is just starting its next run (continue-as-new) is made
+ * again, a few times, after a short pause.
+ */
+export async function saveThroughSlave(client: Client, slave: string, save: SlaveSaveInput): Promise<SlaveSaveResult> {
+  const handle = client.workflow.getHandle(workflowIds.slaveSync(slave));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await handle.executeUpdate<SlaveSaveResult, [SlaveSaveInput]>('save', { args: [save] });
+    } catch (err) {
+      const refusal = (err as { cause?: { message?: string } }).cause?.message ?? '';
+      if (attempt >= 5 || !refusal.endsWith(SAVE_AGAIN_HINT)) throw err;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
 }

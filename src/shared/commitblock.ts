@@ -28,8 +28,6 @@ export interface BlocksAfterAnswer {
   blocks: CommitBlock[];
   /** The newest block the master holds (0: none yet). */
   masterSeq: number;
-  /** When the newest block committed on the master, if any. */
-  masterCommittedAt: string | null;
   /** The model the master is at now (null: none deployed), seen in the same snapshot as the blocks. */
   masterModel: string | null;
 }

@@ -39,7 +39,19 @@ export interface SlaveSyncResult {
 }
 
 /** Kinds of failure a slave cannot get past by waiting: slaveSync halts on them until an operator acts. */
-export const SLAVE_HALT_KINDS = ['BehindRetention', 'AheadOfMaster', 'BlockGap', 'ModelIntegrity', 'Unauthorized', 'UnknownModel'];
+export const SLAVE_HALT_KINDS = [
+  'BehindRetention',
+  'AheadOfMaster',
+  'Diverged',
+  'BlockGap',
+  'ModelIntegrity',
+  'ApplyFailed',
+  'Unauthorized',
+  'UnknownModel',
+];
+
+/** How a save refused while slaveSync starts its next run ends its message; clients save again on it. */
+export const SAVE_AGAIN_HINT = 'save again in a moment';
 
 export type SlaveSyncState = 'starting' | 'syncing' | 'caught-up' | 'paused' | 'master-unreachable' | 'halted';
 

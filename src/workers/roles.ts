@@ -148,7 +148,10 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
         name: slave.name,
         options: {
           taskQueue: slaveTaskQueue(slave.name),
-          activities: { ...createSlaveActivities({ slave: slave.name, db, master }), ...createDescribeHostActivity(role, slave.name, db) },
+          activities: {
+            ...createSlaveActivities({ slave: slave.name, db, master, batchSize: slave.batchSize }),
+            ...createDescribeHostActivity(role, slave.name, db),
+          },
         },
         close,
       };

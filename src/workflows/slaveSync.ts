@@ -33,6 +33,7 @@ import {
 import type { SlaveActivities } from '../activities/slave';
 import { slaveTaskQueue } from '../shared/names';
 import {
+  SAVE_AGAIN_HINT,
   SLAVE_HALT_KINDS,
   type SlaveHalt,
   type SlaveSaveInput,
@@ -93,6 +94,7 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
   };
   let news = false;
   let resumed = false;
+  let draining = false;
 
   setHandler(slaveStatusQuery, () => status);
   setHandler(newsSignal, () => {
@@ -115,6 +117,8 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
         return result;
       } catch (err) {
         const kind = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+        // Made on the master, only not yet visible here: not a failed save.
+        if (kind === 'SaveNotYetApplied') throw ApplicationFailure.nonRetryable(operatorMessage(err), kind);
         const reason = kind ? operatorMessage(err) : `no answer within ${saveTimeoutMs} ms (${operatorMessage(err)})`;
         throw ApplicationFailure.nonRetryable(
           `the save through slave ${slave} failed: ${reason}. Reads on this slave go on; saving again with the same idempotency key is safe`,
@@ -127,6 +131,10 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
         if (!request || !Array.isArray(request.changes) || request.changes.length === 0) throw new Error('a save needs at least one change');
         if (typeof request.idempotencyKey !== 'string' || request.idempotencyKey.length === 0) throw new Error('a save needs an idempotencyKey');
         if (status.halt) throw new Error(`slave ${slave} is halted (${status.halt.reason}); saves through it are refused until it is fixed`);
+        // Continue-as-new waits for running saves; new ones would keep it waiting under a steady stream.
+        if (draining) throw new Error(`slave ${slave}'s sync is starting its next run; ${SAVE_AGAIN_HINT}`);
+        // A save applies blocks on this slave before it answers: a paused slave is not to be written.
+        if (status.paused) throw new Error(`slave ${slave} is paused; saves through it are refused until it is resumed`);
       },
     },
   );
@@ -184,6 +192,7 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
   }
 
   // Saves in flight finish in this run; the next run starts with a small history.
+  draining = true;
   await condition(allHandlersFinished);
   await continueAsNew<typeof slaveSync>({
     slave,

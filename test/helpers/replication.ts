@@ -88,7 +88,13 @@ export async function replicationCluster(
   const slaves: ReplicationCluster['slaves'] = {};
   const raw = parse(readFileSync(testConfigFile(), 'utf8'));
   raw.dataDir = base.dataDir;
-  raw.master = { name: 'master', database: masterDb.spec, api: { host: '127.0.0.1', port: await freePort() }, pruneInterval: '1h' };
+  raw.master = {
+    name: 'master',
+    database: masterDb.spec,
+    api: { host: '127.0.0.1', port: await freePort() },
+    pruneInterval: '1h',
+    keepBlocksFor: '0s',
+  };
   raw.slaves = [];
   for (const slave of slaveNames) {
     const created = await freshDatabase(base, `${prefix}_${slave.replace(/-/g, '_')}`);

@@ -11,6 +11,7 @@
  * applied exactly once.
  */
 import type { Database, Transaction } from '../../db/database';
+import { deployModelIn, type DeployResult } from '../../model/deploy';
 import { applyObjectChanges } from '../../model/objectChanges';
 import type { CommitBlock } from '../../shared/commitblock';
 import type { Model } from '../../shared/model';
@@ -28,6 +29,14 @@ export class SlaveModelMismatch extends Error {
 export async function highWaterMark(db: Transaction): Promise<number> {
   const { rows } = await db.query<{ hwm: string | null }>('SELECT max(seq) AS hwm FROM lp_commitblocks');
   return Number(rows[0]?.hwm ?? 0);
+}
+
+/** The slave's newest block: its number and who made it (null: the slave has none). */
+export async function markOf(db: Transaction): Promise<{ seq: number; origin: string; idempotencyKey: string } | null> {
+  const { rows } = await db.query<{ seq: string; origin: string; idempotency_key: string }>(
+    'SELECT seq, origin, idempotency_key FROM lp_commitblocks ORDER BY seq DESC LIMIT 1',
+  );
+  return rows[0] ? { seq: Number(rows[0].seq), origin: rows[0].origin, idempotencyKey: rows[0].idempotency_key } : null;
 }
 
 /** Applies blocks (all under one model, in order) after the slave's mark; returns how many and the new mark. */
@@ -78,6 +87,21 @@ export async function applyBlocks(
     );
     const last = todo.at(-1)!;
     return { applied: todo.length, highWaterMark: last.seq, lastCommittedAt: last.committedAt };
+  });
+}
+
+/**
+ * Evolves the slave's schema to `model` under the apply lock, only if `needed(mark)` still
+ * holds for the slave's mark at that moment. Another applier (a save's catch-up) may have
+ * gone further meanwhile and evolved past this model; an evolution decided on the older
+ * view would take the schema back. Returns null when it was not needed any more.
+ */
+export async function evolveSlave(db: Database, model: Model, needed: (highWaterMark: number) => boolean): Promise<DeployResult | null> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [APPLY_LOCK]);
+    if (!needed(await highWaterMark(tx))) return null;
+    // The master decided on destructive changes when it accepted the model; the slave follows.
+    return deployModelIn(tx, model, { allowDestructive: true });
   });
 }
 

@@ -5,10 +5,11 @@
  * up, a target block is reached, or the time budget is spent.
  */
 import type { Database } from '../../db/database';
-import { currentModel, deployModel } from '../../model/deploy';
+import { modelChecksum } from '../../model/checksum';
+import { currentModel } from '../../model/deploy';
 import type { BlocksAfterAnswer } from '../../shared/commitblock';
 import type { SlaveSyncResult } from '../../shared/slaveSync';
-import { applyBlocks, highWaterMark, runsByModel } from './applyBlocks';
+import { applyBlocks, evolveSlave, markOf, runsByModel } from './applyBlocks';
 import type { MasterClient } from './masterClient';
 
 export class ModelIntegrityError extends Error {
@@ -29,35 +30,53 @@ export interface CatchUpOptions {
 
 export async function catchUp(db: Database, master: MasterClient, options: CatchUpOptions): Promise<SlaveSyncResult> {
   const started = Date.now();
-  let hwm = await highWaterMark(db);
+  let hwm = 0;
   let model = (await currentModel(db))?.checksum ?? null;
   let applied = 0;
   let lastCommittedAt: string | null = null;
   const evolved: SlaveSyncResult['evolved'] = [];
-  /** Brings the slave's schema to the model with this checksum, fetched from the master. */
-  const evolveTo = async (wanted: string) => {
+  /**
+   * Brings the slave's schema to the model with this checksum, fetched from the master, if
+   * `needed` still holds for the slave's mark once it holds the apply lock.
+   */
+  const evolveTo = async (wanted: string, needed: (highWaterMark: number) => boolean) => {
     if (wanted === model) return;
     const fetched = await master.model(wanted, options.signal);
-    const result = await deployModel(db, fetched, { allowDestructive: true });
     // The master's word on a model is its checksum: a model that hashes otherwise is not the one the blocks were made under.
-    if (result.checksum !== wanted) throw new ModelIntegrityError(`the master sent a model whose checksum is ${result.checksum}, not ${wanted}`);
-    evolved.push({ from: result.previous, to: wanted, changes: result.changes.map((c) => c.description) });
+    const actual = modelChecksum(fetched);
+    if (actual !== wanted) throw new ModelIntegrityError(`the master sent a model whose checksum is ${actual}, not ${wanted}`);
+    const result = await evolveSlave(db, fetched, needed);
+    if (!result) {
+      // Another applier went further; take the model it left.
+      model = (await currentModel(db))?.checksum ?? null;
+      return;
+    }
+    if (result.applied) evolved.push({ from: result.previous, to: wanted, changes: result.changes.map((c) => c.description) });
     model = wanted;
   };
   let next: Promise<BlocksAfterAnswer> | undefined;
   for (;;) {
     const waitMs = applied === 0 && options.until === undefined ? options.waitMs : 0;
-    const answer = await (next ?? master.blocksAfter(hwm, { limit: options.batchSize, waitMs, signal: options.signal }));
+    let answer: BlocksAfterAnswer;
+    if (next) answer = await next;
+    else {
+      // The mark as the slave's own table says, with who made that block: the master checks it is its own.
+      const mark = await markOf(db);
+      hwm = mark?.seq ?? 0;
+      answer = await master.blocksAfter(hwm, { limit: options.batchSize, waitMs, at: mark, signal: options.signal });
+    }
     next = undefined;
     // More waiting on the master: fetch the next batch while this one is applied. The master
     // keeps everything after what is committed here (`applied`), so retention cannot outrun it.
-    const last = answer.blocks.at(-1)?.seq;
-    if (last !== undefined && last < answer.masterSeq && Date.now() - started < options.budgetMs) {
-      next = master.blocksAfter(last, { limit: options.batchSize, applied: hwm, signal: options.signal });
+    const last = answer.blocks.at(-1);
+    if (last !== undefined && last.seq < answer.masterSeq && Date.now() - started < options.budgetMs) {
+      next = master.blocksAfter(last.seq, { limit: options.batchSize, applied: hwm, at: last, signal: options.signal });
       next.catch(() => undefined); // a failed prefetch is met when awaited
     }
     for (const run of runsByModel(answer.blocks)) {
-      await evolveTo(run[0]!.modelChecksum);
+      const lastOfRun = run.at(-1)!.seq;
+      // Needed while some block of the run is not applied: the next one to apply is then in this run.
+      await evolveTo(run[0]!.modelChecksum, (mark) => mark < lastOfRun);
       const done = await applyBlocks(db, run);
       applied += done.applied;
       hwm = done.highWaterMark;
@@ -65,7 +84,7 @@ export async function catchUp(db: Database, master: MasterClient, options: Catch
     }
     // Caught up, and the master is at another model (a new slave, or a deploy no save has used yet):
     // every block of the old model is applied (same snapshot), so the slave can be ready for saves under the new one.
-    if (answer.blocks.length === 0 && answer.masterModel) await evolveTo(answer.masterModel);
+    if (answer.blocks.length === 0 && answer.masterModel) await evolveTo(answer.masterModel, (mark) => mark === answer.masterSeq);
     options.onProgress?.({ highWaterMark: hwm, applied });
     const caughtUp = hwm >= answer.masterSeq;
     const reached = options.until !== undefined && hwm >= options.until;

@@ -7,7 +7,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { DatabaseError, type Database } from '../../db/database';
 import { currentModel } from '../../model/deploy';
 import type { SlaveSaveInput, SlaveSaveResult, SlaveSyncResult } from '../../shared/slaveSync';
-import { BlockGap } from './applyBlocks';
+import { InvalidChange } from '../../model/objectChanges';
+import { BlockGap, SlaveModelMismatch } from './applyBlocks';
 import { catchUp, ModelIntegrityError } from './catchUp';
 import { MasterCallError, type MasterClient } from './masterClient';
 
@@ -27,6 +28,10 @@ function asFailure(err: unknown, slave: string): unknown {
   }
   if (err instanceof BlockGap) return ApplicationFailure.nonRetryable(`slave ${slave}: ${err.message}`, 'BlockGap');
   if (err instanceof ModelIntegrityError) return ApplicationFailure.nonRetryable(`slave ${slave}: ${err.message}`, 'ModelIntegrity');
+  // A block the slave's database refuses (bad data, a schema that does not fit) fails the same way every time: halt.
+  if (err instanceof InvalidChange || err instanceof SlaveModelMismatch || (err instanceof DatabaseError && /^(22|23|42)/.test(err.code ?? ''))) {
+    return ApplicationFailure.nonRetryable(`slave ${slave} cannot apply a block: ${err.message}`, 'ApplyFailed');
+  }
   if (err instanceof DatabaseError) return ApplicationFailure.retryable(`slave ${slave}'s database: ${err.message}`, 'SlaveDatabase');
   return err;
 }
@@ -91,6 +96,12 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: S
           batchSize,
           signal: context.cancellationSignal,
         });
+        if (applied.highWaterMark < answer.seq) {
+          throw ApplicationFailure.nonRetryable(
+            `the save was made (block ${answer.seq} on the master), but slave ${slave} has applied only up to block ${applied.highWaterMark} within ${input.timeoutMs} ms; it arrives there with the next sync`,
+            'SaveNotYetApplied',
+          );
+        }
         return { seq: answer.seq, duplicate: answer.duplicate, highWaterMark: applied.highWaterMark };
       } catch (err) {
         throw asFailure(err, slave);

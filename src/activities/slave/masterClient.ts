@@ -21,10 +21,21 @@ export class MasterCallError extends Error {
   }
 }
 
+export interface BlocksAfterOptions {
+  limit?: number;
+  waitMs?: number;
+  applied?: number;
+  at?: { origin: string; idempotencyKey: string } | null;
+  signal?: AbortSignal;
+}
+
 export interface MasterClient {
   readonly url: string;
-  /** `applied`: what this slave has committed, when it asks ahead of it (prefetch). */
-  blocksAfter(after: number, options: { limit?: number; waitMs?: number; applied?: number; signal?: AbortSignal }): Promise<BlocksAfterAnswer>;
+  /**
+   * `applied`: what this slave has committed, when it asks ahead of it (prefetch); `at`: who
+   * made its block `after`, which the master checks against its own.
+   */
+  blocksAfter(after: number, options: BlocksAfterOptions): Promise<BlocksAfterAnswer>;
   model(checksum: string, signal?: AbortSignal): Promise<Model>;
   save(request: Omit<SaveRequest, 'origin'>, options: { timeoutMs: number; signal?: AbortSignal }): Promise<SaveAnswer>;
 }
@@ -66,14 +77,15 @@ export function createMasterClient(options: { url: string; slave: string; creden
   };
   return {
     url: options.url,
-    blocksAfter: (after, { limit = 500, waitMs = 0, applied, signal }) =>
-      call<BlocksAfterAnswer>(
-        'GET',
-        `/v1/blocks?after=${after}&limit=${limit}&waitMs=${waitMs}${applied === undefined ? '' : `&applied=${applied}`}`,
-        waitMs + ANSWER_MARGIN_MS,
-        undefined,
-        signal,
-      ),
+    blocksAfter: (after, { limit = 500, waitMs = 0, applied, at, signal }) => {
+      const query = new URLSearchParams({ after: String(after), limit: String(limit), waitMs: String(waitMs) });
+      if (applied !== undefined) query.set('applied', String(applied));
+      if (at) {
+        query.set('atOrigin', at.origin);
+        query.set('atKey', at.idempotencyKey);
+      }
+      return call<BlocksAfterAnswer>('GET', `/v1/blocks?${query}`, waitMs + ANSWER_MARGIN_MS, undefined, signal);
+    },
     model: async (checksum, signal) =>
       (await call<{ model: Model }>('GET', `/v1/models/${encodeURIComponent(checksum)}`, ANSWER_MARGIN_MS, undefined, signal)).model,
     save: (request, { timeoutMs, signal }) => call<SaveAnswer>('POST', '/v1/saves', timeoutMs, request, signal),
