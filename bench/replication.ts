@@ -37,7 +37,7 @@ import { saveThroughSlave, startSlaveSync } from '../src/operator/slaveSync';
 import type { ObjectChange } from '../src/shared/commitblock';
 import { databaseUrl } from '../src/stack/endpoints';
 import { embeddedPostgresUrl, ensureDatabase, startPostgresServer, stopPostgresServer } from '../src/stack/postgresServer';
-import { freePort } from '../src/stack/ports';
+import { freeStablePort } from '../src/stack/ports';
 import { stackDown, stackUp } from '../src/stack/stack';
 import { startWorkers } from '../src/workers/runWorkers';
 import { writeTestConfig } from '../test/helpers/testConfig';
@@ -175,7 +175,7 @@ interface Figures {
 }
 
 async function benchCommitblocks(dir: string): Promise<Figures & { slaves: [string, string] }> {
-  const apiPort = await freePort();
+  const apiPort = await freeStablePort();
   const config: ClusterConfig = loadConfig(
     writeTestConfig(dir, (raw) => {
       raw.master.api.port = apiPort;

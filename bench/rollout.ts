@@ -19,7 +19,7 @@ import { createLogger } from '../src/logging';
 import { connectClient } from '../src/operator/client';
 import { startHoldLesson } from '../src/operator/rollout';
 import type { RolloutStatus } from '../src/shared/rollout';
-import { freePort } from '../src/stack/ports';
+import { freeStablePort } from '../src/stack/ports';
 import { stackDown, stackUp } from '../src/stack/stack';
 import { allRoles } from '../src/workers/roles';
 import { startWorkers } from '../src/workers/runWorkers';
@@ -48,7 +48,9 @@ const millis = (t: { seconds?: unknown; nanos?: number | null } | null | undefin
 async function benchRollout(satellites: number): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-bench-'));
   chmodSync(dir, 0o755);
-  const ports = await Promise.all(Array.from({ length: satellites * 2 + 1 }, () => freePort()));
+  const taken = new Set<number>();
+  const ports: number[] = [];
+  while (ports.length < satellites * 2 + 1) ports.push(await freeStablePort(taken));
   const file = writeTestConfig(dir, (raw) => {
     raw.satellites = Array.from({ length: satellites }, (_, i) => {
       const group = i < satellites / 2 ? 'boys' : 'girls';

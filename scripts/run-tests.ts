@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { writeTestConfig } from '../test/helpers/testConfig';
-import { freePort } from '../src/stack/ports';
+import { freeStablePort } from '../src/stack/ports';
 import { loadConfig } from '../src/config/load';
 import { stackDown, stackUp } from '../src/stack/stack';
 import { createLogger } from '../src/logging';
@@ -35,7 +35,7 @@ export async function runTests(args: string[]): Promise<number> {
   // PostgreSQL runs as an unprivileged user when we are root: it must reach this folder.
   chmodSync(workDir, 0o755);
   // The master's API listens on a fixed port; a free one keeps the suite clear of a running demo.
-  const masterPort = await freePort();
+  const masterPort = await freeStablePort();
   const configFile = writeTestConfig(workDir, (raw) => (raw.master.api.port = masterPort));
   const config = loadConfig(configFile);
   let stopping: Promise<void> | undefined;

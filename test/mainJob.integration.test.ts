@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { execa } from 'execa';
-import { freePort } from '../src/stack/ports';
+import { freeStablePort } from '../src/stack/ports';
 import { writeTestConfig } from './helpers/testConfig';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/lessonplan.js');
@@ -18,12 +18,10 @@ const BIN = path.resolve(import.meta.dirname, '../bin/lessonplan.js');
 describe('the main job (lessonplan run)', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-main-job-'));
   chmodSync(dir, 0o755);
+  // Bound later by Apache, HAProxy and the master: distinct, and out of the kernel's ephemeral range.
+  const taken = new Set<number>();
   const ports: number[] = [];
-  // Distinct: freePort may hand out a port again while nothing holds it yet.
-  while (ports.length < 10) {
-    const port = await freePort();
-    if (!ports.includes(port)) ports.push(port);
-  }
+  while (ports.length < 10) ports.push(await freeStablePort(taken));
   const configFile = writeTestConfig(dir, (raw) => {
     raw.satellites.forEach((s: Record<string, any>, i: number) => {
       s.webServer = { ...s.webServer, port: ports[2 * i], examPort: ports[2 * i + 1] };

@@ -21,6 +21,23 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * A free port for a service that binds it later (a config written now, a server started
+ * after other things). Taken below Linux's ephemeral range (32768 and up by default), from
+ * which the kernel hands out every port-0 bind: a port from freePort() can be handed to
+ * another process (the Temporal dev server's internal listeners, say) before we bind it;
+ * one from here cannot. `taken` keeps the ports of one caller distinct.
+ */
+export async function freeStablePort(taken: Set<number> = new Set()): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!taken.has(port) && (await isPortFree(port))) {
+      taken.add(port);
+      return port;
+    }
+  }
+}
+
 export class PortTakenError extends Error {
   override readonly name = 'PortTakenError';
   constructor(

@@ -11,7 +11,7 @@ import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load';
 import type { ClusterConfig } from '../../src/config/schema';
 import { clusterDown, clusterUp } from '../../src/cluster/localCluster';
-import { freePort } from '../../src/stack/ports';
+import { freeStablePort } from '../../src/stack/ports';
 import { freshDatabase, onTeardown, testConfigFile, testStack } from './stack';
 
 export async function testCluster(
@@ -28,14 +28,9 @@ export async function testCluster(
   raw.reference.name = `teacher-${name}`;
   raw.reference.lessonsDir = path.join(dir, 'reference/lessons');
   raw.reference.database = (await freshDatabase(base, `${name.replace(/-/g, '_')}_ref`)).spec;
-  // freePort may hand out a port it handed out before (nothing holds it yet): keep them distinct.
+  // Ports bound later, by Apache and HAProxy: distinct, and out of the kernel's ephemeral range.
   const taken = new Set<number>();
-  const distinctPort = async () => {
-    for (;;) {
-      const port = await freePort();
-      if (!taken.has(port)) return (taken.add(port), port);
-    }
-  };
+  const distinctPort = () => freeStablePort(taken);
   for (const s of raw.satellites) {
     s.dataDir = path.join(dir, 'satellites', s.name);
     s.webServer = { ...s.webServer, port: await distinctPort(), examPort: await distinctPort() };

@@ -18,7 +18,7 @@ import { parseModel } from '../../src/model/modelFile';
 import { startSlaveSync } from '../../src/operator/slaveSync';
 import type { Model } from '../../src/shared/model';
 import type { SlaveSyncStatus } from '../../src/shared/slaveSync';
-import { freePort } from '../../src/stack/ports';
+import { freeStablePort } from '../../src/stack/ports';
 import { freshDatabase, onTeardown, testConfigFile, testStack } from './stack';
 import { clientForTest, runWorkersForTest } from './workers';
 
@@ -91,7 +91,7 @@ export async function replicationCluster(
   raw.master = {
     name: 'master',
     database: masterDb.spec,
-    api: { host: '127.0.0.1', port: await freePort() },
+    api: { host: '127.0.0.1', port: await freeStablePort() },
     pruneInterval: '1h',
     keepBlocksFor: '0s',
   };

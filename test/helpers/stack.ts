@@ -15,7 +15,7 @@ import { databaseUrl } from '../../src/stack/endpoints';
 import { ensureDatabase } from '../../src/stack/postgresServer';
 import { stackDown, stackUp } from '../../src/stack/stack';
 import { writeTestConfig } from './testConfig';
-import { freePort } from '../../src/stack/ports';
+import { freeStablePort } from '../../src/stack/ports';
 
 let suiteConfig: Promise<ClusterConfig> | undefined;
 let suiteConfigFile: string | undefined;
@@ -50,7 +50,7 @@ export function testStack(): Promise<ClusterConfig> {
     }
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-test-'));
     chmodSync(dir, 0o755);
-    const masterPort = await freePort();
+    const masterPort = await freeStablePort();
     suiteConfigFile = writeTestConfig(dir, (raw) => (raw.master.api.port = masterPort));
     const config = loadConfig(suiteConfigFile);
     onTeardown(async () => {
