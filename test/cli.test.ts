@@ -8,7 +8,25 @@ const BIN = path.resolve(import.meta.dirname, '../bin/lessonplan.js');
 const run = (...args: string[]) => execa('node', [BIN, ...args], { reject: false });
 
 describe('lessonplan CLI', () => {
-  for (const command of [[], ['run'], ['dev'], ['dev', 'up'], ['dev', 'down'], ['dev', 'status'], ['dev', 'reset'], ['worker'], ['config']]) {
+  for (const command of [
+    [],
+    ['run'],
+    ['dev'],
+    ['dev', 'up'],
+    ['dev', 'down'],
+    ['dev', 'status'],
+    ['dev', 'reset'],
+    ['worker'],
+    ['config'],
+    ['slave'],
+    ['slave', 'start'],
+    ['slave', 'status'],
+    ['slave', 'pause'],
+    ['slave', 'resume'],
+    ['save'],
+    ['model'],
+    ['model', 'deploy'],
+  ]) {
     test(`lessonplan ${command.join(' ')} --help`, async () => {
       const result = await run(...command, '--help');
       assert.equal(result.exitCode, 0, result.stderr);
@@ -29,6 +47,12 @@ describe('lessonplan CLI', () => {
       result.stderr,
       /error: command-argument value 'janitor' is invalid for argument 'role'\. Allowed choices are orchestration, reference, satellite, master, slave, all-in-one/,
     );
+  });
+
+  test('save without --slave says what is missing', async () => {
+    const result = await run('save', 'changes.json');
+    assert.equal(result.exitCode, 2);
+    assert.match(result.stderr, /required option '--slave <name>' not specified/);
   });
 
   test('dev reset without --yes deletes nothing and says what is missing', async () => {

@@ -23,6 +23,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DatabaseError, type Database } from '../db/database';
 import type { Logger } from '../logging';
+import { describeIssues, saveSchema } from '../model/changeSchema';
 import { InvalidChange } from '../model/objectChanges';
 import { parseModel } from '../model/modelFile';
 import type { Model } from '../shared/model';
@@ -45,20 +46,6 @@ const blocksQuery = z.object({
   atKey: z.string().min(1).optional(),
 });
 
-const objectValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
-const saveBody = z.strictObject({
-  modelChecksum: z.string().regex(/^[0-9a-f]{64}$/, 'expected a model checksum (64 hex digits)'),
-  idempotencyKey: z.string().min(1).max(200),
-  changes: z
-    .array(
-      z.discriminatedUnion('op', [
-        z.strictObject({ class: z.string().min(1), op: z.literal('upsert'), values: z.record(z.string(), objectValue) }),
-        z.strictObject({ class: z.string().min(1), op: z.literal('delete'), key: z.record(z.string(), objectValue) }),
-      ]),
-    )
-    .min(1, 'a save needs at least one change'),
-});
-
 export interface MasterApiOptions {
   db: Database;
   news: NewsFeed;
@@ -76,8 +63,6 @@ class ApiError extends Error {
     super(message);
   }
 }
-
-const fieldErrors = (error: z.ZodError) => error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
 
 export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: 64 * 1024 * 1024, logger: false });
@@ -110,7 +95,7 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
 
   app.get('/v1/blocks', async (request) => {
     const parsed = blocksQuery.safeParse(request.query);
-    if (!parsed.success) throw new ApiError(400, 'BadRequest', fieldErrors(parsed.error));
+    if (!parsed.success) throw new ApiError(400, 'BadRequest', describeIssues(parsed.error));
     const { after, limit, atOrigin, atKey } = parsed.data;
     const slave = slaveOf.get(request)!;
     // A prefetch asks after blocks not yet applied; what must still be held starts after `applied`.
@@ -163,8 +148,8 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
   });
 
   app.post('/v1/saves', async (request) => {
-    const parsed = saveBody.safeParse(request.body);
-    if (!parsed.success) throw new ApiError(422, 'InvalidSave', fieldErrors(parsed.error));
+    const parsed = saveSchema.safeParse(request.body);
+    if (!parsed.success) throw new ApiError(422, 'InvalidSave', describeIssues(parsed.error));
     // The origin is who authenticated, not what the body claims.
     return saveOnMaster(db, { ...parsed.data, origin: slaveOf.get(request)! });
   });

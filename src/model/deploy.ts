@@ -24,7 +24,7 @@ export class DestructiveModelChange extends Error {
     super(
       `the new model needs ${changes.length === 1 ? 'a destructive change' : `${changes.length} destructive changes`}, refused: ${changes
         .map((c) => `${c.description} (${c.why})`)
-        .join('; ')}; deploy with allowDestructive if that is intended`,
+        .join('; ')}; allow destructive changes (lessonplan model deploy --allow-destructive) if that is intended`,
     );
   }
 }

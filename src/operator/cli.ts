@@ -11,6 +11,9 @@ import { clusterDown, clusterStatus, clusterUp } from '../cluster/localCluster';
 import { ROLES, allRoles, type Role } from '../workers/roles';
 import { startWorkers } from '../workers/runWorkers';
 import { runMainJob } from './mainJob';
+import { registerSlaveCommands, UsageError } from './slaveCommands';
+import { UnknownSlaveError } from './slaveSync';
+import { ModelError } from '../model/modelFile';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -109,6 +112,8 @@ export function buildProgram(): Command {
       );
     });
 
+  registerSlaveCommands(program, { config, print, fail: () => (process.exitCode = EXIT.failed) });
+
   return program;
 }
 
@@ -144,6 +149,21 @@ export async function main(argv = process.argv): Promise<number> {
     if (err instanceof ConfigError) {
       console.error(err.problems.map((p) => `error: ${p}`).join('\n'));
       return EXIT.usage;
+    }
+    if (err instanceof UsageError || err instanceof UnknownSlaveError || err instanceof ModelError) {
+      console.error(
+        err.message
+          .split('\n')
+          .map((line) => `error: ${line}`)
+          .join('\n'),
+      );
+      return EXIT.usage;
+    }
+    // A refused update (a save) carries the reason in its cause.
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    if (cause && /Update failed/.test((err as Error).message)) {
+      console.error(`error: ${cause}`);
+      return EXIT.failed;
     }
     console.error(`error: ${(err as Error).message}`);
     return EXIT.failed;
