@@ -11,7 +11,9 @@ import { clusterDown, clusterStatus, clusterUp } from '../cluster/localCluster';
 import { ROLES, allRoles, type Role } from '../workers/roles';
 import { startWorkers } from '../workers/runWorkers';
 import { runMainJob } from './mainJob';
-import { registerSlaveCommands, UsageError } from './slaveCommands';
+import { registerLessonCommands } from './lessonCommands';
+import { UsageError } from './commandContext';
+import { registerSlaveCommands } from './slaveCommands';
 import { UnknownSlaveError } from './slaveSync';
 import { ModelError } from '../model/modelFile';
 
@@ -112,7 +114,9 @@ export function buildProgram(): Command {
       );
     });
 
-  registerSlaveCommands(program, { config, print, fail: () => (process.exitCode = EXIT.failed) });
+  const context = { config, print, say: (line: string) => void (!json() && console.log(line)), fail: () => void (process.exitCode = EXIT.failed) };
+  registerLessonCommands(program, context);
+  registerSlaveCommands(program, context);
 
   return program;
 }

@@ -17,17 +17,7 @@ import type { SlaveSaveInput, SlaveSyncStatus } from '../shared/slaveSync';
 import { databaseUrl } from '../stack/endpoints';
 import { connectClient, workflowUrl } from './client';
 import { saveThroughSlave, slaveSyncInput, startSlaveSync } from './slaveSync';
-
-export interface CommandContext {
-  config(): ClusterConfig;
-  print(text: string, data: unknown): void;
-  fail(): void;
-}
-
-/** A usage problem found after parsing (a file that does not validate): exit 2 with one line. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { UsageError, type CommandContext } from './commandContext';
 
 function slavesOf(config: ClusterConfig, names: string[]): string[] {
   const chosen = names.length > 0 ? names : config.slaves.map((s) => s.name);

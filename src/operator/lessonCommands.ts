@@ -1,0 +1,269 @@
+/**
+ * `lessonplan lesson start|status|watch|resume|abort|pause|list` and `lessonplan
+ * reports`: the teacher's runs (prepareLesson) and their rollouts (holdLesson) from a
+ * terminal. Without a lesson id a command acts on the reference's current run and, when
+ * it holds a lesson, its rollout; with one, on that lesson's rollout.
+ * Exit codes: 0 done or nothing to do, 1 halted, failed, aborted (or the command failed),
+ * 2 bad usage.
+ */
+import type { Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import type { ClusterConfig } from '../config/schema';
+import { openDatabase } from '../db/database';
+import { migrateOperational } from '../db/migrate';
+import { workflowIds } from '../shared/names';
+import type { PreparationStatus } from '../shared/preparation';
+import type { RolloutStatus } from '../shared/rollout';
+import { databaseUrl } from '../stack/endpoints';
+import { connectClient, workflowUrl, type OperatorClient } from './client';
+import { startPrepareLesson } from './prepare';
+import { formatBytes, printProgress } from './progress';
+import type { CommandContext } from './commandContext';
+
+/** What a lesson command acts on: the teacher's run, and the rollout it holds (if any). */
+interface Target {
+  preparation?: { workflowId: string; status: PreparationStatus };
+  rollout?: { workflowId: string; status: RolloutStatus };
+}
+
+async function queryOrUndefined<T>(client: Client, workflowId: string): Promise<T | undefined> {
+  try {
+    return await client.workflow.getHandle(workflowId).query<T>('status');
+  } catch {
+    return undefined;
+  }
+}
+
+async function findTarget(operator: OperatorClient, config: ClusterConfig, lessonId?: string): Promise<Target> {
+  if (lessonId) {
+    const workflowId = workflowIds.holdLesson(lessonId);
+    const status = await queryOrUndefined<RolloutStatus>(operator.client, workflowId);
+    if (!status) throw new Error(`no rollout of lesson ${lessonId} (${workflowId}); lessonplan lesson list shows the lessons`);
+    return { rollout: { workflowId, status } };
+  }
+  const workflowId = workflowIds.prepareLesson(config.reference.name);
+  const status = await queryOrUndefined<PreparationStatus>(operator.client, workflowId);
+  if (!status)
+    throw new Error(`the reference ${config.reference.name} has no lesson run yet (${workflowId}); start one with: lessonplan lesson start`);
+  const rolloutId = status.rollout?.workflowId;
+  const rollout = rolloutId ? await queryOrUndefined<RolloutStatus>(operator.client, rolloutId) : undefined;
+  return { preparation: { workflowId, status }, ...(rolloutId && rollout ? { rollout: { workflowId: rolloutId, status: rollout } } : {}) };
+}
+
+const resumeCommand = (lessonId?: string) => `lessonplan lesson resume${lessonId ? ` ${lessonId}` : ''}`;
+
+/** Lines for people: where the run stands, a halt in plain words, and the command that resumes it. */
+export function describeTarget(target: Target, lessonIdGiven?: string): string[] {
+  const lines: string[] = [];
+  const prep = target.preparation?.status;
+  if (prep) {
+    lines.push(`prepareLesson ${target.preparation!.workflowId}: ${prep.phase}${prep.lessonId ? `, lesson ${prep.lessonId}` : ''}`);
+    lines.push(`  ${prep.summary}`);
+    if (prep.halted) {
+      lines.push(`  HALTED in ${prep.halted.step} since ${prep.halted.since}: ${prep.halted.reason}`);
+      lines.push(`  after the fix: ${resumeCommand(lessonIdGiven)}   (or give up: lessonplan lesson abort)`);
+    }
+  }
+  const rollout = target.rollout?.status;
+  if (rollout) {
+    lines.push(
+      `holdLesson ${target.rollout!.workflowId}: ${rollout.phase}${rollout.paused ? ' (paused)' : ''}, ${rollout.serving} satellites serving (minimum ${rollout.minServing})`,
+    );
+    for (const g of rollout.groups) {
+      lines.push(`  ${g.name}: ${g.state}`);
+      for (const s of g.satellites) {
+        const exam = s.examination ? `, examination ${s.examination.passed ? 'passed' : `FAILED: ${s.examination.failures.join('; ')}`}` : '';
+        lines.push(
+          `    ${s.name.padEnd(10)} ${s.state.padEnd(12)} ${formatBytes(s.bytesCopied)} copied${exam}${s.lessonServed ? `, serves ${s.lessonServed}` : ''}`,
+        );
+      }
+    }
+    if (rollout.halted) {
+      lines.push(
+        `  HALTED in ${rollout.halted.step} of group ${rollout.halted.group} (${rollout.halted.satellites.join(', ')}) since ${rollout.halted.since}: ${rollout.halted.reason}`,
+      );
+      lines.push(
+        `  after the fix: ${resumeCommand(lessonIdGiven)}   (or give up: lessonplan lesson abort${lessonIdGiven ? ` ${lessonIdGiven}` : ''})`,
+      );
+    }
+  }
+  return lines;
+}
+
+const needsAttention = (t: Target) =>
+  !!t.preparation?.status.halted ||
+  !!t.rollout?.status.halted ||
+  ['failed', 'aborted'].includes(t.preparation?.status.phase ?? '') ||
+  t.rollout?.status.phase === 'aborted';
+
+export function registerLessonCommands(program: Command, ctx: CommandContext): void {
+  const lesson = program.command('lesson').description("the teacher's runs (prepareLesson) and the rollouts they hold (holdLesson)");
+  const withClient = async <T>(work: (operator: OperatorClient, config: ClusterConfig) => Promise<T>): Promise<T> => {
+    const config = ctx.config();
+    const operator = await connectClient(config);
+    try {
+      return await work(operator, config);
+    } finally {
+      await operator.close();
+    }
+  };
+
+  lesson
+    .command('start')
+    .description('start prepareLesson on the reference (it does nothing when the inbox is empty); refused while one runs')
+    .option('--watch', 'then watch it until it ends')
+    .action((options: { watch?: boolean }) =>
+      withClient(async (operator, config) => {
+        const handle = await startPrepareLesson(operator.client, config, 'lessonplan lesson start');
+        const url = workflowUrl(operator.endpoint, handle.workflowId, handle.firstExecutionRunId);
+        ctx.print(`started ${handle.workflowId}${url ? `\nTemporal UI: ${url}` : ''}`, {
+          workflowId: handle.workflowId,
+          runId: handle.firstExecutionRunId,
+          url,
+        });
+        if (options.watch) await watch(operator, config, ctx);
+      }),
+    );
+
+  lesson
+    .command('status')
+    .description('where the current run (or the rollout of a lesson) stands; a halt in plain words with the command that resumes it (exit 1 then)')
+    .argument('[lessonId]', 'a lesson whose rollout to show')
+    .action((lessonId?: string) =>
+      withClient(async (operator, config) => {
+        const target = await findTarget(operator, config, lessonId);
+        ctx.print(describeTarget(target, lessonId).join('\n'), target);
+        if (needsAttention(target)) ctx.fail();
+      }),
+    );
+
+  lesson
+    .command('watch')
+    .description('follow the current run and its rollout until it ends, a line per change; exit 1 unless it ends done')
+    .action(() => withClient((operator, config) => watch(operator, config, ctx)));
+
+  const signalCommand = (name: 'resume' | 'abort' | 'pause', description: string) => {
+    const command = lesson
+      .command(name)
+      .description(description)
+      .argument('[lessonId]', "a lesson's rollout (default: the current run, or its rollout)");
+    if (name === 'abort') command.option('--reason <text>', 'why, for the report');
+    command.action((lessonId: string | undefined, options: { reason?: string }) =>
+      withClient(async (operator, config) => {
+        const target = await findTarget(operator, config, lessonId);
+        const prep = target.preparation;
+        const rollout = target.rollout;
+        // resume goes where the halt is; abort to the teacher's run (it stops its rollout too); pause to the rollout.
+        const workflowId =
+          name === 'resume'
+            ? prep?.status.halted || !rollout
+              ? prep?.workflowId
+              : rollout.workflowId
+            : name === 'abort'
+              ? (prep?.workflowId ?? rollout?.workflowId)
+              : rollout?.workflowId;
+        if (!workflowId) throw new Error(`nothing to ${name}: ${name === 'pause' ? 'no rollout is running' : 'no run found'}`);
+        const handle = operator.client.workflow.getHandle(workflowId);
+        if (name === 'abort') await handle.signal('abort', options.reason ?? 'lessonplan lesson abort');
+        else await handle.signal(name);
+        ctx.print(`${name} sent to ${workflowId}`, { signal: name, workflowId });
+      }),
+    );
+  };
+  signalCommand('resume', 'retry the failed step after the fix (also ends a pause)');
+  signalCommand('abort', 'stop: every satellite back on the lesson it served, in service; nothing filed goes out');
+  signalCommand('pause', 'hold the rollout before its next group');
+
+  lesson
+    .command('list')
+    .description('the runs and rollouts Temporal knows, newest first')
+    .option('--limit <n>', 'at most this many', '20')
+    .action((options: { limit: string }) =>
+      withClient(async (operator) => {
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit: expected a positive whole number, got "${options.limit}"`);
+        const rows: { workflowId: string; type: string; status: string; startTime: string; closeTime?: string }[] = [];
+        for await (const w of operator.client.workflow.list({ query: "WorkflowType = 'prepareLesson' OR WorkflowType = 'holdLesson'" })) {
+          rows.push({
+            workflowId: w.workflowId,
+            type: w.type,
+            status: w.status.name,
+            startTime: w.startTime.toISOString(),
+            closeTime: w.closeTime?.toISOString(),
+          });
+          if (rows.length >= limit) break;
+        }
+        ctx.print(rows.map((r) => `${r.startTime}  ${r.status.padEnd(11)} ${r.workflowId}`).join('\n') || '(none)', rows);
+      }),
+    );
+
+  program
+    .command('reports')
+    .description('the task monitor: what each run did and how it ended, newest first')
+    .option('--limit <n>', 'at most this many', '20')
+    .option('--log', "print each report's log too")
+    .action(async (options: { limit: string; log?: boolean }) => {
+      const config = ctx.config();
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit: expected a positive whole number, got "${options.limit}"`);
+      const ops = openDatabase(databaseUrl(config, config.operationalDatabase), { applicationName: 'lessonplan-cli' });
+      try {
+        // A task monitor nobody has written to yet may not have its tables: make them (idempotent).
+        await migrateOperational(ops);
+        const { rows } = await ops.query<{
+          task: string;
+          machine: string | null;
+          status: string;
+          summary: string;
+          log: string;
+          started_at: Date;
+          finished_at: Date | null;
+        }>('SELECT task, machine, status, summary, log, started_at, finished_at FROM reports ORDER BY started_at DESC, id DESC LIMIT $1', [limit]);
+        const text = rows
+          .map((r) => {
+            const head = `${r.started_at.toISOString()}  ${r.status.padEnd(13)} ${r.task}${r.machine ? ` on ${r.machine}` : ''}: ${r.summary}`;
+            return options.log && r.log
+              ? `${head}\n${r.log
+                  .split('\n')
+                  .map((l) => `    ${l}`)
+                  .join('\n')}`
+              : head;
+          })
+          .join('\n');
+        ctx.print(text || '(no reports yet)', rows);
+      } finally {
+        await ops.close();
+      }
+    });
+}
+
+/** Follows the reference's current run until it closes; its outcome sets the exit code. */
+async function watch(operator: OperatorClient, config: ClusterConfig, ctx: CommandContext): Promise<void> {
+  const workflowId = workflowIds.prepareLesson(config.reference.name);
+  const progress = printProgress(operator.client, workflowId, ctx.say);
+  let halted = false;
+  try {
+    // The result, or a halt: a halted run waits for an operator, so watching ends there too.
+    const handle = operator.client.workflow.getHandle(workflowId);
+    const result = handle.result() as Promise<PreparationStatus>;
+    for (;;) {
+      const done = await Promise.race([result.then((r) => ({ r })), new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
+      if (done) {
+        await progress.stop();
+        ctx.print(`prepareLesson ${done.r.phase}: ${done.r.summary}`, done.r);
+        if (!['done', 'nothing-to-do'].includes(done.r.phase)) ctx.fail();
+        return;
+      }
+      const target = await findTarget(operator, config).catch(() => undefined);
+      if (target && (target.preparation?.status.halted || target.rollout?.status.halted)) {
+        halted = true;
+        await progress.stop();
+        ctx.print(describeTarget(target).join('\n'), target);
+        ctx.fail();
+        return;
+      }
+    }
+  } finally {
+    if (!halted) await progress.stop();
+  }
+}
