@@ -6,17 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { createLogger } from '../src/logging';
 import { ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
 import type { FiledLesson } from '../src/shared/lesson';
 import type { PreparationStatus, PrepareLessonInput } from '../src/shared/preparation';
 import type { RolloutStatus } from '../src/shared/rollout';
-import { temporalEndpoint } from '../src/stack/endpoints';
-import { WORKFLOWS_PATH } from '../src/workers/roles';
-import { installRuntime } from '../src/workers/runtime';
-import { onTeardown, testStack } from './helpers/stack';
-import { clientForTest, lateBoundActivities } from './helpers/workers';
+import { testStack } from './helpers/stack';
+import { clientForTest, runStubbedWorkers } from './helpers/workers';
 
 const SATELLITES = ['boy-1', 'boy-2'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -95,31 +90,10 @@ class Fakes {
 describe('prepareLesson logic (stubbed activities, real Temporal server)', async () => {
   const config = await testStack();
   const { client } = await clientForTest(config);
-  installRuntime(createLogger('test-worker', { pretty: false }));
-  const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
   let fakes = new Fakes();
-  const workers = await Promise.all([
-    Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({
-      connection,
-      namespace: config.temporal.namespace,
-      taskQueue: REFERENCE_TASK_QUEUE,
-      activities: lateBoundActivities(() => fakes.reference()),
-    }),
-    ...SATELLITES.map((name) =>
-      Worker.create({
-        connection,
-        namespace: config.temporal.namespace,
-        taskQueue: satelliteTaskQueue(name),
-        activities: lateBoundActivities(() => fakes.satellite(name)),
-      }),
-    ),
-  ]);
-  const running = Promise.all(workers.map((w) => w.run()));
-  onTeardown(async () => {
-    workers.forEach((w) => w.shutdown());
-    await running;
-    await connection.close();
+  await runStubbedWorkers(config, {
+    [REFERENCE_TASK_QUEUE]: () => fakes.reference(),
+    ...Object.fromEntries(SATELLITES.map((name) => [satelliteTaskQueue(name), () => fakes.satellite(name)])),
   });
 
   let counter = 0;

@@ -7,17 +7,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
-import { createLogger } from '../src/logging';
 import { ORCHESTRATION_TASK_QUEUE, slaveTaskQueue } from '../src/shared/names';
 import type { SlaveSyncInput, SlaveSyncResult, SlaveSyncStatus } from '../src/shared/slaveSync';
-import { temporalEndpoint } from '../src/stack/endpoints';
-import { WORKFLOWS_PATH } from '../src/workers/roles';
-import { installRuntime } from '../src/workers/runtime';
 import { waitForStatus } from './helpers/replication';
 import { onTeardown, testStack } from './helpers/stack';
-import { clientForTest, lateBoundActivities } from './helpers/workers';
+import { clientForTest, runStubbedWorkers } from './helpers/workers';
 
 const SLAVE = 'stub-slave';
 
@@ -54,24 +49,8 @@ class FakeSlave {
 describe('slaveSync logic (stubbed activities, real Temporal server)', async () => {
   const config = await testStack();
   const { client } = await clientForTest(config);
-  installRuntime(createLogger('test-worker', { pretty: false }));
-  const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
   let slave = new FakeSlave();
-  const workers = await Promise.all([
-    Worker.create({ connection, namespace: config.temporal.namespace, taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({
-      connection,
-      namespace: config.temporal.namespace,
-      taskQueue: slaveTaskQueue(SLAVE),
-      activities: lateBoundActivities(() => slave.activities()),
-    }),
-  ]);
-  const running = Promise.all(workers.map((w) => w.run()));
-  onTeardown(async () => {
-    workers.forEach((w) => w.shutdown());
-    await running;
-    await connection.close();
-  });
+  await runStubbedWorkers(config, { [slaveTaskQueue(SLAVE)]: () => slave.activities() });
 
   let counter = 0;
   let previous: WorkflowHandle | undefined;

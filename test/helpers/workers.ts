@@ -1,14 +1,14 @@
 /** Real workers for a test file: started on the suite's Temporal server, stopped when the file ends. */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSatelliteActivities, type SatelliteActivities } from '../../src/activities/satellite';
-import { satelliteTaskQueue } from '../../src/shared/names';
+import { ORCHESTRATION_TASK_QUEUE, satelliteTaskQueue } from '../../src/shared/names';
 import { temporalEndpoint } from '../../src/stack/endpoints';
 import { installRuntime } from '../../src/workers/runtime';
 import { onTeardown } from './stack';
 import type { ClusterConfig } from '../../src/config/schema';
 import { createLogger } from '../../src/logging';
 import { connectClient, type OperatorClient } from '../../src/operator/client';
-import type { Role } from '../../src/workers/roles';
+import { WORKFLOWS_PATH, type Role } from '../../src/workers/roles';
 import { startWorkers, type RunningWorkers } from '../../src/workers/runWorkers';
 
 export async function runWorkersForTest(config: ClusterConfig, roles: { role: Role; name?: string }[]): Promise<RunningWorkers> {
@@ -76,4 +76,28 @@ export function lateBoundActivities(get: () => Record<string, (...args: never[])
       getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
     },
   );
+}
+
+/**
+ * The orchestration worker (the real workflow code) and, per task queue, a worker whose
+ * activities are looked up at call time from `stubs` (see lateBoundActivities), on the
+ * suite's Temporal server; stopped when the file ends. For tests of a workflow's logic.
+ */
+export async function runStubbedWorkers(
+  config: ClusterConfig,
+  stubs: Record<string, () => Record<string, (...args: never[]) => unknown>>,
+): Promise<void> {
+  installRuntime(createLogger('test-worker', { pretty: false }));
+  const connection = await NativeConnection.connect({ address: temporalEndpoint(config).address });
+  const namespace = config.temporal.namespace;
+  const workers = await Promise.all([
+    Worker.create({ connection, namespace, taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }),
+    ...Object.entries(stubs).map(([taskQueue, get]) => Worker.create({ connection, namespace, taskQueue, activities: lateBoundActivities(get) })),
+  ]);
+  const running = Promise.all(workers.map((w) => w.run()));
+  onTeardown(async () => {
+    workers.forEach((w) => w.shutdown());
+    await running;
+    await connection.close();
+  });
 }
