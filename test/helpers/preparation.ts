@@ -18,7 +18,7 @@ import { clientForTest, runWorkersForTest } from './workers';
  * the class list recorded, and handles on the operational and reference databases.
  */
 export async function preparationTestBed(name: string, edit?: (raw: Record<string, any>) => void) {
-  const { config } = await testCluster(name, edit);
+  const { config, configFile } = await testCluster(name, edit);
   await runWorkersForTest(config, [
     { role: 'orchestration' },
     { role: 'reference' },
@@ -28,7 +28,7 @@ export async function preparationTestBed(name: string, edit?: (raw: Record<strin
   const ops = await operationalDatabase(config);
   const ref = await referenceDatabase(config);
   await enrollClass(client, config);
-  return { config, client, ops, ref };
+  return { config, configFile, client, ops, ref };
 }
 
 export async function operationalDatabase(config: ClusterConfig): Promise<Database> {
