@@ -12,6 +12,7 @@ import type { FiledLesson } from '../src/shared/lesson';
 import type { HoldLessonInput, RolloutStatus } from '../src/shared/rollout';
 import { testStack } from './helpers/stack';
 import { clientForTest, runStubbedWorkers } from './helpers/workers';
+import { replayAndRecord } from './helpers/histories';
 
 const SATELLITES = ['boy-1', 'boy-2', 'girl-1', 'girl-2'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,6 +24,8 @@ class FakeCluster {
   running = new Set(SATELLITES);
   copied = new Map<string, Set<string>>(SATELLITES.map((s) => [s, new Set(['old'])]));
   failExam = new Set<string>();
+  /** Runs inside every examination: a test can make one last until a given moment. */
+  examHold: () => Promise<void> = async () => undefined;
 
   satellite(name: string) {
     const log = (call: string) => this.calls.push(`${name}:${call}`);
@@ -36,6 +39,7 @@ class FakeCluster {
         return { lessonId: lesson.lessonId, filesCopied: 3, bytesChanged: 300, bytesSent: 310, alreadyCopied: false };
       },
       examineLesson: async () => {
+        await this.examHold();
         log('exam');
         const passed = !this.failExam.has(name);
         return { passed, checks: 2, failures: passed ? [] : ["query version: answer differs from the reference's"] };
@@ -170,4 +174,74 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     const lb = cluster.calls.filter((c) => c.startsWith('lb:'));
     assert.deepEqual(lb.slice(-2), ['lb:switch ready=girl-1,girl-2 drain=boy-1,boy-2', 'lb:switch ready=boy-1,boy-2 drain=']);
   });
+
+  // ---- the maintenance window -----------------------------------------------------------
+  const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+  const MINUTE = 60_000;
+
+  test('outside its window the rollout parks before the first group; resume lets it go on regardless', { timeout: 60_000 }, async () => {
+    cluster = new FakeCluster();
+    // A one-minute window twelve hours away: closed now, whatever the time of day.
+    const opens = Math.floor(Date.now() / MINUTE) * MINUTE + 12 * 3_600_000;
+    const handle = await start({ maintenanceWindow: `daily ${hhmm(opens)}-${hhmm(opens + MINUTE)}` });
+    const parked = await waitForPhase(handle, 'waiting-for-window');
+    assert.equal(parked.window?.open, false);
+    assert.equal(parked.window?.parkedBefore, 'boys');
+    assert.equal(Date.parse(parked.window!.opensAt!), opens, 'it says when the window opens');
+    await sleep(300);
+    assert.deepEqual(cluster.calls, [], 'no satellite and no load balancer call while the window is closed');
+    const { memo } = await handle.describe();
+    assert.match(String(memo?.summary), /waiting-for-window.*waiting for the maintenance window \(daily .*\), opens /, 'the UI shows why it waits');
+    await handle.signal('resume');
+    const status = (await handle.result()) as RolloutStatus;
+    assert.equal(status.phase, 'done');
+    assert.equal(status.window?.ignored, true, 'the status says the window was overridden');
+    await replayAndRecord(handle, 'holdLesson.window-resume.json');
+  });
+
+  test(
+    'the first group goes in when the window opens; when it closes the last group is not taken out and waits for the next opening',
+    { timeout: 200_000 },
+    async () => {
+      cluster = new FakeCluster();
+      // Opens at the next full minute (UTC), closes a minute later.
+      const opens = Math.ceil((Date.now() + 2_000) / MINUTE) * MINUTE;
+      const closes = opens + MINUTE;
+      // The boys' examination lasts until the window has closed.
+      cluster.examHold = async () => {
+        if (Date.now() < closes) await sleep(closes - Date.now() + 500);
+      };
+      const handle = await start({ maintenanceWindow: `daily ${hhmm(opens)}-${hhmm(closes)}` });
+      const waiting = await waitForPhase(handle, 'waiting-for-window');
+      assert.equal(Date.parse(waiting.window!.opensAt!), opens);
+      assert.equal(waiting.window?.parkedBefore, 'boys');
+
+      // After the window closed: the boys serve the new lesson, the girls still the old one, none out of service.
+      let parked: RolloutStatus | undefined;
+      for (let i = 0; i < 1_800 && parked?.window?.parkedBefore !== 'girls'; i++) {
+        parked = await handle.query<RolloutStatus>('status');
+        await sleep(100);
+      }
+      assert.equal(parked?.phase, 'waiting-for-window', JSON.stringify(parked));
+      assert.equal(parked.window?.parkedBefore, 'girls');
+      assert.equal(Date.parse(parked.window!.opensAt!), opens + 24 * 3_600_000, 'the next opening is tomorrow');
+      assert.ok(Date.now() >= closes, 'parked only after the window closed');
+      assert.deepEqual(
+        parked.groups.map((g) => g.state),
+        ['serving-new', 'waiting'],
+      );
+      assert.equal(parked.serving, 4, 'every satellite serves while parked');
+      assert.ok(
+        cluster.calls.includes('lb:switch ready=boy-1,boy-2 drain='),
+        `the boys rejoined without a cutover: ${cluster.calls.filter((c) => c.startsWith('lb:')).join(' | ')}`,
+      );
+      assert.ok(!cluster.calls.some((c) => c.startsWith('girl-')), 'the girls were not touched');
+
+      await handle.signal('abort');
+      const status = (await handle.result()) as RolloutStatus;
+      assert.equal(status.phase, 'aborted');
+      assert.deepEqual([...cluster.served.values()], ['old', 'old', 'old', 'old']);
+      await replayAndRecord(handle, 'holdLesson.window-park-abort.json');
+    },
+  );
 });

@@ -14,6 +14,7 @@ import { runMainJob } from './mainJob';
 import { registerLessonCommands } from './lessonCommands';
 import { UsageError } from './commandContext';
 import { registerSlaveCommands } from './slaveCommands';
+import { registerScheduleCommands } from './scheduleCommands';
 import { UnknownSlaveError } from './slaveSync';
 import { ModelError } from '../model/modelFile';
 
@@ -117,6 +118,7 @@ export function buildProgram(): Command {
   const context = { config, print, say: (line: string) => void (!json() && console.log(line)), fail: () => void (process.exitCode = EXIT.failed) };
   registerLessonCommands(program, context);
   registerSlaveCommands(program, context);
+  registerScheduleCommands(program, context);
 
   return program;
 }

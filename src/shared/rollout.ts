@@ -34,6 +34,11 @@ export interface HoldLessonInput {
   coffeeMs: number;
   /** Satellites that must keep serving while a group is in the classroom. */
   minServingSatellites: number;
+  /**
+   * A maintenance window (spec of src/shared/maintenanceWindow.ts): no group goes into
+   * the classroom outside it. Absent: any time.
+   */
+  maintenanceWindow?: string;
   /** Who started the rollout (a workflow id or "operator"), for reports. */
   requestedBy: string;
 }
@@ -48,6 +53,7 @@ export type RolloutPhase =
   | 'cutover'
   | 'coffee'
   | 'paused'
+  | 'waiting-for-window'
   | 'halted'
   | 'aborting'
   | 'done'
@@ -83,10 +89,24 @@ export interface Halt {
   since: string;
 }
 
+/** Where the rollout stands with its maintenance window, when it has one. */
+export interface WindowStatus {
+  spec: string;
+  /** Open now (as of the rollout's last step). */
+  open: boolean;
+  /** While parked: when the window opens next, and the group that goes in then. */
+  opensAt?: string;
+  parkedBefore?: string;
+  /** The operator let the rollout go on outside the window (`resume` while it waited). */
+  ignored?: boolean;
+}
+
 export interface RolloutStatus {
   lessonId: string;
   phase: RolloutPhase;
   halted: Halt | null;
+  /** Absent when the rollout has no maintenance window. */
+  window?: WindowStatus;
   paused: boolean;
   groups: GroupStatus[];
   /** Serving satellites now, and the minimum the rollout keeps. */

@@ -11,6 +11,11 @@
  * A failure halts: the failing group stays out, the others keep serving, the task
  * monitor gets a report, and the workflow waits, with no timeout, for `resume` (retry
  * the failed step) or `abort` (everyone back on the previous lesson, in service).
+ *
+ * With a maintenance window, no group goes into the classroom outside it: the rollout
+ * waits for the window to open (a durable timer) and, when it closes, parks before the
+ * next group, to go on from there when it opens again. A group already in the
+ * classroom finishes first: out of service is where it must not stay.
  */
 import {
   ApplicationFailure,
@@ -31,6 +36,9 @@ import type { SatelliteActivities } from '../activities/satellite';
 import { REFERENCE_TASK_QUEUE, satelliteTaskQueue, searchAttributes } from '../shared/names';
 import type { Report } from '../shared/report';
 import { operatorMessage } from './failures';
+import { memoWriter } from './memo';
+import { isOpen, nextOpening, parseWindows, type MaintenanceWindows } from '../shared/maintenanceWindow';
+import { summarizeRollout } from '../shared/summaries';
 import type { GroupStatus, Halt, HoldLessonInput, RolloutPhase, RolloutStatus, SatelliteStatus } from '../shared/rollout';
 
 export const statusQuery = defineQuery<RolloutStatus>('status');
@@ -137,6 +145,12 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
 
   let decision: 'resume' | 'abort' | undefined;
   let haltCount = 0;
+  const showSummary = memoWriter();
+  const window = maintenanceWindowOf(input);
+  /** The operator sent `resume` while the rollout waited for its window: it goes on regardless. */
+  let windowIgnored = false;
+  const windowOpen = () => !window || windowIgnored || isOpen(window, Date.now());
+  if (window) status.window = { spec: input.maintenanceWindow!, open: windowOpen() };
 
   const countServing = () => [...satellites.values()].filter((s) => s.lessonServed !== undefined).length;
   const setPhase = (phase: RolloutPhase) => {
@@ -146,6 +160,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       { key: searchAttributes.phase, value: phase },
       { key: searchAttributes.halted, value: phase === 'halted' },
     ]);
+    showSummary(summarizeRollout(status));
   };
   const setState = (names: string[], state: SatelliteStatus['state'], lessonServed?: string) => {
     for (const name of names) {
@@ -164,6 +179,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   setHandler(statusQuery, () => status);
   setHandler(resumeSignal, () => {
     if (status.halted) decision = 'resume';
+    if (status.phase === 'waiting-for-window') windowIgnored = true;
     status.paused = false;
   });
   setHandler(abortSignal, (reason) => {
@@ -288,6 +304,35 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     if (decision === 'abort') throw new Aborted();
   }
 
+  /**
+   * The maintenance window: before a group goes into the classroom, wait until it is open
+   * (durable timer; `abort` ends the wait, `resume` lets the rollout go on regardless).
+   */
+  async function waitForWindow(group: string): Promise<void> {
+    if (!window) return;
+    const before = status.phase;
+    let waited = false;
+    while (!windowOpen()) {
+      const now = Date.now();
+      const opensAt = nextOpening(window, now);
+      status.window = { spec: input.maintenanceWindow!, open: false, opensAt: new Date(opensAt).toISOString(), parkedBefore: group };
+      if (!waited) note(`parked before group ${group}: the maintenance window (${input.maintenanceWindow}) opens ${status.window.opensAt}`);
+      waited = true;
+      setPhase('waiting-for-window');
+      await condition(() => decision === 'abort' || windowIgnored, opensAt - now);
+      if (decision === 'abort') throw new Aborted();
+    }
+    status.window = { spec: input.maintenanceWindow!, open: true, ...(windowIgnored ? { ignored: true } : {}) };
+    if (waited) {
+      note(
+        windowIgnored
+          ? `the operator let group ${group} in outside the maintenance window`
+          : `the maintenance window is open: group ${group} goes in`,
+      );
+      setPhase(before);
+    }
+  }
+
   /** Copy then examine one satellite; returns the failure, or undefined when it passed. */
   async function teach(name: string, repair: boolean): Promise<string | undefined> {
     const s = satellites.get(name)!;
@@ -328,6 +373,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
 
     for (const [index, g] of groups.entries()) {
       await holdIfPaused();
+      await waitForWindow(g.name);
       const gs = groupStatus[index]!;
       const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
       gs.state = 'in-classroom';
@@ -397,7 +443,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
           loadBalancer.waitUntilHealthy(passed, { serving: false, deadlineMs: healthyDeadline }),
         );
         const next = groups[index + 1];
-        if (next && index === groups.length - 2) {
+        // Outside the window the last group is not taken out: this group simply rejoins, and the last waits for the window.
+        if (next && index === groups.length - 2 && windowOpen()) {
           // The cutover: this group in, the last group out, in one load balancer change.
           setPhase('cutover');
           const nextNames = next.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
@@ -489,5 +536,15 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     }
     for (const gs of groupStatus) gs.state = 'restored';
     note(`aborted: ${countServing()} satellites serve their previous lesson`);
+  }
+}
+
+/** The rollout's maintenance window; a spec that does not parse fails the run (it came past the CLI's check). */
+function maintenanceWindowOf(input: HoldLessonInput): MaintenanceWindows | undefined {
+  if (!input.maintenanceWindow) return undefined;
+  try {
+    return parseWindows(input.maintenanceWindow);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable(`maintenanceWindow: ${(err as Error).message}`, 'BadMaintenanceWindow');
   }
 }

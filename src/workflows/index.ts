@@ -3,3 +3,4 @@ export { enrollClass } from './enrollClass';
 export { holdLesson } from './holdLesson';
 export { prepareLesson } from './prepareLesson';
 export { slaveSync } from './slaveSync';
+export { ringSchoolBell } from './ringSchoolBell';

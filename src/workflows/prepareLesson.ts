@@ -31,6 +31,8 @@ import { REFERENCE_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/n
 import type { Report } from '../shared/report';
 import { operatorMessage } from './failures';
 import type { RolloutStatus } from '../shared/rollout';
+import { memoWriter } from './memo';
+import { summarizePreparation } from '../shared/summaries';
 import type { holdLesson as HoldLessonWorkflow } from './holdLesson';
 
 export const preparationStatusQuery = defineQuery<PreparationStatus>('status');
@@ -88,12 +90,14 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   });
   upsertSearchAttributes([{ key: searchAttributes.cluster, value: input.cluster }]);
 
+  const showSummary = memoWriter();
   const setPhase = (phase: PreparationPhase) => {
     status.phase = phase;
     upsertSearchAttributes([
       { key: searchAttributes.phase, value: phase },
       { key: searchAttributes.halted, value: phase === 'halted' },
     ]);
+    showSummary(summarizePreparation(status));
   };
 
   // ---- the story (the seed's controller) ----------------------------------------------
