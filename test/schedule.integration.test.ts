@@ -96,6 +96,8 @@ describe('lessonplan schedule: Temporal Schedules start prepareLesson', async ()
         240_000,
       );
       assert.ok(done.lessonId);
+      await client.workflow.getHandle(prepareId).result();
+      await replayAndRecord(client.workflow.getHandle(prepareId), 'prepareLesson.scheduled.json');
       assert.deepEqual(
         await servedVersions(config),
         config.satellites.map(() => done.lessonId),

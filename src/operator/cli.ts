@@ -15,6 +15,7 @@ import { registerLessonCommands } from './lessonCommands';
 import { UsageError } from './commandContext';
 import { registerSlaveCommands } from './slaveCommands';
 import { registerScheduleCommands } from './scheduleCommands';
+import { registerWindowCommands } from './windowCommands';
 import { UnknownSlaveError } from './slaveSync';
 import { ModelError } from '../model/modelFile';
 
@@ -119,6 +120,7 @@ export function buildProgram(): Command {
   registerLessonCommands(program, context);
   registerSlaveCommands(program, context);
   registerScheduleCommands(program, context);
+  registerWindowCommands(program, context);
 
   return program;
 }

@@ -19,6 +19,7 @@ import { connectClient, workflowUrl, type OperatorClient } from './client';
 import { startPrepareLesson } from './prepare';
 import { formatBytes, printProgress } from './progress';
 import type { CommandContext } from './commandContext';
+import { resumeCommand } from '../shared/summaries';
 
 /** What a lesson command acts on: the teacher's run, and the rollout it holds (if any). */
 interface Target {
@@ -50,8 +51,6 @@ async function findTarget(operator: OperatorClient, config: ClusterConfig, lesso
   return { preparation: { workflowId, status }, ...(rolloutId && rollout ? { rollout: { workflowId: rolloutId, status: rollout } } : {}) };
 }
 
-const resumeCommand = (lessonId?: string) => `lessonplan lesson resume${lessonId ? ` ${lessonId}` : ''}`;
-
 /** Lines for people: where the run stands, a halt in plain words, and the command that resumes it. */
 export function describeTarget(target: Target, lessonIdGiven?: string): string[] {
   const lines: string[] = [];
@@ -77,6 +76,11 @@ export function describeTarget(target: Target, lessonIdGiven?: string): string[]
           `    ${s.name.padEnd(10)} ${s.state.padEnd(12)} ${formatBytes(s.bytesCopied)} copied${exam}${s.lessonServed ? `, serves ${s.lessonServed}` : ''}`,
         );
       }
+    }
+    if (rollout.window && !rollout.window.open) {
+      lines.push(
+        `  waiting for the maintenance window (${rollout.window.spec}): group ${rollout.window.parkedBefore} goes in at ${rollout.window.opensAt}; to go on now: ${resumeCommand(rollout.lessonId)}`,
+      );
     }
     if (rollout.halted) {
       lines.push(
