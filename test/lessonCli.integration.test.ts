@@ -26,6 +26,16 @@ describe('lessonplan lesson: start, watch, halt on a broken satellite, resume', 
        if (broken) { console.error('girl-1: search index corrupt'); process.exit(3); }`,
     ];
   });
+  /**
+   * The command under a pseudo-terminal (util-linux `script`). Its -c takes one command line
+   * for a shell: it is built here only from the test's own paths, each single-quoted.
+   */
+  const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+  const inTerminal = (...args: string[]) =>
+    execa('script', ['-qfec', ['node', BIN, '--config', configFile, ...args].map(quote).join(' '), '/dev/null'], {
+      reject: false,
+      env: { NO_COLOR: '1', TERM: 'xterm', COLUMNS: '160', LINES: '50' },
+    });
   const lessonplan = (...args: string[]) => execa('node', [BIN, '--config', configFile, ...args], { reject: false, env: { NO_COLOR: '1' } });
 
   test(
@@ -52,9 +62,18 @@ describe('lessonplan lesson: start, watch, halt on a broken satellite, resume', 
       assert.equal(resumed.exitCode, 0, resumed.stderr);
       assert.match(resumed.stdout, /^resume sent to hold-lesson\//);
 
-      const watched = await lessonplan('lesson', 'watch');
-      assert.equal(watched.exitCode, 0, `${watched.stdout}\n${watched.stderr}`);
+      // Watched from a terminal this time: `script` gives the command a pseudo-terminal, so it draws bars.
+      const watched = await inTerminal('lesson', 'watch');
+      assert.equal(watched.exitCode, 0, watched.stdout);
       assert.match(watched.stdout, /prepareLesson done: /);
+      for (const s of config.satellites) {
+        assert.match(
+          watched.stdout,
+          new RegExp(`${s.group}/${s.name} +\\|[█░]+\\| serving-new, [0-9.]+ [kM]?B copied, exam passed`),
+          `a bar for ${s.name}`,
+        );
+      }
+      assert.match(watched.stdout, /boys +\|█+\| serving-new/, 'a bar for the group');
       const final = JSON.parse((await lessonplan('--json', 'lesson', 'status')).stdout) as { preparation: { status: { lessonId: string } } };
       assert.deepEqual(
         await servedVersions(config),

@@ -60,4 +60,22 @@ describe('the main job (lessonplan run)', async () => {
       assert.equal((await (await fetch(`http://127.0.0.1:${port}/version`)).text()).trim(), lessonId);
     }
   });
+
+  test('dev status says where everything runs; dev up again changes nothing; dev down stops it all', { timeout: 120_000 }, async () => {
+    const lessonplan = (...args: string[]) => execa('node', [BIN, ...args, '--config', configFile], { reject: false, env: { NO_COLOR: '1' } });
+    const status = await lessonplan('dev', 'status');
+    assert.equal(status.exitCode, 0, status.stderr);
+    assert.match(status.stdout, /^Temporal +running at 127\.0\.0\.1:\d+ \(namespace default\) \[embedded\]$/m);
+    assert.match(status.stdout, /^Temporal UI +http:\/\/127\.0\.0\.1:\d+/m);
+    assert.match(status.stdout, /^PostgreSQL +running on 127\.0\.0\.1:\d+ \[embedded\]$/m);
+    assert.match(status.stdout, /^ +boy-1 +boys +Apache running +lesson \S+/m);
+    const again = await lessonplan('dev', 'up');
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.equal(again.stdout, status.stdout, 'a second up finds everything where it was');
+    const down = await lessonplan('dev', 'down');
+    assert.equal(down.exitCode, 0, down.stderr);
+    const after = await lessonplan('dev', 'status');
+    assert.equal(after.exitCode, 1, 'not running: exit 1');
+    assert.match(after.stdout, /^Temporal +not running/m);
+  });
 });

@@ -31,7 +31,8 @@ export function buildProgram(): Command {
     .description('Zero-downtime data rollouts to load-balanced satellites, and master/slave commitblock sync, on Temporal')
     .addOption(new Option('-c, --config <file>', 'cluster config file (default: $LESSONPLAN_CONFIG or config/local-demo.yaml)'))
     .option('--json', 'print machine-readable JSON instead of text')
-    .showHelpAfterError('(run with --help for usage)')
+    // Bad usage is one line, with where to look: subcommands inherit this.
+    .configureOutput({ outputError: (message, write) => write(`${message.trimEnd()} (see --help)\n`) })
     .exitOverride();
 
   const config = () => loadConfig(configFileFrom(program.opts<GlobalOptions>().config));
@@ -116,7 +117,13 @@ export function buildProgram(): Command {
       );
     });
 
-  const context = { config, print, say: (line: string) => void (!json() && console.log(line)), fail: () => void (process.exitCode = EXIT.failed) };
+  const context = {
+    config,
+    print,
+    say: (line: string) => void (!json() && console.log(line)),
+    fail: () => void (process.exitCode = EXIT.failed),
+    json,
+  };
   registerLessonCommands(program, context);
   registerSlaveCommands(program, context);
   registerScheduleCommands(program, context);

@@ -9,6 +9,8 @@ export interface CommandContext {
   say(line: string): void;
   /** The command ends with exit 1 (something needs attention). */
   fail(): void;
+  /** --json was given: output is for scripts. */
+  json(): boolean;
 }
 
 /** A usage problem found after parsing (a file that does not validate): exit 2 with one line. */

@@ -18,6 +18,7 @@ import { databaseUrl } from '../stack/endpoints';
 import { connectClient, workflowUrl, type OperatorClient } from './client';
 import { startPrepareLesson } from './prepare';
 import { formatBytes, printProgress } from './progress';
+import { showBars, terminalCanDrawBars } from './watchBars';
 import type { CommandContext } from './commandContext';
 import { resumeCommand } from '../shared/summaries';
 
@@ -244,7 +245,8 @@ export function registerLessonCommands(program: Command, ctx: CommandContext): v
 /** Follows the reference's current run until it closes; its outcome sets the exit code. */
 async function watch(operator: OperatorClient, config: ClusterConfig, ctx: CommandContext): Promise<void> {
   const workflowId = workflowIds.prepareLesson(config.reference.name);
-  const progress = printProgress(operator.client, workflowId, ctx.say);
+  // A terminal gets live bars; a pipe, a log file or --json gets plain lines.
+  const progress = !ctx.json() && terminalCanDrawBars() ? showBars(operator.client, workflowId) : printProgress(operator.client, workflowId, ctx.say);
   let halted = false;
   try {
     // The result, or a halt: a halted run waits for an operator, so watching ends there too.
