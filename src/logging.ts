@@ -7,16 +7,39 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(name: string, options: { level?: string; pretty?: boolean } = {}): Logger {
+export interface LoggerOptions {
+  level?: string;
+  pretty?: boolean;
+  /** Where the JSON lines go instead of standard error (tests read them back). */
+  destination?: { write(line: string): void };
+}
+
+export function createLogger(name: string, options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.LESSONPLAN_LOG_LEVEL ?? 'info';
-  const pretty = options.pretty ?? (process.stderr.isTTY && process.env.LESSONPLAN_LOG_FORMAT !== 'json');
+  const pretty = !options.destination && (options.pretty ?? (process.stderr.isTTY && process.env.LESSONPLAN_LOG_FORMAT !== 'json'));
   return pino(
     {
       name,
       level,
-      redact: { paths: ['password', '*.password', 'credential', '*.credential', 'secret', '*.secret'], censor: '[redacted]' },
+      redact: {
+        paths: [
+          'password',
+          '*.password',
+          'credential',
+          '*.credential',
+          'secret',
+          '*.secret',
+          'token',
+          '*.token',
+          'authorization',
+          '*.authorization',
+          'taskToken',
+        ],
+        censor: '[redacted]',
+      },
     },
-    pretty ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } }) : pino.destination(2),
+    options.destination ??
+      (pretty ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } }) : pino.destination(2)),
   );
 }
 

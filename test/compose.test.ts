@@ -64,6 +64,8 @@ describe('docker-compose.yml', () => {
         assert.ok(slave, `slave ${given} is not in the config`);
         if (slave.credentialEnv) assert.ok(service.environment?.[slave.credentialEnv], `${slave.credentialEnv} is not set for ${name}`);
       }
+      if (config.alerts?.webhookTokenEnv)
+        assert.ok(service.environment?.[config.alerts.webhookTokenEnv], `${config.alerts.webhookTokenEnv} is not set for ${name}`);
       if (config.postgres.passwordEnv)
         assert.ok(service.environment?.[config.postgres.passwordEnv], `${config.postgres.passwordEnv} is not set for ${name}`);
       // Addresses in the config point at services of this file.

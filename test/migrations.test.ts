@@ -21,7 +21,7 @@ describe('operational database migrations on a real PostgreSQL', async () => {
   test('a fresh database gets every table; a second run applies nothing', async () => {
     const { db } = await freshDatabase(config, 'ops');
     const first = await migrateOperational(db);
-    assert.deepEqual(first.applied, [1]);
+    assert.deepEqual(first.applied, [1, 2]);
     const { rows } = await db.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
@@ -31,7 +31,9 @@ describe('operational database migrations on a real PostgreSQL', async () => {
     );
     const second = await migrateOperational(db);
     assert.deepEqual(second.applied, []);
-    assert.equal(second.current, 1);
+    assert.equal(second.current, 2);
+    const alerted = await db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'reports' AND column_name = 'alerted_at'");
+    assert.equal(alerted.rowCount, 1, 'reports remember when they were alerted');
   });
 
   test('the schema enforces the registry rules: one reference, satellites in a group', async () => {
@@ -52,9 +54,9 @@ describe('operational database migrations on a real PostgreSQL', async () => {
     const other = openDatabase(url);
     try {
       const results = await Promise.all([migrateOperational(db), migrateOperational(other)]);
-      assert.deepEqual(results.map((r) => r.applied).sort(), [[], [1]]);
+      assert.deepEqual(results.map((r) => r.applied).sort(), [[], [1, 2]]);
       const { rows } = await db.query('SELECT version FROM schema_migrations');
-      assert.equal(rows.length, 1);
+      assert.equal(rows.length, 2);
     } finally {
       await other.close();
     }

@@ -3,7 +3,7 @@
  * suite's PostgreSQL, the slave workers and slaveSync on the real Temporal server.
  * Saves come through both slaves and straight to the master at once, the model changes
  * mid-stream, and every database must end with the master's exact content, every slave
- * having applied every block exactly once.
+ * having applied every block exactly once; Prometheus counts the saves and shows the lag.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -13,12 +13,14 @@ import { modelChecksum } from '../src/model/checksum';
 import { saveThroughSlave } from '../src/operator/slaveSync';
 import { contentChecksums, deployToMaster, LIBRARY_V1, LIBRARY_V2, replicationCluster, waitForStatus } from './helpers/replication';
 import { replayAndRecord } from './helpers/histories';
+import { metricsAddress, scrape, valueOf } from './helpers/metrics';
 
 const V1 = modelChecksum(LIBRARY_V1);
 const V2 = modelChecksum(LIBRARY_V2);
 
 describe('slaveSync with a real master, two slaves and concurrent saves', async () => {
-  const cluster = await replicationCluster('sync', ['sync-a', 'sync-b']);
+  const metrics = await metricsAddress();
+  const cluster = await replicationCluster('sync', ['sync-a', 'sync-b'], { edit: (raw) => (raw.metrics = { bindAddress: metrics }) });
   await deployToMaster(cluster, LIBRARY_V1);
   const a = await cluster.sync('sync-a');
   const b = await cluster.sync('sync-b');
@@ -101,6 +103,14 @@ describe('slaveSync with a real master, two slaves and concurrent saves', async 
           "SELECT data_type FROM information_schema.columns WHERE table_name = 'book' AND column_name = 'copies'",
         );
         assert.equal(columns.rows[0]?.data_type, 'bigint', `${name} widened book.copies`);
+      }
+
+      // The master counted each save through a slave once; each slave's lag gauge reads caught up.
+      const samples = await scrape(metrics);
+      for (const name of ['sync-a', 'sync-b']) {
+        assert.equal(valueOf(samples, 'lessonplan_saves_total', { origin: name }), 2 * perWriter, `saves through ${name}`);
+        assert.equal(valueOf(samples, 'lessonplan_slave_lag_blocks', { slave: name }), 0, `${name}'s lag in blocks`);
+        assert.equal(valueOf(samples, 'lessonplan_slave_lag_seconds', { slave: name }), 0, `${name}'s lag in seconds`);
       }
     },
   );

@@ -15,6 +15,7 @@ import { pruneCommitblocks, saveOnMaster } from '../src/master/commitblocks';
 import { modelChecksum } from '../src/model/checksum';
 import { saveThroughSlave } from '../src/operator/slaveSync';
 import type { SlaveSyncStatus } from '../src/shared/slaveSync';
+import { alertReceiver } from './helpers/alertReceiver';
 import { contentChecksums, deployToMaster, LIBRARY_V1, replicationCluster, waitForStatus } from './helpers/replication';
 import { onTeardown } from './helpers/stack';
 import { runWorkersForTest } from './helpers/workers';
@@ -24,7 +25,14 @@ const book = (id: number, title: string) => [{ class: 'book', op: 'upsert' as co
 
 describe('slaveSync through a master outage, a backup and retention', async () => {
   // out-c is configured (and registered with the master) but has no worker until it is made from a backup.
-  const cluster = await replicationCluster('outage', ['out-a', 'out-b', 'out-c'], { workersFor: ['out-a', 'out-b'] });
+  // Operators are told, through a local webhook, when a master stays away and when a slave halts.
+  const receiver = await alertReceiver();
+  const cluster = await replicationCluster('outage', ['out-a', 'out-b', 'out-c'], {
+    workersFor: ['out-a', 'out-b'],
+    edit: (raw) => (raw.alerts = { webhook: receiver.url, slaveUnreachableAfter: '2s', lagAboveBlocks: 1_000_000, lagAboveSeconds: '1h' }),
+  });
+  const alertsOf = (kind: string, workflowId?: string) =>
+    receiver.received.filter((r) => r.alert.kind === kind && (!workflowId || r.alert.workflowId === workflowId)).map((r) => r.alert);
   const { config } = cluster;
   await deployToMaster(cluster, LIBRARY_V1);
   const a = await cluster.sync('out-a');
@@ -68,6 +76,12 @@ describe('slaveSync through a master outage, a backup and retention', async () =
       const since = Date.parse(down.masterUnreachableSince!);
       assert.ok(since >= started - 5_000 && since <= Date.now(), `unreachable since ${down.masterUnreachableSince}`);
 
+      // Past the threshold, each slave's operators hear of it once.
+      await receiver.waitFor(2);
+      const unreachable = alertsOf('slave-master-unreachable');
+      assert.deepEqual(unreachable.map((alert) => alert.workflowId).sort(), ['slave-sync/out-a', 'slave-sync/out-b']);
+      assert.match(unreachable[0]!.reason, /the master at http:\/\/127\.0\.0\.1:\d+ is unreachable/);
+
       // Meanwhile the master's own users go on saving.
       for (let i = 11; i <= 20; i++) await saveDirect(i, `during ${i}`);
       await cluster.master.start();
@@ -81,6 +95,7 @@ describe('slaveSync through a master outage, a backup and retention', async () =
         assert.equal(back.lastError, null);
         assert.deepEqual(await contentChecksums(cluster.slaves[name]!.db, LIBRARY_V1), await contentChecksums(cluster.master.db, LIBRARY_V1));
       }
+      assert.equal(alertsOf('slave-master-unreachable').length, 2, 'one alert per slave for the whole outage');
       // The failed save can be made again with the same key once the master is back.
       const again = await saveThroughSlave(cluster.client, 'out-a', { idempotencyKey: 'during-outage', changes: book(500, 'saved after all') });
       assert.equal(again.seq, total + 1);
@@ -179,6 +194,10 @@ describe('slaveSync through a master outage, a backup and retention', async () =
     await a.signal('resume');
     const halted = await waitForStatus(a, (s) => s.state === 'halted', 30_000, 'out-a');
     assert.equal(halted.halt?.kind, 'Diverged');
+    // The alert goes out beside the loop, so it may arrive a moment after the halt shows in status.
+    const alert = await receiver.waitForAlert((a) => a.kind === 'slave-halted' && a.workflowId === 'slave-sync/out-a');
+    assert.match(alert.summary, /slave out-a stopped syncing: Diverged/);
+    assert.equal(alert.resumeCommand, halted.halt!.resumeWith);
     assert.match(
       halted.halt!.reason,
       new RegExp(`slave out-a's block ${slaveMark} .* is not the master's block ${slaveMark}.*rebuild this slave from a backup of the master`),

@@ -170,6 +170,37 @@ const workers = z
   })
   .default({ shutdownGraceTime: 30_000 });
 
+/**
+ * Where operators are told when something needs them: a webhook (JSON POST) and/or a
+ * command (the same JSON on its standard input). Each event is sent once, with a key
+ * the receiver can use to drop a repeat after a network failure.
+ */
+/** host:port, as Prometheus scrape targets are written (IPv6 in brackets). */
+const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+
+const metrics = z.strictObject({
+  /** Where each worker process serves Prometheus (/metrics); a worker's --metrics overrides it (one port per process). */
+  bindAddress: listenAddress,
+});
+
+const alerts = z
+  .strictObject({
+    webhook: z.url().optional(),
+    /** Environment variable holding a bearer token for the webhook (never put in the file, never logged). */
+    webhookTokenEnv: envName.optional(),
+    command: command.optional(),
+    /** A delivery that takes longer than this fails (and is tried again). */
+    timeout: duration.default(10_000),
+    /** A slave whose master has not answered for this long is reported. */
+    slaveUnreachableAfter: duration.default(5 * 60_000),
+    /** A slave more than this many blocks behind the master is reported. */
+    lagAboveBlocks: z.int().min(0).default(10_000),
+    /** A slave whose newest applied block is older than this, while more wait, is reported. */
+    lagAboveSeconds: duration.default(5 * 60_000),
+  })
+  .refine((a) => a.webhook !== undefined || a.command !== undefined, { message: 'expected a webhook, a command, or both' })
+  .refine((a) => !a.webhookTokenEnv || a.webhook, { message: 'webhookTokenEnv is set but there is no webhook', path: ['webhookTokenEnv'] });
+
 export const clusterConfigSchema = z
   .strictObject({
     /** Name of the cluster, shown in reports and the Temporal UI. */
@@ -194,6 +225,9 @@ export const clusterConfigSchema = z
     slaves: z.array(slave).default([]),
     timings,
     workers,
+    /** Who is told about halts, aborts, an unreachable master and replication lag; omitted: nobody (the task monitor still has it all). */
+    alerts: alerts.optional(),
+    metrics: metrics.optional(),
   })
   .superRefine((config, ctx) => {
     const unique = (values: string[], path: (i: number) => (string | number)[], what: string) => {
@@ -263,6 +297,7 @@ export type SatelliteConfig = ClusterConfig['satellites'][number];
 export type DatabaseConfig = ClusterConfig['operationalDatabase'];
 export type SlaveConfig = ClusterConfig['slaves'][number];
 export type LoadBalancerConfig = ClusterConfig['loadBalancer'];
+export type AlertsConfig = NonNullable<ClusterConfig['alerts']>;
 
 /** Groups in rollout order. */
 export function groupOrder(config: ClusterConfig): string[] {

@@ -30,6 +30,8 @@ import type { Model } from '../shared/model';
 import { answerBlocksAfter, blockIdentity, ModelMismatch, recordSlaveProgress, saveOnMaster } from './commitblocks';
 import { authenticate } from './credentials';
 import type { NewsFeed } from './newsFeed';
+import type { MetricMeter } from '@temporalio/common';
+import { savesCommitted } from '../shared/metrics';
 
 /** The longest a pull may wait for news, whatever the slave asks. */
 const MAX_WAIT_MS = 30_000;
@@ -52,6 +54,8 @@ export interface MasterApiOptions {
   /** slave name -> credential */
   credentials: Map<string, string>;
   log: Logger;
+  /** Where `lessonplan_saves` is counted (the worker's Prometheus endpoint); none: not counted. */
+  meter?: MetricMeter;
 }
 
 class ApiError extends Error {
@@ -64,7 +68,8 @@ class ApiError extends Error {
   }
 }
 
-export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions): FastifyInstance {
+export function buildMasterApi({ db, news, credentials, log, meter }: MasterApiOptions): FastifyInstance {
+  const saves = meter ? savesCommitted(meter) : undefined;
   const app = Fastify({ bodyLimit: 64 * 1024 * 1024, logger: false });
   const slaveOf = new WeakMap<object, string>();
 
@@ -151,7 +156,10 @@ export function buildMasterApi({ db, news, credentials, log }: MasterApiOptions)
     const parsed = saveSchema.safeParse(request.body);
     if (!parsed.success) throw new ApiError(422, 'InvalidSave', describeIssues(parsed.error));
     // The origin is who authenticated, not what the body claims.
-    return saveOnMaster(db, { ...parsed.data, origin: slaveOf.get(request)! });
+    const origin = slaveOf.get(request)!;
+    const answer = await saveOnMaster(db, { ...parsed.data, origin });
+    if (!answer.duplicate) saves?.add(1, { origin });
+    return answer;
   });
 
   return app;

@@ -2,6 +2,7 @@
  * The master's process: its database (replica tables migrated at start), the HTTP API
  * the slaves pull from and save through, and retention on a timer.
  */
+import type { MetricMeter } from '@temporalio/common';
 import type { ClusterConfig } from '../config/schema';
 import { openDatabase, type Database } from '../db/database';
 import type { Logger } from '../logging';
@@ -25,7 +26,7 @@ export class MasterConfigError extends Error {
   override readonly name = 'MasterConfigError';
 }
 
-export async function startMasterService(config: ClusterConfig, log: Logger): Promise<MasterService> {
+export async function startMasterService(config: ClusterConfig, log: Logger, meter?: MetricMeter): Promise<MasterService> {
   const master = config.master;
   if (!master) throw new MasterConfigError('the config has no master');
   const url = databaseUrl(config, master.database);
@@ -34,7 +35,7 @@ export async function startMasterService(config: ClusterConfig, log: Logger): Pr
   try {
     await migrateReplica(db);
     const credentials = new Map(config.slaves.map((s) => [s.name, slaveCredential(config, s)]));
-    const app = buildMasterApi({ db, news, credentials, log });
+    const app = buildMasterApi({ db, news, credentials, log, meter });
     await app.listen({ host: master.api.host, port: master.api.port });
     const registered = config.slaves.map((s) => s.name);
     const prune = async () => {

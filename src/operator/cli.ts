@@ -98,10 +98,11 @@ export function buildProgram(): Command {
     .description('run the worker of one role until SIGINT/SIGTERM')
     .addArgument(new Command().createArgument('<role>', 'the role').choices([...ROLES, 'all-in-one']))
     .option('--name <name>', 'the satellite or slave this worker serves')
-    .action(async (role: Role | 'all-in-one', options: { name?: string }) => {
+    .option('--metrics <host:port>', "serve Prometheus metrics there (default: the config's metrics.bindAddress)")
+    .action(async (role: Role | 'all-in-one', options: { name?: string; metrics?: string }) => {
       const cfg = config();
       const roles = role === 'all-in-one' ? allRoles(cfg) : [{ role, name: options.name }];
-      const workers = await startWorkers(cfg, roles, createLogger(`worker:${role}`));
+      const workers = await startWorkers(cfg, roles, createLogger(`worker:${role}`), { metricsAddress: options.metrics });
       await workers.done;
     });
 

@@ -12,7 +12,21 @@ export function slaveSyncInput(config: ClusterConfig, slave: string): SlaveSyncI
   if (!config.slaves.some((s) => s.name === slave)) {
     throw new UnknownSlaveError(`no slave named "${slave}" in the config; configured: ${config.slaves.map((s) => s.name).join(', ') || '(none)'}`);
   }
-  return { slave, pollIntervalMs: config.timings.slavePollInterval, saveTimeoutMs: config.timings.saveTimeout };
+  return {
+    slave,
+    pollIntervalMs: config.timings.slavePollInterval,
+    saveTimeoutMs: config.timings.saveTimeout,
+    ...(config.alerts
+      ? {
+          alerts: {
+            cluster: config.cluster,
+            unreachableAfterMs: config.alerts.slaveUnreachableAfter,
+            lagAboveBlocks: config.alerts.lagAboveBlocks,
+            lagAboveSeconds: config.alerts.lagAboveSeconds / 1000,
+          },
+        }
+      : {}),
+  };
 }
 
 /** Starts the slave's slaveSync, or returns the one already running (one per slave, ever). */

@@ -2,6 +2,7 @@
  * The shapes of slaveSync: its input, what one sync pass reports, its `status` query,
  * and the `save` update. Shared by the workflow, the slave's activities, the CLI and tests.
  */
+import type { SlaveAlertPolicy } from './alert';
 import type { ObjectChange } from './commitblock';
 
 export interface SlaveSyncInput {
@@ -10,6 +11,8 @@ export interface SlaveSyncInput {
   saveTimeoutMs: number;
   /** Passes per run before continue-as-new (default 1000; tests use a few). */
   passesPerRun?: number;
+  /** When to tell operators (the config's `alerts`); absent: no alerts. */
+  alerts?: SlaveAlertPolicy;
   /** What a previous run hands over at continue-as-new. */
   carried?: SlaveSyncCarried;
 }
@@ -24,6 +27,13 @@ export interface SlaveSyncCarried {
   highWaterMark: number | null;
   masterSeq: number | null;
   modelChecksum: string | null;
+  /** Events already alerted that still go on: not alerted again by the next run. */
+  alerted?: SlaveAlertState;
+}
+
+export interface SlaveAlertState {
+  unreachable: boolean;
+  lagging: boolean;
 }
 
 /** One pass of "pull, evolve if needed, apply", as the slave's activity reports it (a summary, never the blocks). */

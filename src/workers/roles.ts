@@ -4,12 +4,14 @@
  * default), but each role only touches what belongs to its own host.
  */
 import { fileURLToPath } from 'node:url';
-import type { WorkerOptions } from '@temporalio/worker';
+import { Runtime, type WorkerOptions } from '@temporalio/worker';
 import type { ClusterConfig } from '../config/schema';
 import { openDatabase, type Database } from '../db/database';
 import { migrateOperational, migrateReference } from '../db/migrate';
 import { Client, Connection } from '@temporalio/client';
 import { createDescribeHostActivity } from '../activities/common/describeHost';
+import { createAlertActivities } from '../activities/common/alerts';
+import { createNotifier } from '../alerts/notifier';
 import { createReferenceActivities } from '../activities/reference';
 import { createLoadBalancerActivities } from '../activities/loadBalancer';
 import { createSatelliteActivities } from '../activities/satellite';
@@ -50,6 +52,7 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
   const close = async () => {
     await Promise.all(open.map((db) => db.close()));
   };
+  const notifier = config.alerts ? createNotifier(config.alerts) : undefined;
   switch (role) {
     case 'orchestration':
       return { role, name: 'orchestration', options: { taskQueue: ORCHESTRATION_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH }, close };
@@ -80,7 +83,11 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
         options: {
           taskQueue: REFERENCE_TASK_QUEUE,
           activities: {
-            ...createReferenceActivities({ operational, preparation: { config, reference, referenceUrl, temporal: temporalClient } }),
+            ...createReferenceActivities({
+              operational,
+              preparation: { config, reference, referenceUrl, temporal: temporalClient },
+              ...(notifier ? { alerting: { cluster: config.cluster, notifier } } : {}),
+            }),
             ...(config.loadBalancer.kind === 'haproxy'
               ? createLoadBalancerActivities({ runtimeApi: config.loadBalancer.runtimeApi, backend: config.loadBalancer.backend })
               : {}),
@@ -116,7 +123,8 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
     case 'master': {
       if (!config.master) throw new RoleError('the config has no master');
       // The master serves its HTTP API (what slaves talk to) in this process.
-      const service = await startMasterService(config, log);
+      // Counted on this process's runtime (installed by startWorkers before the roles are built).
+      const service = await startMasterService(config, log, Runtime.instance().metricMeter);
       open.push(service);
       return {
         role,
@@ -150,6 +158,7 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
           taskQueue: slaveTaskQueue(slave.name),
           activities: {
             ...createSlaveActivities({ slave: slave.name, db, master, batchSize: slave.batchSize }),
+            ...createAlertActivities(notifier),
             ...createDescribeHostActivity(role, slave.name, db),
           },
         },

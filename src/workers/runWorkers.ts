@@ -18,8 +18,13 @@ export interface RunningWorkers {
   taskQueues: string[];
 }
 
-export async function startWorkers(config: ClusterConfig, roles: { role: Role; name?: string }[], log: Logger): Promise<RunningWorkers> {
-  installRuntime(log);
+export async function startWorkers(
+  config: ClusterConfig,
+  roles: { role: Role; name?: string }[],
+  log: Logger,
+  options: { metricsAddress?: string } = {},
+): Promise<RunningWorkers> {
+  installRuntime(log, options.metricsAddress ?? config.metrics?.bindAddress);
   const endpoint = temporalEndpoint(config);
   const connection = await NativeConnection.connect({ address: endpoint.address });
   const built = [];

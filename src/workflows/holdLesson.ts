@@ -24,6 +24,8 @@ import {
   defineSignal,
   defineUpdate,
   isCancellation,
+  log as workflowLog,
+  metricMeter,
   proxyActivities,
   setHandler,
   sleep,
@@ -37,6 +39,7 @@ import { REFERENCE_TASK_QUEUE, satelliteTaskQueue, searchAttributes } from '../s
 import type { Report } from '../shared/report';
 import { operatorMessage } from './failures';
 import { memoWriter } from './memo';
+import { groupRolloutSeconds } from '../shared/metrics';
 import { isOpen, nextOpening, parseWindows, type MaintenanceWindows } from '../shared/maintenanceWindow';
 import { summarizeRollout } from '../shared/summaries';
 import type { GroupStatus, Halt, HoldLessonInput, RolloutPhase, RolloutStatus, SatelliteStatus } from '../shared/rollout';
@@ -119,7 +122,11 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   const { workflowId, runId } = workflowInfo();
   const startedAt = new Date().toISOString();
   const log: string[] = [];
-  const note = (line: string) => log.push(`${new Date().toISOString()} ${line}`);
+  /** A line for the task monitor's report, and for the worker's log (with the workflow's ids; not repeated on replay). */
+  const note = (line: string, level: 'info' | 'warn' = 'info') => {
+    log.push(`${new Date().toISOString()} ${line}`);
+    workflowLog[level](line);
+  };
 
   const satellites = new Map<string, SatelliteStatus>();
   const groupStatus: GroupStatus[] = groups.map((g) => ({
@@ -244,21 +251,21 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
 
   // ---- halting ------------------------------------------------------------------------
   /** Reports to the task monitor; a monitor that cannot be reached does not stop the rollout. */
-  const report = (status: Report['status'], summary: string, key: string) =>
+  const report = (outcome: Report['status'], summary: string, key: string) =>
     taskMonitor
       .writeReport({
         runKey: `${workflowId}/${runId}${key}`,
         task: 'holdLesson',
-        status,
+        status: outcome,
         summary,
         log,
-        details: { lessonId: lesson.lessonId, requestedBy: input.requestedBy },
+        details: { lessonId: lesson.lessonId, requestedBy: input.requestedBy, halted: status.halted },
         startedAt,
         finishedAt: new Date().toISOString(),
       })
       .catch((err) => {
         if (isCancellation(err)) throw err;
-        note(`could not write the report to the task monitor: ${operatorMessage(err)}`);
+        note(`the report to the task monitor, or its alert, did not go through: ${operatorMessage(err)}`);
       });
 
   /** Halts until the operator decides; returns on resume, throws Aborted on abort. */
@@ -268,7 +275,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     // that arrives while the report is being written must count (an abort always does).
     if (decision !== 'abort') decision = undefined;
     status.halted = { ...h, since: new Date().toISOString() };
-    note(`halted in ${h.step} of group ${h.group}: ${h.reason}`);
+    note(`halted in ${h.step} of group ${h.group}: ${h.reason}`, 'warn');
     setPhase('halted');
     haltCount += 1;
     await report('halted', `lesson ${lesson.lessonId} halted in ${h.step} of group ${h.group}: ${h.reason}`, `/halt-${haltCount}`);
@@ -377,6 +384,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       const gs = groupStatus[index]!;
       const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
       gs.state = 'in-classroom';
+      const groupStartedAt = Date.now();
 
       // Stop chatting: out of the load balancer, then the web server stops.
       setPhase('stop-chatting');
@@ -465,6 +473,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       }
       setState(passed, 'serving-new', lesson.lessonId);
       gs.state = 'serving-new';
+      groupRolloutSeconds(metricMeter).record((Date.now() - groupStartedAt) / 1000, { cluster: input.cluster, group: g.name });
       note(`group ${g.name} serves lesson ${lesson.lessonId}: ${passed.join(', ')}`);
 
       setPhase('coffee');

@@ -17,6 +17,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  log as workflowLog,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
@@ -69,7 +70,11 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   const startedAt = new Date();
   const lessonId = lessonIdFor(startedAt, runId);
   const log: string[] = [];
-  const note = (line: string) => log.push(`${new Date().toISOString()} ${line}`);
+  /** A line for the task monitor's report, and for the worker's log (with the workflow's ids; not repeated on replay). */
+  const note = (line: string, level: 'info' | 'warn' = 'info') => {
+    log.push(`${new Date().toISOString()} ${line}`);
+    workflowLog[level](line);
+  };
   const status: PreparationStatus = { reference: input.reference, phase: 'checking-lectureship', halted: null, subjects: [], summary: 'starting' };
   let decision: 'resume' | 'abort' | undefined;
   let haltCount = 0;
@@ -359,6 +364,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
           stats: status.stats,
           rollout: status.rollout,
           requestedBy: input.requestedBy,
+          halted: status.halted,
         },
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
@@ -366,7 +372,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
       .then(() => undefined)
       .catch((err) => {
         if (isCancellation(err)) throw err;
-        note(`could not write the report to the task monitor: ${operatorMessage(err)}`);
+        note(`the report to the task monitor, or its alert, did not go through: ${operatorMessage(err)}`);
       });
   }
 
@@ -375,7 +381,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     const before = status.phase;
     if (decision !== 'abort') decision = undefined;
     status.halted = { step: stepName, reason, since: new Date().toISOString() };
-    note(`halted in "${stepName}": ${reason}`);
+    note(`halted in "${stepName}": ${reason}`, 'warn');
     setPhase('halted');
     haltCount += 1;
     await report('halted', `prepareLesson halted in "${stepName}": ${reason}`, `/halt-${haltCount}`);

@@ -16,6 +16,10 @@
  *
  * Saves through the slave (`save` update) go to the master and are answered once the
  * block is applied here too (read-your-writes).
+ *
+ * With alerts configured, a halt, a master unreachable past the threshold, and lag past
+ * the threshold each send one alert per episode (an episode ends when the master
+ * answers again, or the lag falls back under the threshold).
  */
 import {
   ActivityFailure,
@@ -23,6 +27,8 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  log,
+  metricMeter,
   defineQuery,
   defineSignal,
   defineUpdate,
@@ -30,11 +36,15 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { AlertActivities } from '../activities/common/alerts';
 import type { SlaveActivities } from '../activities/slave';
+import type { Alert } from '../shared/alert';
+import { slaveLagBlocks, slaveLagSeconds } from '../shared/metrics';
 import { slaveTaskQueue } from '../shared/names';
 import {
   SAVE_AGAIN_HINT,
   SLAVE_HALT_KINDS,
+  type SlaveAlertState,
   type SlaveHalt,
   type SlaveSaveInput,
   type SlaveSaveResult,
@@ -58,7 +68,7 @@ const PASSES_PER_RUN = 1_000;
 const PASS_BUDGET_MS = 10_000;
 
 export async function slaveSync(input: SlaveSyncInput): Promise<void> {
-  const { slave, pollIntervalMs, saveTimeoutMs, passesPerRun = PASSES_PER_RUN } = input;
+  const { slave, pollIntervalMs, saveTimeoutMs, passesPerRun = PASSES_PER_RUN, alerts } = input;
   const taskQueue = slaveTaskQueue(slave);
   // One attempt per pass: the loop below is the retry, so every failure shows in status.
   const sync = proxyActivities<SlaveActivities>({
@@ -73,6 +83,14 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     // A save fails within the configured time, however far it got (the slave's worker gone included).
     scheduleToCloseTimeout: saveTimeoutMs,
     retry: { maximumAttempts: 1 },
+  });
+
+  // Alerts go out beside the loop: a slow webhook must not hold up replication.
+  const alerter = proxyActivities<AlertActivities>({
+    taskQueue,
+    startToCloseTimeout: '1m',
+    scheduleToCloseTimeout: '30m',
+    retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2m', nonRetryableErrorTypes: ['AlertMisconfigured'] },
   });
 
   const carried = input.carried;
@@ -92,9 +110,65 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     evolvedModels: carried?.evolvedModels ?? 0,
     lastSyncAt: null,
   };
+  // Gauges for Prometheus (not emitted while a history is replayed).
+  const lagBlocksGauge = slaveLagBlocks(metricMeter).withTags({ slave });
+  const lagSecondsGauge = slaveLagSeconds(metricMeter).withTags({ slave });
   let news = false;
   let resumed = false;
   let draining = false;
+  const alerted: SlaveAlertState = { unreachable: false, lagging: false, ...carried?.alerted };
+  const alertsInFlight: Promise<void>[] = [];
+  const { workflowId } = workflowInfo();
+
+  const raise = (kind: Alert['kind'], episode: string, summary: string, reason: string, resumeCommand?: string) => {
+    if (!alerts) return;
+    const alert: Alert = {
+      key: `${workflowId}/${kind}/${episode}`,
+      kind,
+      cluster: alerts.cluster,
+      workflowId,
+      summary: `${alerts.cluster}: ${summary}`,
+      reason,
+      ...(resumeCommand ? { resumeCommand } : {}),
+      at: new Date().toISOString(),
+    };
+    alertsInFlight.push(
+      alerter.sendAlert(alert).then(
+        () => undefined,
+        (err) => {
+          status.lastError = `the ${kind} alert was not delivered: ${operatorMessage(err)}`;
+        },
+      ),
+    );
+  };
+  /** After each pass: lag past the threshold starts an episode (one alert); back under it ends it. */
+  const watchLag = () => {
+    if (!alerts) return;
+    const behind = (status.lagBlocks ?? 0) > alerts.lagAboveBlocks || (status.lagSeconds ?? 0) > alerts.lagAboveSeconds;
+    if (behind && !alerted.lagging) {
+      alerted.lagging = true;
+      raise(
+        'slave-lagging',
+        status.lastSyncAt ?? '',
+        `slave ${slave} is ${status.lagBlocks} blocks and ${status.lagSeconds ?? 0} s behind the master`,
+        `thresholds: ${alerts.lagAboveBlocks} blocks, ${alerts.lagAboveSeconds} s; it applied up to block ${status.highWaterMark}, the master is at ${status.masterSeq}`,
+      );
+    }
+    if (!behind) alerted.lagging = false;
+  };
+  /** While the master does not answer: one alert once it has been silent past the threshold. */
+  const watchUnreachable = () => {
+    if (!alerts || alerted.unreachable || !status.masterUnreachableSince) return;
+    const silentMs = Date.now() - Date.parse(status.masterUnreachableSince);
+    if (silentMs < alerts.unreachableAfterMs) return;
+    alerted.unreachable = true;
+    raise(
+      'slave-master-unreachable',
+      status.masterUnreachableSince,
+      `slave ${slave} has not reached the master since ${status.masterUnreachableSince} (${Math.round(silentMs / 1000)} s); reads on it go on, saves through it fail`,
+      status.lastError ?? 'no answer',
+    );
+  };
 
   setHandler(slaveStatusQuery, () => status);
   setHandler(newsSignal, () => {
@@ -140,6 +214,8 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
   );
 
   const record = (result: SlaveSyncResult) => {
+    if (status.masterUnreachableSince) log.info(`the master answers again (unreachable since ${status.masterUnreachableSince})`);
+    for (const e of result.evolved) log.info(`evolved the schema from model ${e.from ?? 'none'} to ${e.to}: ${e.changes.join('; ') || 'no table changes'}`);
     status.highWaterMark = result.highWaterMark;
     status.masterSeq = result.masterSeq;
     status.lagBlocks = result.lagBlocks;
@@ -151,7 +227,17 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     status.lastError = null;
     status.lastSyncAt = new Date().toISOString();
     status.state = result.lagBlocks === 0 ? 'caught-up' : 'syncing';
+    lagBlocksGauge.set(result.lagBlocks);
+    if (result.lagSeconds !== null) lagSecondsGauge.set(result.lagSeconds);
+    alerted.unreachable = false;
+    watchLag();
   };
+
+  /** How long until the unreachable alert is due (no limit when it is not pending). */
+  const untilUnreachableAlert = () =>
+    !alerts || alerted.unreachable || !status.masterUnreachableSince
+      ? Infinity
+      : Math.max(1, Date.parse(status.masterUnreachableSince) + alerts.unreachableAfterMs - Date.now());
 
   let retryPause = pollIntervalMs;
   for (let pass = 0; pass < passesPerRun && !workflowInfo().continueAsNewSuggested; pass++) {
@@ -180,26 +266,35 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
           since: new Date().toISOString(),
           resumeWith: `temporal workflow signal --workflow-id ${workflowInfo().workflowId} --name resume`,
         } satisfies SlaveHalt;
+        log.warn(`halted: ${status.halt.reason}; after the fix: ${status.halt.resumeWith}`);
+        raise('slave-halted', status.halt.since, `slave ${slave} stopped syncing: ${kind}`, status.halt.reason, status.halt.resumeWith);
         continue;
       }
-      if (kind === 'MasterUnreachable') status.masterUnreachableSince ??= new Date().toISOString();
+      if (kind === 'MasterUnreachable' && !status.masterUnreachableSince) {
+        status.masterUnreachableSince = new Date().toISOString();
+        log.warn(`the master is unreachable: ${status.lastError}; reads go on, saves through this slave fail until it answers`);
+      }
       status.state = kind === 'MasterUnreachable' ? 'master-unreachable' : 'syncing';
-      // Wait, growing the pause, unless news, a pause or a resume comes first.
-      await condition(() => news || status.paused || resumed, retryPause);
+      watchUnreachable();
+      // Wait, growing the pause, unless news, a pause or a resume comes first; an alert due meanwhile is not made to wait.
+      await condition(() => news || status.paused || resumed, Math.min(retryPause, untilUnreachableAlert()));
       resumed = false;
       retryPause = Math.min(retryPause * 2, MAX_RETRY_PAUSE_MS);
     }
   }
 
-  // Saves in flight finish in this run; the next run starts with a small history.
+  // Saves and alerts in flight finish in this run; the next run starts with a small history.
   draining = true;
   await condition(allHandlersFinished);
+  await Promise.all(alertsInFlight);
   await continueAsNew<typeof slaveSync>({
     slave,
     pollIntervalMs,
     saveTimeoutMs,
     passesPerRun,
+    ...(alerts ? { alerts } : {}),
     carried: {
+      alerted,
       paused: status.paused,
       masterUnreachableSince: status.masterUnreachableSince,
       lastError: status.lastError,

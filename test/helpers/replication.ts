@@ -12,7 +12,9 @@ import { loadConfig } from '../../src/config/load';
 import type { ClusterConfig } from '../../src/config/schema';
 import type { Database } from '../../src/db/database';
 import { createLogger } from '../../src/logging';
+import { Runtime } from '@temporalio/worker';
 import { startMasterService, type MasterService } from '../../src/master/service';
+import { installRuntime } from '../../src/workers/runtime';
 import { deployModel } from '../../src/model/deploy';
 import { parseModel } from '../../src/model/modelFile';
 import { startSlaveSync } from '../../src/operator/slaveSync';
@@ -108,12 +110,14 @@ export async function replicationCluster(
 
   let service: MasterService | undefined;
   const log = createLogger('test-master', { pretty: false });
+  // The runtime of this process (its Prometheus endpoint when the config has one) counts the master's saves.
+  installRuntime(log, config.metrics?.bindAddress);
   const master = {
     db: masterDb.db,
     url: masterDb.url,
     service: () => service!,
     start: async () => {
-      service = await startMasterService(config, log);
+      service = await startMasterService(config, log, Runtime.instance().metricMeter);
     },
     stop: async () => {
       await service?.close();

@@ -20,6 +20,8 @@ export function writeTestConfig(dir: string, edit: (config: Record<string, any>)
   for (const s of config.satellites) s.dataDir = `./satellites/${s.name}`;
   config.timings = { lastCigarette: '0s', coffee: '0s', slavePollInterval: '200ms', saveTimeout: '5s' };
   config.workers = { shutdownGraceTime: '5s' };
+  // The demo's fixed metrics port could be taken by the developer's own stack; tests that scrape pick a free one.
+  delete config.metrics;
   edit(config);
   const file = path.join(dir, 'cluster.yaml');
   writeFileSync(file, stringify(config));

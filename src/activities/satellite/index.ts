@@ -7,6 +7,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SatelliteConfig } from '../../config/schema';
 import type { FiledLesson } from '../../shared/lesson';
+import { bytesCopied, examinationFailures } from '../../shared/metrics';
 import type { ExaminationResult } from '../../shared/rollout';
 import { startApache, stopApache } from './apache';
 import { examine } from './examination';
@@ -37,7 +38,7 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
       const ctx = Context.current();
       let last = 0;
       try {
-        return await copyLessonFiles(satellite, lesson, {
+        const result = await copyLessonFiles(satellite, lesson, {
           // A retry after a failure compares contents, not only sizes and times.
           repair: options.repair === true || ctx.info.attempt > 1,
           signal: ctx.cancellationSignal,
@@ -48,6 +49,13 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
             }
           },
         });
+        bytesCopied(ctx.metricMeter).add(result.bytesChanged, { satellite: satellite.name });
+        ctx.log.info(`lesson ${lesson.lessonId} copied to ${satellite.name}`, {
+          filesCopied: result.filesCopied,
+          bytesChanged: result.bytesChanged,
+          alreadyCopied: result.alreadyCopied,
+        });
+        return result;
       } catch (err) {
         if (err instanceof CorruptCopy) throw ApplicationFailure.retryable(err.message, 'CorruptCopy');
         throw err;
@@ -60,12 +68,17 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
       // The browser test or a test command can be silent for a while; the heartbeat is there to notice a dead worker.
       const alive = setInterval(() => ctx.heartbeat(), 10_000);
       try {
-        return await examine(satellite, lesson, {
+        const result = await examine(satellite, lesson, {
           testCommand,
           chromium,
           signal: ctx.cancellationSignal,
           onCheck: (done) => ctx.heartbeat({ checks: done }),
         });
+        if (!result.passed) {
+          examinationFailures(ctx.metricMeter).add(1, { satellite: satellite.name });
+          ctx.log.warn(`${satellite.name} failed the examination of lesson ${lesson.lessonId}`, { failures: result.failures });
+        }
+        return result;
       } finally {
         clearInterval(alive);
       }
