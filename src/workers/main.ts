@@ -14,7 +14,11 @@ import { MetricsAddressError } from './runtime';
 export async function workerMain(role: Role | 'all-in-one', argv = process.argv.slice(2)): Promise<void> {
   const log = createLogger(`worker:${role}`);
   try {
-    const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, name: { type: 'string' }, metrics: { type: 'string' } }, strict: true });
+    const { values } = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, name: { type: 'string' }, metrics: { type: 'string' } },
+      strict: true,
+    });
     const config = loadConfig(configFileFrom(values.config));
     const roles = role === 'all-in-one' ? allRoles(config) : [{ role, name: values.name ?? process.env.LESSONPLAN_NAME }];
     const workers = await startWorkers(config, roles, log, { metricsAddress: values.metrics });

@@ -33,8 +33,7 @@ export function installRuntime(log: Logger, metricsAddress?: string): void {
     logger: new DefaultLogger(log.isLevelEnabled('debug') ? 'DEBUG' : 'INFO', (entry) => {
       const component = entry.meta?.sdkComponent;
       const ours = component === 'workflow' || component === 'activity';
-      const level =
-        EXPECTED.some((text) => entry.message.startsWith(text)) || (!ours && entry.level === 'INFO') ? 'debug' : levels[entry.level];
+      const level = EXPECTED.some((text) => entry.message.startsWith(text)) || (!ours && entry.level === 'INFO') ? 'debug' : levels[entry.level];
       log[level](entry.meta ?? {}, entry.message);
     }),
     // SIGINT and SIGTERM start a graceful shutdown of every worker in this process.

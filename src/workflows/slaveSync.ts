@@ -215,7 +215,8 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
 
   const record = (result: SlaveSyncResult) => {
     if (status.masterUnreachableSince) log.info(`the master answers again (unreachable since ${status.masterUnreachableSince})`);
-    for (const e of result.evolved) log.info(`evolved the schema from model ${e.from ?? 'none'} to ${e.to}: ${e.changes.join('; ') || 'no table changes'}`);
+    for (const e of result.evolved)
+      log.info(`evolved the schema from model ${e.from ?? 'none'} to ${e.to}: ${e.changes.join('; ') || 'no table changes'}`);
     status.highWaterMark = result.highWaterMark;
     status.masterSeq = result.masterSeq;
     status.lagBlocks = result.lagBlocks;

@@ -51,7 +51,9 @@ export async function alertReceiver(pathname = '/hooks/secret-path-123') {
         const found = received.find((r) => matches(r.alert));
         if (found) return found.alert;
         if (Date.now() > until)
-          throw new Error(`no matching alert within ${deadlineMs} ms; got ${JSON.stringify(received.map((r) => `${r.alert.kind} ${r.alert.workflowId}`))}`);
+          throw new Error(
+            `no matching alert within ${deadlineMs} ms; got ${JSON.stringify(received.map((r) => `${r.alert.kind} ${r.alert.workflowId}`))}`,
+          );
         await new Promise((r) => setTimeout(r, 50));
       }
     },
