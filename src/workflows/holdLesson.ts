@@ -183,20 +183,33 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     { key: searchAttributes.lessonId, value: lesson.lessonId },
   ]);
 
-  setHandler(statusQuery, () => status);
-  setHandler(resumeSignal, () => {
-    if (status.halted) decision = 'resume';
-    if (status.phase === 'waiting-for-window') windowIgnored = true;
-    status.paused = false;
-  });
-  setHandler(abortSignal, (reason) => {
-    note(`abort requested${reason ? `: ${reason}` : ''}`);
-    decision = 'abort';
-    status.paused = false;
-  });
-  setHandler(pauseSignal, () => {
-    status.paused = true;
-  });
+  // Descriptions are what the Temporal UI shows beside each name in its signal, update and query lists.
+  setHandler(statusQuery, () => status, { description: 'Where the rollout stands: phase, each group and satellite, a halt' });
+  setHandler(
+    resumeSignal,
+    () => {
+      if (status.halted) decision = 'resume';
+      if (status.phase === 'waiting-for-window') windowIgnored = true;
+      status.paused = false;
+    },
+    { description: 'After the fix: go on from the halt (or a pause; or let the next group in outside the window)' },
+  );
+  setHandler(
+    abortSignal,
+    (reason) => {
+      note(`abort requested${reason ? `: ${reason}` : ''}`);
+      decision = 'abort';
+      status.paused = false;
+    },
+    { description: 'Stop the rollout and put the groups taken out back on the lesson they served (optional input: the reason)' },
+  );
+  setHandler(
+    pauseSignal,
+    () => {
+      status.paused = true;
+    },
+    { description: 'Hold before the next group goes into the classroom; resume goes on' },
+  );
 
   // ---- operator updates: act on one satellite of a halted group ---------------------
   const haltedSatellite = (name: string): Halt => {
@@ -218,7 +231,10 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       if (!failure) settle(halt, name);
       return satellites.get(name)!;
     },
-    { validator: ({ satellite: name }) => void haltedSatellite(name) },
+    {
+      validator: ({ satellite: name }) => void haltedSatellite(name),
+      description: 'Teach one halted satellite again (input {"satellite": "<name>"}); the rollout goes on once none is left failing',
+    },
   );
   setHandler(
     skipSatelliteUpdate,
@@ -230,6 +246,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       return satellites.get(name)!;
     },
     {
+      description: 'Leave one halted satellite out of service for this rollout (input {"satellite": "<name>"})',
       validator: ({ satellite: name }) => {
         haltedSatellite(name);
         // After the skip, the satellite never comes back; while the largest remaining group is in the classroom, the rest must suffice.

@@ -85,14 +85,23 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   const testQueries: TestQuery[] = [];
   let searchProbe: SearchProbe | undefined;
 
-  setHandler(preparationStatusQuery, () => status);
-  setHandler(resumePreparationSignal, () => {
-    if (status.halted) decision = 'resume';
-  });
-  setHandler(abortPreparationSignal, (reason) => {
-    note(`abort requested${reason ? `: ${reason}` : ''}`);
-    decision = 'abort';
-  });
+  // Descriptions are what the Temporal UI shows beside each name in its signal and query lists.
+  setHandler(preparationStatusQuery, () => status, { description: 'Where the teacher stands: phase, subjects, a halt, the rollout' });
+  setHandler(
+    resumePreparationSignal,
+    () => {
+      if (status.halted) decision = 'resume';
+    },
+    { description: 'After the fix: run the halted step again and go on' },
+  );
+  setHandler(
+    abortPreparationSignal,
+    (reason) => {
+      note(`abort requested${reason ? `: ${reason}` : ''}`);
+      decision = 'abort';
+    },
+    { description: 'Give this lesson up (its rollout too, if one runs); optional input: the reason' },
+  );
   upsertSearchAttributes([{ key: searchAttributes.cluster, value: input.cluster }]);
 
   const showSummary = memoWriter();

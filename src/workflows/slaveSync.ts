@@ -170,17 +170,30 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     );
   };
 
-  setHandler(slaveStatusQuery, () => status);
-  setHandler(newsSignal, () => {
-    news = true;
-  });
-  setHandler(slavePauseSignal, () => {
-    status.paused = true;
-  });
-  setHandler(slaveResumeSignal, () => {
-    status.paused = false;
-    resumed = true;
-  });
+  // Descriptions are what the Temporal UI shows beside each name in its signal, update and query lists.
+  setHandler(slaveStatusQuery, () => status, { description: 'State, high-water mark, lag, model, since when the master is unreachable' });
+  setHandler(
+    newsSignal,
+    () => {
+      news = true;
+    },
+    { description: 'The master has new blocks: pull now instead of at the next poll' },
+  );
+  setHandler(
+    slavePauseSignal,
+    () => {
+      status.paused = true;
+    },
+    { description: 'Stop pulling (saves through this slave are refused until resume)' },
+  );
+  setHandler(
+    slaveResumeSignal,
+    () => {
+      status.paused = false;
+      resumed = true;
+    },
+    { description: 'Go on after a pause, or after the fix of a halt' },
+  );
   setHandler(
     saveUpdate,
     async (request) => {
@@ -201,6 +214,7 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
       }
     },
     {
+      description: 'Save a commitblock through this slave: routed to the master, answered once applied here',
       validator: (request) => {
         if (!request || !Array.isArray(request.changes) || request.changes.length === 0) throw new Error('a save needs at least one change');
         if (typeof request.idempotencyKey !== 'string' || request.idempotencyKey.length === 0) throw new Error('a save needs an idempotencyKey');
