@@ -4,7 +4,7 @@
  * database, again after a failed delivery), and slaveSync's alerts for a halt, a master
  * unreachable past the threshold and lag past the threshold, one per episode (workflow
  * logic on the real Temporal server with the real notifier; the sync pass is stubbed).
- * A rollout halting on a real cluster alerts in lessonCli.integration.test.ts, a real
+ * A rollout halting on a real cluster alerts in firstHour.integration.test.ts, a real
  * master going away in slaveSync.outage.integration.test.ts.
  */
 import assert from 'node:assert/strict';

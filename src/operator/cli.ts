@@ -16,6 +16,7 @@ import { UsageError } from './commandContext';
 import { registerSlaveCommands } from './slaveCommands';
 import { registerScheduleCommands } from './scheduleCommands';
 import { registerWindowCommands } from './windowCommands';
+import { registerInboxCommands } from './inboxCommands';
 import { UnknownSlaveError } from './slaveSync';
 import { ModelError } from '../model/modelFile';
 
@@ -125,6 +126,7 @@ export function buildProgram(): Command {
     fail: () => void (process.exitCode = EXIT.failed),
     json,
   };
+  registerInboxCommands(program, context);
   registerLessonCommands(program, context);
   registerSlaveCommands(program, context);
   registerScheduleCommands(program, context);

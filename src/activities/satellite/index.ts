@@ -65,6 +65,10 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
     /** The examination, through this satellite's own Apache on its private port. */
     async examineLesson(lesson: FiledLesson): Promise<ExaminationResult> {
       const ctx = Context.current();
+      const failed = (why: string, details: object) => {
+        examinationFailures(ctx.metricMeter).add(1, { satellite: satellite.name });
+        ctx.log.warn(`${satellite.name} failed the examination of lesson ${lesson.lessonId}: ${why}`, details);
+      };
       // The browser test or a test command can be silent for a while; the heartbeat is there to notice a dead worker.
       const alive = setInterval(() => ctx.heartbeat(), 10_000);
       try {
@@ -74,11 +78,12 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
           signal: ctx.cancellationSignal,
           onCheck: (done) => ctx.heartbeat({ checks: done }),
         });
-        if (!result.passed) {
-          examinationFailures(ctx.metricMeter).add(1, { satellite: satellite.name });
-          ctx.log.warn(`${satellite.name} failed the examination of lesson ${lesson.lessonId}`, { failures: result.failures });
-        }
+        if (!result.passed) failed(`${result.failures.length} checks failed`, { failures: result.failures });
         return result;
+      } catch (err) {
+        // An examination that cannot even run (its web server does not start) is failed too; a cancelled one is not.
+        if (!ctx.cancellationSignal.aborted) failed((err as Error).message, {});
+        throw err;
       } finally {
         clearInterval(alive);
       }
