@@ -70,16 +70,20 @@ const taskMonitor = proxyActivities<ReferenceActivities>({
 
 /**
  * A satellite's activities, on its own task queue. Short steps give up after five
- * minutes when nobody serves the queue (the satellite's worker or host is gone).
+ * minutes when nobody serves the queue (the satellite's worker or host is gone). Each
+ * carries a summary naming the satellite (and the seed's step), which the Temporal UI's
+ * timeline shows beside the activity's name.
  */
 function satelliteActivities(name: string) {
   const taskQueue = satelliteTaskQueue(name);
-  const quick = proxyActivities<SatelliteActivities>({
-    taskQueue,
-    startToCloseTimeout: '2m',
-    scheduleToCloseTimeout: '5m',
-    retry: { ...retry, maximumAttempts: 5 },
-  });
+  const quick = (summary: string) =>
+    proxyActivities<SatelliteActivities>({
+      taskQueue,
+      startToCloseTimeout: '2m',
+      scheduleToCloseTimeout: '5m',
+      retry: { ...retry, maximumAttempts: 5 },
+      summary,
+    });
   const copy = proxyActivities<SatelliteActivities>({
     taskQueue,
     startToCloseTimeout: '2h',
@@ -87,6 +91,7 @@ function satelliteActivities(name: string) {
     // The copy reports progress; a silent copy (worker killed) is retried after restart.
     heartbeatTimeout: '15s',
     retry: { ...retry, maximumAttempts: 3 },
+    summary: `the lesson for ${name}`,
   });
   const exam = proxyActivities<SatelliteActivities>({
     taskQueue,
@@ -94,13 +99,14 @@ function satelliteActivities(name: string) {
     scheduleToCloseTimeout: '30m',
     heartbeatTimeout: '2m',
     retry: { ...retry, maximumAttempts: 2 },
+    summary: `${name}'s examination`,
   });
   // Proxies have no own keys to spread: pick each activity by name.
   return {
-    stopWebServer: quick.stopWebServer,
-    startWebServer: quick.startWebServer,
-    activateLesson: quick.activateLesson,
-    servedLesson: quick.servedLesson,
+    stopWebServer: quick(`${name} stops chatting`).stopWebServer,
+    startWebServer: quick(`${name} leaves the classroom`).startWebServer,
+    activateLesson: quick(name).activateLesson,
+    servedLesson: quick(name).servedLesson,
     copyLesson: copy.copyLesson,
     examineLesson: exam.examineLesson,
   };
@@ -426,10 +432,10 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       // The barrier: every satellite of the group is out before the lesson starts.
       await Promise.all(names.map((name) => step('stop chatting: stop web server', g.name, [name], () => satellite(name).stopWebServer())));
       setState(names, 'out');
-      if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs);
+      if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} out` });
 
       setPhase('last-cigarette');
-      await sleep(input.lastCigaretteMs);
+      await sleep(input.lastCigaretteMs, { summary: `last cigarette before group ${g.name}'s lesson` });
 
       // The lesson and the examination, in parallel across the group; failures halt.
       setPhase('lesson');
@@ -486,7 +492,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
           loadBalancer.waitUntilHealthy(passed, { serving: true, deadlineMs: healthyDeadline }),
         );
       } else {
-        await sleep(input.healthCheckWaitMs);
+        await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} back` });
       }
       setState(passed, 'serving-new', lesson.lessonId);
       gs.state = 'serving-new';
@@ -494,7 +500,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       note(`group ${g.name} serves lesson ${lesson.lessonId}: ${passed.join(', ')}`);
 
       setPhase('coffee');
-      await sleep(input.coffeeMs);
+      await sleep(input.coffeeMs, { summary: `coffee after group ${g.name}` });
     }
     setPhase('done');
     await report('ok', `lesson ${lesson.lessonId} served by ${countServing()} of ${satellites.size} satellites`, '');
@@ -547,7 +553,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         loadBalancer.switchServers({ ready: outNow, drain: onNew }),
       );
     } else {
-      await sleep(input.healthCheckWaitMs);
+      await sleep(input.healthCheckWaitMs, { summary: "abort: the load balancer's health checks see the restored satellites back" });
     }
     for (const name of outNow) setState([name], 'restored', servedBefore.get(name)!);
     if (onNew.length > 0) {
