@@ -85,19 +85,28 @@ describe('lessonplan schedule: Temporal Schedules start prepareLesson', async ()
       });
       assert.equal(idle.phase, 'nothing-to-do');
 
-      // New subject matter: the next ring starts a run that holds a lesson.
+      // New subject matter: the next ring starts a run that holds a lesson. Rings go on
+      // every 4 s, so a fresh run takes the fixed id seconds after the lesson ends: look
+      // for the run that held it among the runs under that id, not at the latest one.
+      const dropped = new Date();
       await drop(ops, smallSample(config, 60, 20));
-      const done = await waitFor(
+      const { runId, status: done } = await waitFor(
         'a scheduled lesson held on every satellite',
         async () => {
-          const status = (await client.workflow.getHandle(prepareId).query<PreparationStatus>('status')) as PreparationStatus;
-          return status.phase === 'done' ? status : undefined;
+          // From a little before the drop: a run that started just before it may still take it.
+          const since = new Date(dropped.getTime() - 10_000).toISOString();
+          for await (const run of client.workflow.list({
+            query: `WorkflowId = '${prepareId}' AND StartTime > '${since}' AND ExecutionStatus = 'Completed'`,
+          })) {
+            const status = (await client.workflow.getHandle(prepareId, run.runId).result()) as PreparationStatus;
+            if (status.phase === 'done') return { runId: run.runId, status };
+          }
+          return undefined;
         },
         240_000,
       );
       assert.ok(done.lessonId);
-      await client.workflow.getHandle(prepareId).result();
-      await replayAndRecord(client.workflow.getHandle(prepareId), 'prepareLesson.scheduled.json');
+      await replayAndRecord(client.workflow.getHandle(prepareId, runId), 'prepareLesson.scheduled.json');
       assert.deepEqual(
         await servedVersions(config),
         config.satellites.map(() => done.lessonId),
