@@ -8,8 +8,6 @@
  * master going away in slaveSync.outage.integration.test.ts.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +23,7 @@ import { ORCHESTRATION_TASK_QUEUE, slaveTaskQueue } from '../src/shared/names';
 import type { Report } from '../src/shared/report';
 import type { SlaveSyncInput, SlaveSyncResult } from '../src/shared/slaveSync';
 import { createLogger } from '../src/logging';
+import { freePort } from '../src/stack/ports';
 import { installRuntime } from '../src/workers/runtime';
 import { alertReceiver } from './helpers/alertReceiver';
 import { waitForStatus } from './helpers/replication';
@@ -33,14 +32,6 @@ import { clientForTest, runStubbedWorkers } from './helpers/workers';
 
 const TOKEN_ENV = 'LESSONPLAN_TEST_ALERT_TOKEN';
 const TOKEN = 'tok-3f9a-very-secret';
-/** A port nobody listens on: taken, then let go. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const anAlert = (key = 'k-1'): Alert => ({
@@ -111,7 +102,7 @@ describe('alerts', async () => {
       assert.match(err.message, /the alert command .* failed \(exit 4\): pager down/);
       assert.doesNotMatch(err.message, new RegExp(`${TOKEN}|secret-path`));
 
-      const closed = await closedPort();
+      const closed = await freePort(); // nobody listens there
       const nobody = createNotifier({ ...defaults, webhook: `http://127.0.0.1:${closed}/hook` });
       await assert.rejects(
         nobody.notify(anAlert()),

@@ -79,8 +79,8 @@ function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocu
 }
 
 /** satellites[1].webServer.port */
-export function fieldPath(keys: (string | number)[]): string {
-  return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+export function fieldPath(keys: readonly PropertyKey[]): string {
+  return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
 }
 
 function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {

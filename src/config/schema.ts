@@ -170,11 +170,6 @@ const workers = z
   })
   .default({ shutdownGraceTime: 30_000 });
 
-/**
- * Where operators are told when something needs them: a webhook (JSON POST) and/or a
- * command (the same JSON on its standard input). Each event is sent once, with a key
- * the receiver can use to drop a repeat after a network failure.
- */
 /** host:port, as Prometheus scrape targets are written (IPv6 in brackets). */
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
 
@@ -183,6 +178,11 @@ const metrics = z.strictObject({
   bindAddress: listenAddress,
 });
 
+/**
+ * Where operators are told when something needs them: a webhook (JSON POST) and/or a
+ * command (the same JSON on its standard input). Each event is sent once, with a key
+ * the receiver can use to drop a repeat after a network failure.
+ */
 const alerts = z
   .strictObject({
     webhook: z.url().optional(),

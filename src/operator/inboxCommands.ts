@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { validateItem } from '../activities/reference/catalog';
 import { dropIntoInbox } from '../activities/reference/inbox';
+import { fieldPath } from '../config/load';
 import type { ClusterConfig } from '../config/schema';
 import { openDatabase, type Database } from '../db/database';
 import { migrateOperational } from '../db/migrate';
@@ -131,12 +132,4 @@ function readItemsFile(file: string, config: ClusterConfig): InboxItem[] {
   });
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
   return parsed.data as InboxItem[];
-}
-
-/** [3, "kind"] -> "[3].kind" */
-function fieldPath(path: PropertyKey[]): string {
-  return path
-    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
-    .join('')
-    .replace(/^\./, '');
 }

@@ -25,6 +25,7 @@ export async function alertReceiver(pathname = '/hooks/secret-path-123') {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   onTeardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.address() as AddressInfo;
+  const kinds = () => JSON.stringify(received.map((r) => `${r.alert.kind} ${r.alert.workflowId}`));
   return {
     url: `http://127.0.0.1:${port}${pathname}`,
     received,
@@ -33,29 +34,32 @@ export async function alertReceiver(pathname = '/hooks/secret-path-123') {
       answer = status;
     },
     /** Waits until `n` alerts have arrived (or fails after the deadline). */
-    async waitFor(n: number, deadlineMs = 30_000): Promise<Received[]> {
-      const until = Date.now() + deadlineMs;
-      while (received.length < n) {
-        if (Date.now() > until)
-          throw new Error(
-            `expected ${n} alerts within ${deadlineMs} ms, got ${received.length}: ${JSON.stringify(received.map((r) => r.alert.kind))}`,
-          );
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return received;
+    waitFor(n: number, deadlineMs = 30_000): Promise<Received[]> {
+      return poll(
+        () => (received.length >= n ? received : undefined),
+        deadlineMs,
+        () => `expected ${n} alerts within ${deadlineMs} ms, got ${kinds()}`,
+      );
     },
     /** Waits until an alert that matches has arrived, and returns it (or fails after the deadline). */
     async waitForAlert(matches: (alert: Alert) => boolean, deadlineMs = 30_000): Promise<Alert> {
-      const until = Date.now() + deadlineMs;
-      for (;;) {
-        const found = received.find((r) => matches(r.alert));
-        if (found) return found.alert;
-        if (Date.now() > until)
-          throw new Error(
-            `no matching alert within ${deadlineMs} ms; got ${JSON.stringify(received.map((r) => `${r.alert.kind} ${r.alert.workflowId}`))}`,
-          );
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const found = await poll(
+        () => received.find((r) => matches(r.alert)),
+        deadlineMs,
+        () => `no matching alert within ${deadlineMs} ms; got ${kinds()}`,
+      );
+      return found.alert;
     },
   };
+}
+
+/** Checks every 50 ms until `probe` finds something; fails with `why()` after the deadline. */
+async function poll<T>(probe: () => T | undefined, deadlineMs: number, why: () => string): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const found = probe();
+    if (found !== undefined) return found;
+    if (Date.now() > until) throw new Error(why());
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
