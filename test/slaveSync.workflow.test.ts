@@ -21,6 +21,8 @@ class FakeSlave {
   hwm = 0;
   masterSeq = 0;
   passes = 0;
+  /** When set, a save's catch-up meets a block under a new model and evolves the schema. */
+  saveEvolves = false;
   /** When set, every pass fails with this kind. */
   failWith: { kind: string; message: string; nonRetryable: boolean } | undefined;
 
@@ -37,10 +39,13 @@ class FakeSlave {
         if (applied === 0) await new Promise((r) => setTimeout(r, Math.min(input.waitMs, 50)));
         return { highWaterMark: this.hwm, applied, masterSeq: this.masterSeq, lagBlocks: 0, lagSeconds: 0, modelChecksum: 'm', evolved: [] };
       },
+      // Like the real one: the save's own catch-up applies what waits up to its block, evolving on the way when told to.
       routeSaveToMaster: async () => {
         this.masterSeq++;
+        const applied = this.masterSeq - this.hwm;
         this.hwm = this.masterSeq;
-        return { seq: this.masterSeq, duplicate: false, highWaterMark: this.hwm };
+        const evolved = this.saveEvolves ? [{ from: 'm', to: 'm2', changes: ['add class loan'] }] : [];
+        return { seq: this.masterSeq, duplicate: false, highWaterMark: this.hwm, applied, evolved };
       },
     };
   }
@@ -122,6 +127,20 @@ describe('slaveSync logic (stubbed activities, real Temporal server)', async () 
     );
     await handle.signal('resume');
     await waitForStatus(handle, (s) => s.highWaterMark === 5 && !s.paused);
+  });
+
+  test("a save's own catch-up counts in status: the blocks it applied and the schema it evolved", { timeout: 60_000 }, async () => {
+    const handle = await start();
+    await waitForStatus(handle, (s) => s.state === 'caught-up');
+    slave.saveEvolves = true;
+    const saved = await handle.executeUpdate<{ seq: number }, [unknown]>('save', {
+      args: [{ idempotencyKey: 'k', changes: [{ class: 'loan', op: 'upsert', values: { book_id: 1 } }] }],
+    });
+    assert.equal(saved.seq, 1);
+    // No pass applied anything: the save's catch-up did it all.
+    const status: SlaveSyncStatus = await handle.query('status');
+    assert.equal(status.appliedBlocks, 1);
+    assert.equal(status.evolvedModels, 1);
   });
 
   test('continue-as-new after passesPerRun passes: the next run keeps the counters and the mark', { timeout: 60_000 }, async () => {

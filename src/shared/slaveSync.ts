@@ -89,9 +89,9 @@ export interface SlaveSyncStatus {
   lastError: string | null;
   halt: SlaveHalt | null;
   paused: boolean;
-  /** Blocks applied by this workflow (all runs). */
+  /** Blocks applied by this workflow (all runs), by its passes and by the saves through it. */
   appliedBlocks: number;
-  /** Schema evolutions done by this workflow (all runs). */
+  /** Schema evolutions done by this workflow (all runs), by its passes and by the saves through it. */
   evolvedModels: number;
   lastSyncAt: string | null;
 }
@@ -109,4 +109,10 @@ export interface SlaveSaveResult {
   duplicate: boolean;
   /** The slave's mark after the save: at least `seq`, so a read here sees the save. */
   highWaterMark: number;
+  /**
+   * What the save's own catch-up did on this slave on the way (blocks applied, schema
+   * evolved), counted in `status` like a pass's. Absent in saves recorded before it was.
+   */
+  applied?: number;
+  evolved?: SlaveSyncResult['evolved'];
 }

@@ -170,6 +170,13 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     );
   };
 
+  /** Blocks applied and schema evolved on this slave, by a pass or by a save's catch-up. */
+  const count = (applied: number, evolved: SlaveSyncResult['evolved']) => {
+    for (const e of evolved) log.info(`evolved the schema from model ${e.from ?? 'none'} to ${e.to}: ${e.changes.join('; ') || 'no table changes'}`);
+    status.appliedBlocks += applied;
+    status.evolvedModels += evolved.length;
+  };
+
   // Descriptions are what the Temporal UI shows beside each name in its signal, update and query lists.
   setHandler(slaveStatusQuery, () => status, { description: 'State, high-water mark, lag, model, since when the master is unreachable' });
   setHandler(
@@ -200,6 +207,7 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
       try {
         const result = await save.routeSaveToMaster({ ...request, timeoutMs: saveTimeoutMs });
         status.highWaterMark = Math.max(status.highWaterMark ?? 0, result.highWaterMark);
+        count(result.applied ?? 0, result.evolved ?? []);
         news = true;
         return result;
       } catch (err) {
@@ -229,15 +237,12 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
 
   const record = (result: SlaveSyncResult) => {
     if (status.masterUnreachableSince) log.info(`the master answers again (unreachable since ${status.masterUnreachableSince})`);
-    for (const e of result.evolved)
-      log.info(`evolved the schema from model ${e.from ?? 'none'} to ${e.to}: ${e.changes.join('; ') || 'no table changes'}`);
+    count(result.applied, result.evolved);
     status.highWaterMark = result.highWaterMark;
     status.masterSeq = result.masterSeq;
     status.lagBlocks = result.lagBlocks;
     status.lagSeconds = result.lagSeconds;
     status.modelChecksum = result.modelChecksum;
-    status.appliedBlocks += result.applied;
-    status.evolvedModels += result.evolved.length;
     status.masterUnreachableSince = null;
     status.lastError = null;
     status.lastSyncAt = new Date().toISOString();

@@ -75,10 +75,11 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: S
       try {
         const started = Date.now();
         // A slave that has no model yet takes the master's first (a pass does the same).
+        let first: SlaveSyncResult | undefined;
         const modelChecksum =
           input.modelChecksum ??
           (await currentModel(db))?.checksum ??
-          (await catchUp(db, master, { waitMs: 0, budgetMs: input.timeoutMs, batchSize, signal: context.cancellationSignal })).modelChecksum;
+          (first = await catchUp(db, master, { waitMs: 0, budgetMs: input.timeoutMs, batchSize, signal: context.cancellationSignal })).modelChecksum;
         if (!modelChecksum) {
           throw ApplicationFailure.nonRetryable(
             `slave ${slave} has no model yet and neither has the master: deploy a model to the master first`,
@@ -102,7 +103,14 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: S
             'SaveNotYetApplied',
           );
         }
-        return { seq: answer.seq, duplicate: answer.duplicate, highWaterMark: applied.highWaterMark };
+        return {
+          seq: answer.seq,
+          duplicate: answer.duplicate,
+          highWaterMark: applied.highWaterMark,
+          // The work done here on the way counts in the slave's status like a pass's.
+          applied: (first?.applied ?? 0) + applied.applied,
+          evolved: [...(first?.evolved ?? []), ...applied.evolved],
+        };
       } catch (err) {
         throw asFailure(err, slave);
       }
