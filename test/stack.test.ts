@@ -3,15 +3,16 @@
  * keep running workflows, and no process left behind.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { readFile as readFileAsync } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load';
 import { connectClient } from '../src/operator/client';
-import { isAlive } from '../src/stack/processes';
-import { PortTakenError } from '../src/stack/ports';
+import { isAlive, logLength, reasonInLog } from '../src/stack/processes';
+import { choosePort, PortTakenError } from '../src/stack/ports';
 import { readStackState, stackDown, stackStatus, stackUp } from '../src/stack/stack';
 import { writeTestConfig } from './helpers/testConfig';
 
@@ -88,5 +89,25 @@ describe('the embedded stack', () => {
     await stackDown(config);
     assert.deepEqual(processesUsing(dir), []);
     assert.equal(readStackState(config).temporal!.pid, 0);
+  });
+
+  test('ports lessonplan picks lie below the ephemeral range, where the dev server cannot pick them for its own listeners', async () => {
+    const [low] = (await readFileAsync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).split(/\s+/).map(Number);
+    for (let i = 0; i < 50; i++) assert.ok((await choosePort(0, 'temporal.embedded.port')) < low!);
+    // A previous port inside the ephemeral range (a stack.json from an older lessonplan) is not reused.
+    assert.ok((await choosePort(0, 'temporal.embedded.port', low! + 5)) < low!);
+  });
+
+  test("a server that died while starting is explained by its own start's error lines, not by a goroutine dump", () => {
+    const log = path.join(dir, 'server.log');
+    writeFileSync(log, 'time=... level=ERROR msg="an earlier start failed for another reason"\n');
+    const start = logLength(log);
+    const dump = Array.from({ length: 40 }, (_, i) => `\t/home/runner/go/pkg/mod/x.go:${i} +0x1`).join('\n');
+    appendFileSync(log, `panic: listen tcp 127.0.0.1:41234: bind: address already in use\n\ngoroutine 1 [running]:\n${dump}\n`);
+    const reason = reasonInLog(log, start);
+    assert.equal(reason, 'panic: listen tcp 127.0.0.1:41234: bind: address already in use');
+    // Without telling lines, the end of this start's output.
+    writeFileSync(log, 'one\ntwo\n');
+    assert.equal(reasonInLog(log, 4), 'two');
   });
 });

@@ -21,6 +21,11 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** Linux hands out port-0 binds from 32768 up (net.ipv4.ip_local_port_range's default). */
+const EPHEMERAL_RANGE_START = 32_768;
+/** Above the well-known service ports people run by hand (PostgreSQL 5432, Temporal 7233, 8080…). */
+const STABLE_RANGE_START = 20_000;
+
 /**
  * A free port for a service that binds it later (a config written now, a server started
  * after other things). Taken below Linux's ephemeral range (32768 and up by default), from
@@ -30,7 +35,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
  */
 export async function freeStablePort(taken: Set<number> = new Set()): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = STABLE_RANGE_START + Math.floor(Math.random() * (EPHEMERAL_RANGE_START - STABLE_RANGE_START));
     if (!taken.has(port) && (await isPortFree(port))) {
       taken.add(port);
       return port;
@@ -50,15 +55,19 @@ export class PortTakenError extends Error {
 
 /**
  * The port to use for a service: the configured one (refused when something else
- * holds it), else the one used last time if still free, else any free port.
+ * holds it), else the one used last time if still free, else a free one below the
+ * ephemeral range. The services get the number on their command line and bind it a
+ * moment later; an ephemeral port could meanwhile be handed to the Temporal dev
+ * server's own internal listeners (it picks them by binding port 0), and the server
+ * then panics on the collision.
  */
 export async function choosePort(configured: number, setting: string, previous?: number): Promise<number> {
   if (configured > 0) {
     if (!(await isPortFree(configured))) throw new PortTakenError(configured, setting);
     return configured;
   }
-  if (previous && (await isPortFree(previous))) return previous;
-  return freePort();
+  if (previous && previous < EPHEMERAL_RANGE_START && (await isPortFree(previous))) return previous;
+  return freeStablePort(new Set(previous ? [previous] : []));
 }
 
 /** Waits until something accepts connections on the port, or the deadline passes. */

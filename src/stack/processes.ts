@@ -1,5 +1,5 @@
 /** Starting long-lived background processes and stopping them without leaving orphans. */
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { execa } from 'execa';
 
 /**
@@ -78,4 +78,22 @@ export async function stopProcessGroup(pid: number, graceMs = 15_000): Promise<v
 export function tailOf(file: string, lines = 15): string {
   if (!existsSync(file)) return '(no log)';
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** How long the log file is now: where the next start's own lines begin. */
+export function logLength(file: string): number {
+  return existsSync(file) ? statSync(file).size : 0;
+}
+
+/**
+ * Why a Go server (the Temporal CLI) stopped, from its log after `fromByte`: the
+ * error lines and the panic's own line. A panic ends in a goroutine dump whose last
+ * lines say nothing about the cause, so a plain tail would hide it.
+ */
+export function reasonInLog(file: string, fromByte = 0, lines = 15): string {
+  if (!existsSync(file)) return '(no log)';
+  const text = readFileSync(file).subarray(fromByte).toString('utf8').trimEnd();
+  const telling = text.split('\n').filter((line) => /^panic:|^Error:|level=(ERROR|FATAL)|"level":"(error|fatal)"|address already in use/i.test(line));
+  if (telling.length > 0) return telling.slice(0, lines).join('\n');
+  return text.split('\n').slice(-lines).join('\n') || '(nothing written)';
 }

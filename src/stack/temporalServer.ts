@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { searchAttributes } from '../shared/names';
-import { isAlive, spawnDetached, stopProcessGroup, tailOf } from './processes';
+import { isAlive, logLength, reasonInLog, spawnDetached, stopProcessGroup } from './processes';
 import { choosePort, waitForPort } from './ports';
 import { temporalCliPath } from './toolPaths';
 
@@ -54,6 +54,7 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
   if (options.namespace !== 'default') args.push('--namespace', options.namespace);
   for (const key of Object.values(searchAttributes)) args.push('--search-attribute', `${key.name}=${cliTypeName[key.type]}`);
 
+  const logStart = logLength(logFile); // the log is appended to: this start's lines begin here
   const pid = spawnDetached(temporalCliPath(), args, { logFile, cwd: dir });
   const state: TemporalServerState = {
     pid,
@@ -66,7 +67,7 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
     dbFile,
   };
   try {
-    await waitUntilServing(state, 60_000);
+    await waitUntilServing(state, logStart, 60_000);
   } catch (err) {
     await stopProcessGroup(pid);
     throw err;
@@ -75,12 +76,12 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
 }
 
 /** Resolves when the frontend answers gRPC and the UI accepts connections. */
-async function waitUntilServing(state: TemporalServerState, deadlineMs: number): Promise<void> {
+async function waitUntilServing(state: TemporalServerState, logStart: number, deadlineMs: number): Promise<void> {
   const until = Date.now() + deadlineMs;
   let lastError: unknown;
   while (Date.now() < until) {
     if (!isAlive(state.pid)) {
-      throw new Error(`the Temporal dev server exited while starting; its log (${state.logFile}) ends with:\n${tailOf(state.logFile)}`);
+      throw new Error(`the Temporal dev server exited while starting; its log (${state.logFile}) says:\n${reasonInLog(state.logFile, logStart)}`);
     }
     try {
       const connection = await Connection.connect({ address: state.address, connectTimeout: 1_000 });
