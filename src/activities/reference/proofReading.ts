@@ -20,7 +20,7 @@ import { sha256 } from '../../lesson/manifest';
 import type { SearchProbe, TestQuery } from '../../shared/lesson';
 import type { ProofReadResult } from '../../shared/preparation';
 import { WORD_PATTERN, type ItemAnswer, type SearchAnswer } from '../../shared/subjectMatter';
-import { freePort } from '../../stack/ports';
+import { freeStablePort } from '../../stack/ports';
 import { startApache, stopApache, type ApacheHost } from '../satellite/apache';
 import type { catalogOf } from './catalog';
 
@@ -59,7 +59,9 @@ export async function proofRead(options: {
       testQueries: [],
     };
   }
-  const port = reference.proofReadPort || (await freePort());
+  // Below the ephemeral range: Apache binds it a moment later, and an ephemeral port
+  // could meanwhile become the local end of some outgoing connection.
+  const port = reference.proofReadPort || (await freeStablePort());
   const host = proofReadingHost(reference, port);
   // A server left by an earlier attempt (maybe on another port) goes first.
   await stopApache(host, 'exam');
