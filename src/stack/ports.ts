@@ -67,7 +67,7 @@ export async function choosePort(configured: number, setting: string, previous?:
     return configured;
   }
   if (previous && previous < EPHEMERAL_RANGE_START && (await isPortFree(previous))) return previous;
-  return freeStablePort(new Set(previous ? [previous] : []));
+  return freeStablePort();
 }
 
 /** Waits until something accepts connections on the port, or the deadline passes. */

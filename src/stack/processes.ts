@@ -74,10 +74,17 @@ export async function stopProcessGroup(pid: number, graceMs = 15_000): Promise<v
   }
 }
 
+/** A log's text from `fromByte` on (a log appended to by several starts), or undefined when there is none. */
+function logText(file: string, fromByte = 0): string | undefined {
+  return existsSync(file) ? readFileSync(file).subarray(fromByte).toString('utf8').trimEnd() : undefined;
+}
+
+const lastLines = (text: string, lines: number) => text.split('\n').slice(-lines).join('\n');
+
 /** The last lines of a log file, to explain why a process would not start. */
 export function tailOf(file: string, lines = 15): string {
-  if (!existsSync(file)) return '(no log)';
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  const text = logText(file);
+  return text === undefined ? '(no log)' : lastLines(text, lines);
 }
 
 /** How long the log file is now: where the next start's own lines begin. */
@@ -91,9 +98,9 @@ export function logLength(file: string): number {
  * lines say nothing about the cause, so a plain tail would hide it.
  */
 export function reasonInLog(file: string, fromByte = 0, lines = 15): string {
-  if (!existsSync(file)) return '(no log)';
-  const text = readFileSync(file).subarray(fromByte).toString('utf8').trimEnd();
+  const text = logText(file, fromByte);
+  if (text === undefined) return '(no log)';
   const telling = text.split('\n').filter((line) => /^panic:|^Error:|level=(ERROR|FATAL)|"level":"(error|fatal)"|address already in use/i.test(line));
   if (telling.length > 0) return telling.slice(0, lines).join('\n');
-  return text.split('\n').slice(-lines).join('\n') || '(nothing written)';
+  return lastLines(text, lines) || '(nothing written)';
 }
