@@ -70,7 +70,10 @@ describe('config: bad files get one clear line per problem', () => {
     const problems = problemsOf(text);
     assert.equal(problems.length, 1);
     const line = text.split('\n').findIndex((l) => l.includes('"80x"')) + 1;
-    assert.match(problems[0]!, new RegExp(`^bad\\.yaml:${line}: satellites\\[1\\]\\.webServer\\.port: .*expected (int|number)`));
+    assert.match(
+      problems[0]!,
+      new RegExp(`^bad\\.yaml:${line}: satellites\\[1\\]\\.webServer\\.port: expected a port number \\(integer\\), found the string "80x"$`),
+    );
   });
 
   test('several problems are all reported, each on its own line', () => {
@@ -100,6 +103,24 @@ describe('config: bad files get one clear line per problem', () => {
     assert.ok(problems.some((p) => /satellites\[1\]\.webServer\.port: localhost:9001 is already used by satellite "s1" \(port\)/.test(p)));
     assert.ok(problems.some((p) => /groups\.order\[1\]: group "ladies" has no satellite/.test(p)));
     assert.ok(problems.some((p) => /groups\.order: group "girls" of some satellite is missing/.test(p)));
+  });
+
+  test('a value of the wrong type says what was expected and what was found, not "is required"', () => {
+    const config: any = minimal();
+    config.satellites[0].webServer.port = '80x';
+    config.reference.keepLessons = 'five';
+    config.timings = { coffee: 10 };
+    const text = stringify(config);
+    const lineOf = (needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+    const problems = problemsOf(text);
+    assert.deepEqual(
+      problems.toSorted(),
+      [
+        `bad.yaml:${lineOf('80x')}: satellites[0].webServer.port: expected a port number (integer), found the string "80x"`,
+        `bad.yaml:${lineOf('five')}: reference.keepLessons: expected an integer, found the string "five"`,
+        `bad.yaml:${lineOf('coffee')}: timings.coffee: expected a duration such as "250ms", "30s", "5m" or "1h", found the number 10`,
+      ].toSorted(),
+    );
   });
 
   test('a password inside a database URL is refused (secrets come from the environment)', () => {

@@ -2,12 +2,13 @@
  * Loads a cluster config file (YAML or JSON), validates it and resolves its relative
  * paths against the file's folder. Every problem becomes one line:
  *
- *   config/cluster.yaml:14: satellites[1].webServer.port: expected an integer, got "80x"
+ *   config/cluster.yaml:14: satellites[1].webServer.port: expected a port number (integer), found the string "80x"
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
+import { describeWrongType } from './messages';
 import { clusterConfigSchema, type ClusterConfig } from './schema';
 
 export class ConfigError extends Error {
@@ -50,7 +51,9 @@ export function parseConfig(text: string, shown: string, baseDir: string): Clust
       doc.errors.map((e) => `${shown}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
-  const result = clusterConfigSchema.safeParse(doc.toJS() ?? {});
+  // A value of the wrong type is worded by the schema, or else by describeWrongType: what
+  // was expected and what the file holds; only an absent field "is required".
+  const result = clusterConfigSchema.safeParse(doc.toJS() ?? {}, { error: describeWrongType });
   if (!result.success) {
     throw new ConfigError(
       shown,
@@ -66,8 +69,6 @@ function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocu
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
     message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  } else if (issue.code === 'invalid_type' && issue.input === undefined) {
-    message = `is required (expected ${issue.expected})`;
   }
   // Point at the closest node that exists in the file: the field itself, or its parent.
   let line: number | undefined;

@@ -7,10 +7,13 @@
  */
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
+import { expecting } from './messages';
+
+const DURATION_EXAMPLES = '"250ms", "30s", "5m" or "1h"';
 
 /** A duration such as "5m", "30s" or "250ms", kept in milliseconds after validation. */
 const duration = z
-  .string()
+  .string({ error: expecting(`a duration such as ${DURATION_EXAMPLES}`) })
   .refine(
     (value) => {
       try {
@@ -19,28 +22,39 @@ const duration = z
         return false;
       }
     },
-    { message: 'expected a duration such as "250ms", "30s", "5m" or "1h"' },
+    { message: `expected a duration such as ${DURATION_EXAMPLES}` },
   )
   .transform((value) => msToNumber(value as never));
 
 const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'expected a name of lowercase letters, digits and "-", starting with a letter');
 
-const port = z.int().min(0).max(65535);
-const fixedPort = z.int().min(1).max(65535);
+/** A whole number; a value of another type is reported as such, never as missing. */
+const integer = () => z.int({ error: expecting('an integer') });
+const port = z
+  .int({ error: expecting('a port number (integer)') })
+  .min(0)
+  .max(65535);
+const fixedPort = z
+  .int({ error: expecting('a port number (integer)') })
+  .min(1)
+  .max(65535);
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected the name of an environment variable, e.g. LESSONPLAN_PG_PASSWORD');
 const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a database name of lowercase letters, digits and "_"');
 const command = z.array(z.string().min(1)).min(1, 'expected a command as an argument array, e.g. ["apachectl", "-k", "start"]');
 
 /** Where a PostgreSQL server is: the embedded one, or a connection URL (no password in it). */
-const postgresUrl = z.union([
-  z.literal('embedded'),
-  z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'expected "embedded" or a URL such as postgres://lessonplan@db.example:5432')
-    .refine((url) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(url), {
-      message: 'must not contain a password; put it in the environment variable named by passwordEnv',
-    }),
-]);
+const postgresUrl = z.union(
+  [
+    z.literal('embedded'),
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'expected "embedded" or a URL such as postgres://lessonplan@db.example:5432')
+      .refine((url) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(url), {
+        message: 'must not contain a password; put it in the environment variable named by passwordEnv',
+      }),
+  ],
+  { error: expecting('"embedded" or a URL such as postgres://lessonplan@db.example:5432') },
+);
 
 /** One database: its name, on the cluster's default server unless `url` says otherwise. */
 const database = z.strictObject({
@@ -51,7 +65,11 @@ const database = z.strictObject({
 
 const temporal = z.strictObject({
   /** "embedded" (the project's Temporal CLI dev server) or host:port of a Temporal frontend. */
-  address: z.union([z.literal('embedded'), z.string().regex(/^[^\s:]+:\d+$/, 'expected "embedded" or host:port')]).default('embedded'),
+  address: z
+    .union([z.literal('embedded'), z.string().regex(/^[^\s:]+:\d+$/, 'expected "embedded" or host:port')], {
+      error: expecting('"embedded" or host:port'),
+    })
+    .default('embedded'),
   namespace: z.string().min(1).default('default'),
   /** Preferred ports of the embedded dev server; 0 picks a free one. */
   embedded: z.strictObject({ port: port.default(0), uiPort: port.default(0) }).default({ port: 0, uiPort: 0 }),
@@ -85,7 +103,7 @@ const satellite = z.strictObject({
   /** URL users (and the load balancer's health check) reach this satellite at. */
   url: z.url(),
   /** Caps the copy's bandwidth (KiB/s), so that copying does not starve the satellites still serving. */
-  copyBandwidthLimit: z.int().min(1).optional(),
+  copyBandwidthLimit: integer().min(1).optional(),
 });
 
 const haproxy = z.strictObject({
@@ -115,7 +133,7 @@ const reference = z.strictObject({
   /** Filed lessons live here, one folder per lesson. */
   lessonsDir: z.string().min(1),
   /** How many filed lessons (and database backups) to keep. */
-  keepLessons: z.int().min(2).default(5),
+  keepLessons: integer().min(2).default(5),
   /** Subjects the inbox is read for, in this order. */
   subjects: z.array(name).min(1).default(['records', 'documents']),
   /** Database backups (pg_dump), one per filed lesson; defaults to a "backups" folder beside lessonsDir. */
@@ -127,7 +145,7 @@ const reference = z.strictObject({
   /** The browser of the built-in test (Debian's chromium), launched headless. */
   chromium: z.string().min(1).default('/usr/bin/chromium'),
   /** Inbox items taken per subject and lesson, so that one lesson stays a reviewable size. */
-  maxItemsPerLesson: z.int().min(1).default(50_000),
+  maxItemsPerLesson: integer().min(1).default(50_000),
 });
 
 const master = z.strictObject({
@@ -147,7 +165,7 @@ const slave = z.strictObject({
   /** Environment variable holding this slave's credential for the master's API. */
   credentialEnv: envName.optional(),
   /** Blocks asked for per request, and applied per transaction at most. */
-  batchSize: z.int().min(1).max(5_000).default(1_000),
+  batchSize: integer().min(1).max(5_000).default(1_000),
 });
 
 const timings = z
@@ -194,7 +212,7 @@ const alerts = z
     /** A slave whose master has not answered for this long is reported. */
     slaveUnreachableAfter: duration.default(5 * 60_000),
     /** A slave more than this many blocks behind the master is reported. */
-    lagAboveBlocks: z.int().min(0).default(10_000),
+    lagAboveBlocks: integer().min(0).default(10_000),
     /** A slave whose newest applied block is older than this, while more wait, is reported. */
     lagAboveSeconds: duration.default(5 * 60_000),
   })
@@ -217,7 +235,7 @@ export const clusterConfigSchema = z
       .strictObject({
         order: z.array(name).min(1).optional(),
         /** Groups that must keep serving during a rollout; defaults to all groups but one. */
-        minServingGroups: z.int().min(0).optional(),
+        minServingGroups: integer().min(0).optional(),
       })
       .default({}),
     loadBalancer: z.discriminatedUnion('kind', [haproxy, noLoadBalancerControl]),
