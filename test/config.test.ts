@@ -123,6 +123,14 @@ describe('config: bad files get one clear line per problem', () => {
     );
   });
 
+  test('a duration without a unit is refused, with an example', () => {
+    const config: any = minimal();
+    config.timings = { coffee: '60' };
+    const problems = problemsOf(stringify(config));
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /timings\.coffee: "60" has no unit \(ms, s, m, h, d, w or y\); write e\.g\. "60s"/);
+  });
+
   test('a password inside a database URL is refused (secrets come from the environment)', () => {
     const config: any = minimal();
     config.postgres = { url: 'postgres://app:hunter2@db:5432' };

@@ -11,9 +11,23 @@ import { expecting } from './messages';
 
 const DURATION_EXAMPLES = '"250ms", "30s", "5m" or "1h"';
 
-/** A duration such as "5m", "30s" or "250ms", kept in milliseconds after validation. */
+/** A number on its own: the duration parser would read it as milliseconds. */
+const BARE_NUMBER = /^\s*-?(\d+\.?\d*|\.\d+)\s*$/;
+
+/**
+ * A duration such as "5m", "30s" or "250ms", kept in milliseconds after validation. The
+ * unit is required (ms, s, m, h, d, w, y, or their long forms): "60" is refused rather
+ * than read as 60 ms.
+ */
 const duration = z
   .string({ error: expecting(`a duration such as ${DURATION_EXAMPLES}`) })
+  .refine((value) => !BARE_NUMBER.test(value), {
+    abort: true,
+    error: (issue) => {
+      const amount = String(issue.input).trim();
+      return `"${amount}" has no unit (ms, s, m, h, d, w or y); write e.g. "${amount}s" for ${amount} seconds or "${amount}ms" for milliseconds`;
+    },
+  })
   .refine(
     (value) => {
       try {
