@@ -100,7 +100,11 @@ describe('config: bad files get one clear line per problem', () => {
       problems.some((p) => /satellites\[1\]\.name: duplicate satellite name "s1"/.test(p)),
       problems.join('\n'),
     );
-    assert.ok(problems.some((p) => /satellites\[1\]\.webServer\.port: localhost:9001 is already used by satellite "s1" \(port\)/.test(p)));
+    assert.ok(
+      problems.some((p) =>
+        /satellites\[1\]\.webServer\.port: localhost:9001 is already used by satellites\[0\]\.webServer\.port \(satellite "s1"\)/.test(p),
+      ),
+    );
     assert.ok(problems.some((p) => /groups\.order\[1\]: group "ladies" has no satellite/.test(p)));
     assert.ok(problems.some((p) => /groups\.order: group "girls" of some satellite is missing/.test(p)));
   });
@@ -129,6 +133,58 @@ describe('config: bad files get one clear line per problem', () => {
     const problems = problemsOf(stringify(config));
     assert.equal(problems.length, 1, problems.join('\n'));
     assert.match(problems[0]!, /timings\.coffee: "60" has no unit \(ms, s, m, h, d, w or y\); write e\.g\. "60s"/);
+  });
+
+  test('a port used twice on one host is refused, naming both fields', () => {
+    const clashes = (change: (config: any) => void) => {
+      const config: any = minimal();
+      change(config);
+      return problemsOf(stringify(config));
+    };
+    // The local demo's shape: every role on this machine, however the host is spelled.
+    const haproxy = { kind: 'haproxy', frontendPort: 9001, runtimeApi: 'haproxy/admin.sock' };
+    assert.deepEqual(
+      clashes((c) => (c.loadBalancer = haproxy)).map((p) => p.replace(/^bad\.yaml:\d+: /, '')),
+      ['loadBalancer.frontendPort: localhost:9001 is already used by satellites[0].webServer.port (satellite "s1")'],
+    );
+    assert.deepEqual(
+      clashes((c) => (c.metrics = { bindAddress: '127.0.0.1:9102' })).map((p) => p.replace(/^bad\.yaml:\d+: /, '')),
+      ['metrics.bindAddress: localhost:9102 is already used by satellites[1].webServer.examPort (satellite "s2")'],
+    );
+    assert.deepEqual(
+      clashes((c) => {
+        c.loadBalancer = { ...haproxy, frontendPort: 9200 };
+        c.master = { name: 'master', database: { name: 'm' }, api: { port: 9200 } };
+        c.metrics = { bindAddress: '0.0.0.0:9200' };
+      }).map((p) => p.replace(/^bad\.yaml:\d+: /, '')),
+      [
+        'master.api.port: localhost:9200 is already used by loadBalancer.frontendPort',
+        'metrics.bindAddress: localhost:9200 is already used by loadBalancer.frontendPort',
+        'metrics.bindAddress: localhost:9200 is already used by master.api.port',
+      ],
+    );
+    assert.deepEqual(
+      clashes((c) => {
+        c.temporal = { embedded: { port: 9300, uiPort: 9300 } };
+        c.reference.proofReadPort = 9002;
+      }).map((p) => p.replace(/^bad\.yaml:\d+: /, '')),
+      [
+        'temporal.embedded.uiPort: localhost:9300 is already used by temporal.embedded.port',
+        'satellites[1].webServer.port: localhost:9002 is already used by reference.proofReadPort',
+      ],
+    );
+    // Port 0 picks a free port: never a clash.
+    const free: any = minimal();
+    free.temporal = { embedded: { port: 0, uiPort: 0 } };
+    free.postgres = { embedded: { port: 0 } };
+    free.metrics = { bindAddress: '127.0.0.1:0' };
+    assert.equal(parseConfig(stringify(free), 'free.yaml', dir).reference.proofReadPort, 0);
+    // Other hosts, other ports: the same number on two machines is fine.
+    const apart: any = minimal();
+    apart.satellites[0].host = 'boy-1';
+    apart.loadBalancer = { ...haproxy, runtimeApi: 'haproxy:9999' };
+    apart.master = { name: 'master', database: { name: 'm' }, api: { host: 'master', port: 9001 } };
+    assert.equal(parseConfig(stringify(apart), 'apart.yaml', dir).satellites[0]!.host, 'boy-1');
   });
 
   test('a password inside a database URL is refused (secrets come from the environment)', () => {

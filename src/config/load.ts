@@ -8,8 +8,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
-import { describeWrongType } from './messages';
+import { describeWrongType, fieldPath } from './messages';
 import { clusterConfigSchema, type ClusterConfig } from './schema';
+
+export { fieldPath };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -77,11 +79,6 @@ function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocu
     if (isNode(node) && node.range) line = lines.linePos(node.range[0]).line;
   }
   return `${shown}${line ? `:${line}` : ''}: ${where}: ${message}`;
-}
-
-/** satellites[1].webServer.port */
-export function fieldPath(keys: readonly PropertyKey[]): string {
-  return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
 }
 
 function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {

@@ -57,3 +57,8 @@ export function expecting(what: string): (issue: z.core.$ZodRawIssue) => string 
 export function describeWrongType(issue: z.core.$ZodRawIssue): string | undefined {
   return issue.code === 'invalid_type' ? wrongTypeMessage(typeInWords(issue.expected), issue.input) : undefined;
 }
+
+/** satellites[1].webServer.port */
+export function fieldPath(keys: readonly PropertyKey[]): string {
+  return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
+}

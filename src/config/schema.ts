@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { expecting } from './messages';
+import { expecting, fieldPath } from './messages';
 
 const DURATION_EXAMPLES = '"250ms", "30s", "5m" or "1h"';
 
@@ -280,15 +280,7 @@ export const clusterConfigSchema = z
       (i) => ['slaves', i, 'name'],
       'slave name',
     );
-    const takenBy = new Map<string, string>();
-    config.satellites.forEach((s, i) => {
-      for (const key of ['port', 'examPort'] as const) {
-        const where = `${s.host}:${s.webServer[key]}`;
-        const owner = takenBy.get(where);
-        if (owner) ctx.addIssue({ code: 'custom', path: ['satellites', i, 'webServer', key], message: `${where} is already used by ${owner}` });
-        else takenBy.set(where, `satellite "${s.name}" (${key})`);
-      }
-    });
+    for (const clash of portClashes(config)) ctx.addIssue({ code: 'custom', ...clash });
     const groupsInUse = [...new Set(config.satellites.map((s) => s.group))];
     if (config.groups.order) {
       config.groups.order.forEach((group, i) => {
@@ -334,4 +326,74 @@ export type AlertsConfig = NonNullable<ClusterConfig['alerts']>;
 /** Groups in rollout order. */
 export function groupOrder(config: ClusterConfig): string[] {
   return config.groups.order ?? [...new Set(config.satellites.map((s) => s.group))];
+}
+
+/** The local machine, however a config spells it: the embedded demo has every role on it. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i;
+const hostKey = (host: string) => (LOOPBACK.test(host) ? 'localhost' : host.toLowerCase());
+
+/** A port some part of the cluster listens on, and the host(s) it listens there. */
+interface Listener {
+  path: (string | number)[];
+  hosts: string[];
+  port: number;
+  /** Shown after the field, e.g. satellite "boy-1". */
+  note?: string;
+}
+
+/**
+ * Every fixed port of a host checked against every other port of that host: the
+ * embedded servers and the reference's proof-reading Apache, the satellites' Apaches
+ * (users' and examination port), HAProxy (frontend, and its runtime API when on TCP), the
+ * master's API, and the Prometheus port every worker serves. Port 0 picks a free one.
+ */
+function portClashes(config: ClusterConfig): { path: (string | number)[]; message: string }[] {
+  const listeners: Listener[] = [];
+  const listen = (path: Listener['path'], hosts: string[], port: number, note?: string) => {
+    if (port > 0) listeners.push({ path, hosts: [...new Set(hosts.map(hostKey))], port, ...(note ? { note } : {}) });
+  };
+  // The embedded servers run on the machine of `lessonplan dev up`, with every role.
+  if (config.temporal.address === 'embedded') {
+    listen(['temporal', 'embedded', 'port'], ['localhost'], config.temporal.embedded.port);
+    listen(['temporal', 'embedded', 'uiPort'], ['localhost'], config.temporal.embedded.uiPort);
+  }
+  const databases = [
+    config.operationalDatabase,
+    config.reference.database,
+    ...(config.master ? [config.master.database] : []),
+    ...config.slaves.map((s) => s.database),
+  ];
+  if (databases.some((db) => (db.url ?? config.postgres.url) === 'embedded')) {
+    listen(['postgres', 'embedded', 'port'], ['localhost'], config.postgres.embedded.port);
+  }
+  listen(['reference', 'proofReadPort'], [config.reference.host], config.reference.proofReadPort);
+  config.satellites.forEach((s, i) => {
+    for (const key of ['port', 'examPort'] as const) listen(['satellites', i, 'webServer', key], [s.host], s.webServer[key], `satellite "${s.name}"`);
+  });
+  if (config.loadBalancer.kind === 'haproxy') {
+    // HAProxy runs where its runtime API is: host:port, or else a socket beside the reference's worker.
+    const tcp = /^([^/]+):(\d+)$/.exec(config.loadBalancer.runtimeApi);
+    const host = tcp ? tcp[1]! : config.reference.host;
+    listen(['loadBalancer', 'frontendPort'], [host], config.loadBalancer.frontendPort);
+    if (tcp) listen(['loadBalancer', 'runtimeApi'], [host], Number(tcp[2]));
+  }
+  if (config.master) listen(['master', 'api', 'port'], [config.master.api.host], config.master.api.port);
+  if (config.metrics) {
+    const workerHosts = [config.reference.host, ...config.satellites.map((s) => s.host), ...(config.master ? [config.master.api.host] : [])];
+    listen(['metrics', 'bindAddress'], workerHosts, Number(/:(\d+)$/.exec(config.metrics.bindAddress)![1]));
+  }
+
+  const clashes: { path: (string | number)[]; message: string }[] = [];
+  const taken = new Map<string, Listener[]>();
+  for (const listener of listeners) {
+    for (const host of listener.hosts) {
+      const where = `${host}:${listener.port}`;
+      const earlier = taken.get(where) ?? [];
+      for (const owner of earlier) {
+        clashes.push({ path: listener.path, message: `${where} is already used by ${fieldPath(owner.path)}${owner.note ? ` (${owner.note})` : ''}` });
+      }
+      taken.set(where, [...earlier, listener]);
+    }
+  }
+  return clashes;
 }
