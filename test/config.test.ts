@@ -187,6 +187,49 @@ describe('config: bad files get one clear line per problem', () => {
     assert.equal(parseConfig(stringify(apart), 'apart.yaml', dir).satellites[0]!.host, 'boy-1');
   });
 
+  test('values written into generated config files are checked at load, naming the field and the character', () => {
+    const config: any = minimal();
+    config.dataDir = "../da'ta";
+    config.reference.lessonsDir = 'lessons\tfiled';
+    config.satellites[0].dataDir = 'sat/s 1';
+    config.satellites[1].dataDir = 'sat/s2\nListen 80';
+    config.satellites[1].url = 'http://a"b:9002/';
+    config.loadBalancer = { kind: 'haproxy', frontendPort: 9000, runtimeApi: 'haproxy/admin#.sock', backend: 'satellites;disable server x/y' };
+    const problems = problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
+    assert.deepEqual(problems.toSorted(), [
+      'dataDir: must not contain a single quote (it goes into the generated PostgreSQL config)',
+      'loadBalancer.backend: expected a name of letters, digits, "_", "." and "-", starting with a letter (it goes into HAProxy runtime API commands), found "satellites;disable server x/y"',
+      'loadBalancer.runtimeApi: must not contain the character "#" (it goes into the generated HAProxy config)',
+      'reference.lessonsDir: must not contain a tab (it goes into the generated Apache config)',
+      'satellites[0].dataDir: must not contain a space (it goes into the generated Apache config)',
+      'satellites[1].dataDir: must not contain a newline (it goes into the generated Apache config)',
+      'satellites[1].url: expected a host name of letters, digits, ".", "-" and "_", or an IP address (it goes into the generated HAProxy config), found "a\\"b"',
+    ]);
+  });
+
+  test("a relative path is checked once resolved: the config file's own folder counts", () => {
+    const spaced = mkdtempSync(path.join(dir, 'my configs '));
+    const problems = (() => {
+      try {
+        parseConfig(stringify(minimal()), 'spaced.yaml', spaced);
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.problems;
+      }
+      assert.fail('the config was accepted');
+    })();
+    assert.ok(
+      problems.some(
+        (p) =>
+          p.startsWith(`spaced.yaml:`) &&
+          p.includes(
+            `satellites[0].dataDir: resolves to "${path.join(spaced, 'sat/s1')}", which contains a space (it goes into the generated Apache config)`,
+          ),
+      ),
+      problems.join('\n'),
+    );
+  });
+
   test('a password inside a database URL is refused (secrets come from the environment)', () => {
     const config: any = minimal();
     config.postgres = { url: 'postgres://app:hunter2@db:5432' };

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
-import { describeWrongType, fieldPath } from './messages';
-import { clusterConfigSchema, type ClusterConfig } from './schema';
+import { describeWrongType, fieldPath, unsafeCharacter } from './messages';
+import { clusterConfigSchema, generatedConfigPaths, type ClusterConfig } from './schema';
 
 export { fieldPath };
 
@@ -55,14 +55,28 @@ export function parseConfig(text: string, shown: string, baseDir: string): Clust
   }
   // A value of the wrong type is worded by the schema, or else by describeWrongType: what
   // was expected and what the file holds; only an absent field "is required".
-  const result = clusterConfigSchema.safeParse(doc.toJS() ?? {}, { error: describeWrongType });
+  const resolved = clusterConfigSchema.transform((config, ctx) => {
+    const absolute = resolvePaths(config, baseDir);
+    for (const { path: keys, value, file } of generatedConfigPaths(absolute)) {
+      const found = unsafeCharacter(value);
+      if (found)
+        ctx.issues.push({
+          code: 'custom',
+          path: keys,
+          input: value,
+          message: `resolves to ${JSON.stringify(value)}, which contains ${found} (it goes into ${file})`,
+        });
+    }
+    return absolute;
+  });
+  const result = resolved.safeParse(doc.toJS() ?? {}, { error: describeWrongType });
   if (!result.success) {
     throw new ConfigError(
       shown,
       result.error.issues.map((issue) => describeIssue(issue, doc, lineCounter, shown)),
     );
   }
-  return resolvePaths(result.data, baseDir);
+  return result.data;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocument>, lines: LineCounter, shown: string): string {

@@ -62,3 +62,30 @@ export function describeWrongType(issue: z.core.$ZodRawIssue): string | undefine
 export function fieldPath(keys: readonly PropertyKey[]): string {
   return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
 }
+
+/**
+ * Characters that break or extend a line of a generated config file (Apache, HAProxy,
+ * PostgreSQL) when a value is written into it unquoted or single-quoted: whitespace
+ * and control characters split or end the line, quotes and backslashes start or
+ * escape a quoted word, "#" starts an HAProxy comment, "$" an Apache or HAProxy variable, and
+ * "<" or ">" end Apache's <Directory> section header.
+ */
+const UNSAFE_IN_GENERATED_CONFIG = /[\p{White_Space}\p{Cc}"'`\\#$<>]/u;
+
+/** The first character of `text` that must not go into a generated config file, in words; undefined if none. */
+export function unsafeCharacter(text: string): string | undefined {
+  const found = UNSAFE_IN_GENERATED_CONFIG.exec(text)?.[0];
+  if (found === undefined) return undefined;
+  const named: Record<string, string> = {
+    ' ': 'a space',
+    '\t': 'a tab',
+    '\n': 'a newline',
+    '\r': 'a carriage return',
+    '"': 'a double quote',
+    "'": 'a single quote',
+    '`': 'a backquote',
+  };
+  if (named[found]) return named[found];
+  if (/[\p{White_Space}\p{Cc}]/u.test(found)) return `the character U+${found.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  return `the character "${found}"`;
+}

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { expecting, fieldPath } from './messages';
+import { expecting, fieldPath, unsafeCharacter } from './messages';
 
 const DURATION_EXAMPLES = '"250ms", "30s", "5m" or "1h"';
 
@@ -54,6 +54,36 @@ const fixedPort = z
   .max(65535);
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected the name of an environment variable, e.g. LESSONPLAN_PG_PASSWORD');
 const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a database name of lowercase letters, digits and "_"');
+/** Which generated file a value is written into, for the message when it cannot be. */
+const APACHE = 'the generated Apache config';
+const HAPROXY = 'the generated HAProxy config';
+const POSTGRES = 'the generated PostgreSQL config';
+
+/** A path (or address) written as it is into a generated config file: nothing that breaks or extends its line. */
+const generatedConfigText = (file: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((value) => unsafeCharacter(value) === undefined, {
+      error: (issue) => `must not contain ${unsafeCharacter(String(issue.input))} (it goes into ${file})`,
+    });
+
+/** A name used in HAProxy runtime API commands, where ";" separates commands and "/" backend from server. */
+const haproxyName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,62}$/, {
+  error: (issue) =>
+    `expected a name of letters, digits, "_", "." and "-", starting with a letter (it goes into HAProxy runtime API commands), found ${JSON.stringify(issue.input)}`,
+});
+
+/** A host name of a URL, as HAProxy's config takes it: a DNS name or an IP address, nothing to quote. */
+const SAFE_HOSTNAME = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)$/i;
+const hostnameOf = (url: unknown) => {
+  try {
+    return new URL(String(url)).hostname;
+  } catch {
+    return undefined;
+  }
+};
+
 const command = z.array(z.string().min(1)).min(1, 'expected a command as an argument array, e.g. ["apachectl", "-k", "start"]');
 
 /** Where a PostgreSQL server is: the embedded one, or a connection URL (no password in it). */
@@ -111,11 +141,19 @@ const satellite = z.strictObject({
   group: name,
   /** Host the satellite runs on; its worker polls the task queue satellite-<name>. */
   host: z.string().min(1).default('localhost'),
-  /** Where this satellite keeps its copy of the lessons. */
-  dataDir: z.string().min(1),
+  /** Where this satellite keeps its copy of the lessons; written into its Apache configs. */
+  dataDir: generatedConfigText(APACHE),
   webServer: apacheWebServer,
-  /** URL users (and the load balancer's health check) reach this satellite at. */
-  url: z.url(),
+  /** URL users (and the load balancer's health check) reach this satellite at; its host goes into HAProxy's config. */
+  url: z.url({
+    hostname: SAFE_HOSTNAME,
+    error: (issue) => {
+      const host = hostnameOf(issue.input);
+      return host !== undefined && !SAFE_HOSTNAME.test(host)
+        ? `expected a host name of letters, digits, ".", "-" and "_", or an IP address (it goes into ${HAPROXY}), found ${JSON.stringify(host)}`
+        : undefined;
+    },
+  }),
   /** Caps the copy's bandwidth (KiB/s), so that copying does not starve the satellites still serving. */
   copyBandwidthLimit: integer().min(1).optional(),
 });
@@ -125,8 +163,9 @@ const haproxy = z.strictObject({
   /** Port users connect to. */
   frontendPort: fixedPort,
   /** HAProxy runtime API: a unix socket path, or host:port. */
-  runtimeApi: z.string().min(1),
-  backend: z.string().min(1).default('satellites'),
+  runtimeApi: generatedConfigText(HAPROXY),
+  /** The backend of the satellites; its servers are named after them (names are safe there by their own pattern). */
+  backend: haproxyName.default('satellites'),
   /** A drain waits for in-flight sessions to reach zero, at most this long. */
   drainDeadline: duration.default(30_000),
   /** How long to wait for the load balancer to report a server healthy again. */
@@ -144,8 +183,8 @@ const reference = z.strictObject({
   name,
   host: z.string().min(1).default('localhost'),
   database,
-  /** Filed lessons live here, one folder per lesson. */
-  lessonsDir: z.string().min(1),
+  /** Filed lessons live here, one folder per lesson; the proof-reading Apache's config names it. */
+  lessonsDir: generatedConfigText(APACHE),
   /** How many filed lessons (and database backups) to keep. */
   keepLessons: integer().min(2).default(5),
   /** Subjects the inbox is read for, in this order. */
@@ -238,7 +277,7 @@ export const clusterConfigSchema = z
     /** Name of the cluster, shown in reports and the Temporal UI. */
     cluster: name,
     /** Folder for the embedded stack's state (databases, Temporal history, logs), relative to the file. */
-    dataDir: z.string().min(1).default('../data'),
+    dataDir: generatedConfigText(POSTGRES).default('../data'),
     temporal: temporal.default({ address: 'embedded', namespace: 'default', embedded: { port: 0, uiPort: 0 } }),
     postgres: postgres.default({ url: 'embedded', embedded: { port: 0 } }),
     operationalDatabase: database,
@@ -396,4 +435,19 @@ function portClashes(config: ClusterConfig): { path: (string | number)[]; messag
     }
   }
   return clashes;
+}
+
+/**
+ * The paths written into generated config files, once resolved against the config
+ * file's folder: a relative path is only as safe as that folder.
+ */
+export function generatedConfigPaths(config: ClusterConfig): { path: (string | number)[]; value: string; file: string }[] {
+  return [
+    { path: ['dataDir'], value: config.dataDir, file: POSTGRES },
+    { path: ['reference', 'lessonsDir'], value: config.reference.lessonsDir, file: APACHE },
+    ...config.satellites.map((s, i) => ({ path: ['satellites', i, 'dataDir'], value: s.dataDir, file: APACHE })),
+    ...(config.loadBalancer.kind === 'haproxy'
+      ? [{ path: ['loadBalancer', 'runtimeApi'], value: config.loadBalancer.runtimeApi, file: HAPROXY }]
+      : []),
+  ];
 }
