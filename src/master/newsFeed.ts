@@ -46,6 +46,9 @@ export function openNewsFeed(connectionString: string, log: Logger): NewsFeed {
       retry = setTimeout(() => void connect(), 1_000);
     }
   };
+  // Not awaited, here and in the retries: the feed works without a connection (waiters
+  // time out and look anyway), and connect() catches a failed connection, logs it and
+  // tries again.
   void connect();
 
   return {
