@@ -8,68 +8,19 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
-import type { FiledLesson } from '../src/shared/lesson';
 import type { HoldLessonInput, RolloutStatus } from '../src/shared/rollout';
 import { testStack } from './helpers/stack';
 import { clientForTest, runStubbedWorkers } from './helpers/workers';
 import { replayAndRecord } from './helpers/histories';
+import { FakeCluster } from './helpers/fakeCluster';
 
 const SATELLITES = ['boy-1', 'boy-2', 'girl-1', 'girl-2'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A cluster in memory: what each satellite serves, and every call, in order. */
-class FakeCluster {
-  calls: string[] = [];
-  served = new Map<string, string>(SATELLITES.map((s) => [s, 'old']));
-  running = new Set(SATELLITES);
-  copied = new Map<string, Set<string>>(SATELLITES.map((s) => [s, new Set(['old'])]));
-  failExam = new Set<string>();
-  /** Runs inside every examination: a test can make one last until a given moment. */
-  examHold: () => Promise<void> = async () => undefined;
-
-  satellite(name: string) {
-    const log = (call: string) => this.calls.push(`${name}:${call}`);
-    return {
-      servedLesson: async () => this.served.get(name)!,
-      stopWebServer: async () => (log('stop'), this.running.delete(name), 'stopped'),
-      startWebServer: async () => (log('start'), this.running.add(name), 'started'),
-      copyLesson: async (lesson: FiledLesson) => {
-        log(`copy ${lesson.lessonId}`);
-        this.copied.get(name)!.add(lesson.lessonId);
-        return { lessonId: lesson.lessonId, filesCopied: 3, bytesChanged: 300, bytesSent: 310, alreadyCopied: false };
-      },
-      examineLesson: async () => {
-        await this.examHold();
-        log('exam');
-        const passed = !this.failExam.has(name);
-        return { passed, checks: 2, failures: passed ? [] : ["query version: answer differs from the reference's"] };
-      },
-      activateLesson: async (lessonId: string) => {
-        log(`activate ${lessonId}`);
-        const previous = this.served.get(name);
-        this.served.set(name, lessonId);
-        return { previous, current: lessonId };
-      },
-      describeHost: async () => ({}),
-    };
-  }
-
-  reference() {
-    return {
-      writeReport: async () => 1,
-      drainServers: async (names: string[]) => void this.calls.push(`lb:drain ${names.join(',')}`),
-      waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
-      switchServers: async (c: { ready: string[]; drain: string[] }) =>
-        void this.calls.push(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`),
-      waitUntilHealthy: async () => [],
-    };
-  }
-}
-
 describe('holdLesson logic (stubbed activities, real Temporal server)', async () => {
   const config = await testStack();
   const { client } = await clientForTest(config);
-  let cluster = new FakeCluster();
+  let cluster = new FakeCluster(SATELLITES);
   await runStubbedWorkers(config, {
     [REFERENCE_TASK_QUEUE]: () => cluster.reference(),
     ...Object.fromEntries(SATELLITES.map((name) => [satelliteTaskQueue(name), () => cluster.satellite(name)])),
@@ -105,7 +56,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
   };
 
   test('with HAProxy control: boys out, copied, examined, swapped in for the girls in one change, then the girls', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster();
+    cluster = new FakeCluster(SATELLITES);
     const handle = await start();
     const status = (await handle.result()) as RolloutStatus;
     const id = status.lessonId;
@@ -122,7 +73,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
   });
 
   test("without load balancer control: no runtime API call, the seed's health-check waits instead", { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster();
+    cluster = new FakeCluster(SATELLITES);
     const handle = await start({ loadBalancerControl: false, healthCheckWaitMs: 50 });
     const status = (await handle.result()) as RolloutStatus;
     assert.equal(status.phase, 'done');
@@ -133,7 +84,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
   });
 
   test('pause holds the rollout before the next group; resume lets it go on', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster();
+    cluster = new FakeCluster(SATELLITES);
     const handle = await start();
     await handle.signal('pause');
     const paused = await waitForPhase(handle, 'paused');
@@ -146,7 +97,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
   });
 
   test('skip: with a lower minimum, a failing satellite can be left out and the rollout goes on', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster();
+    cluster = new FakeCluster(SATELLITES);
     cluster.failExam.add('boy-2');
     const handle = await start({ minServingSatellites: 1 });
     await waitForPhase(handle, 'halted');
@@ -160,7 +111,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
   });
 
   test('abort after the cutover swaps the boys back to the old lesson, in one change, and restores full power', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster();
+    cluster = new FakeCluster(SATELLITES);
     cluster.failExam.add('girl-2');
     const handle = await start();
     const halted = await waitForPhase(handle, 'halted');
@@ -180,7 +131,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
   const MINUTE = 60_000;
 
   test('outside its window the rollout parks before the first group; resume lets it go on regardless', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster();
+    cluster = new FakeCluster(SATELLITES);
     // A one-minute window twelve hours away: closed now, whatever the time of day.
     const opens = Math.floor(Date.now() / MINUTE) * MINUTE + 12 * 3_600_000;
     const handle = await start({ maintenanceWindow: `daily ${hhmm(opens)}-${hhmm(opens + MINUTE)}` });
@@ -203,7 +154,7 @@ describe('holdLesson logic (stubbed activities, real Temporal server)', async ()
     'the first group goes in when the window opens; when it closes the last group is not taken out and waits for the next opening',
     { timeout: 200_000 },
     async () => {
-      cluster = new FakeCluster();
+      cluster = new FakeCluster(SATELLITES);
       // Opens at the next full minute (UTC), closes a minute later.
       const opens = Math.ceil((Date.now() + 2_000) / MINUTE) * MINUTE;
       const closes = opens + MINUTE;

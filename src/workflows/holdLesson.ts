@@ -26,6 +26,7 @@ import {
   isCancellation,
   log as workflowLog,
   metricMeter,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -38,6 +39,8 @@ import type { SatelliteActivities } from '../activities/satellite';
 import { REFERENCE_TASK_QUEUE, satelliteTaskQueue, searchAttributes } from '../shared/names';
 import type { Report } from '../shared/report';
 import { operatorMessage } from './failures';
+import { Aborted, beyondCancellation, cancellationOf, OperatorDecisions } from './halts';
+import { HEARTBEAT_TIMEOUT } from '../shared/heartbeats';
 import { memoWriter } from './memo';
 import { groupRolloutSeconds } from '../shared/metrics';
 import { isOpen, nextOpening, parseWindows, type MaintenanceWindows } from '../shared/maintenanceWindow';
@@ -97,7 +100,8 @@ function satelliteActivities(name: string) {
     taskQueue,
     startToCloseTimeout: '20m',
     scheduleToCloseTimeout: '30m',
-    heartbeatTimeout: '2m',
+    // A dead worker is noticed after a missed heartbeat or two, not minutes: the group is out of service meanwhile.
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
     retry: { ...retry, maximumAttempts: 2 },
     summary: `${name}'s examination`,
   });
@@ -116,9 +120,6 @@ function satellite(name: string) {
   if (!satelliteProxies.has(name)) satelliteProxies.set(name, satelliteActivities(name));
   return satelliteProxies.get(name)!;
 }
-
-/** Raised inside the workflow when the operator aborts; unwinds to the restore. */
-class Aborted extends Error {}
 
 export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus> {
   const { lesson, groups } = input;
@@ -156,8 +157,9 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     minServing: input.minServingSatellites,
   };
 
-  let decision: 'resume' | 'abort' | undefined;
-  let haltCount = 0;
+  const decisions = new OperatorDecisions<Halt>();
+  /** Satellites an operator's retrySatellite is teaching now: the lesson waits for them. */
+  const retrying = new Set<string>();
   const showSummary = memoWriter();
   const window = maintenanceWindowOf(input);
   /** The operator sent `resume` while the rollout waited for its window: it goes on regardless. */
@@ -194,7 +196,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   setHandler(
     resumeSignal,
     () => {
-      if (status.halted) decision = 'resume';
+      decisions.resume();
       if (status.phase === 'waiting-for-window') windowIgnored = true;
       status.paused = false;
     },
@@ -204,7 +206,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     abortSignal,
     (reason) => {
       note(`abort requested${reason ? `: ${reason}` : ''}`);
-      decision = 'abort';
+      decisions.abort(reason || 'aborted by the operator');
       status.paused = false;
     },
     { description: 'Stop the rollout and put the groups taken out back on the lesson they served (optional input: the reason)' },
@@ -218,23 +220,39 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   );
 
   // ---- operator updates: act on one satellite of a halted group ---------------------
-  const haltedSatellite = (name: string): Halt => {
-    if (!status.halted) throw ApplicationFailure.nonRetryable('the rollout is not halted', 'NotHalted');
-    if (!status.halted.satellites.includes(name)) {
-      throw ApplicationFailure.nonRetryable(`satellite ${name} is not among the halted ones (${status.halted.satellites.join(', ')})`, 'NotHalted');
+  /** The halt a retry or skip of `name` is for: only a halt of the lesson, where the satellite failed. */
+  const haltedSatellite = (name: string): { id: number; halt: Halt } => {
+    const open = decisions.current;
+    if (!open) throw ApplicationFailure.nonRetryable('the rollout is not halted', 'NotHalted');
+    const { halt } = open;
+    if (halt.step !== LESSON_STEP) {
+      throw ApplicationFailure.nonRetryable(
+        `the rollout is halted in ${halt.step} of group ${halt.group}, not in a lesson or examination: fix the cause and send resume (or abort)`,
+        'NotHalted',
+      );
     }
-    return status.halted;
+    if (!halt.satellites.includes(name)) {
+      throw ApplicationFailure.nonRetryable(`satellite ${name} is not among the halted ones (${halt.satellites.join(', ')})`, 'NotHalted');
+    }
+    if (retrying.has(name)) throw ApplicationFailure.nonRetryable(`satellite ${name} is being taught again already`, 'NotHalted');
+    return open;
   };
-  const settle = (halt: Halt, name: string) => {
+  /** One satellite of a halt is settled; the last one ends that halt (and no later one). */
+  const settle = ({ id, halt }: { id: number; halt: Halt }, name: string) => {
     halt.satellites = halt.satellites.filter((s) => s !== name);
-    if (halt.satellites.length === 0) decision = 'resume';
+    if (halt.satellites.length === 0) decisions.settle(id);
   };
   setHandler(
     retrySatelliteUpdate,
     async ({ satellite: name }) => {
-      const halt = haltedSatellite(name);
-      const failure = await teach(name, true);
-      if (!failure) settle(halt, name);
+      const open = haltedSatellite(name);
+      retrying.add(name);
+      try {
+        const failure = await teach(name, true);
+        if (!failure) settle(open, name);
+      } finally {
+        retrying.delete(name);
+      }
       return satellites.get(name)!;
     },
     {
@@ -245,10 +263,10 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   setHandler(
     skipSatelliteUpdate,
     async ({ satellite: name }) => {
-      const halt = haltedSatellite(name);
+      const open = haltedSatellite(name);
       setState([name], 'skipped');
       note(`${name} skipped by the operator: it stays out of service`);
-      settle(halt, name);
+      settle(open, name);
       return satellites.get(name)!;
     },
     {
@@ -294,27 +312,30 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   /** Halts until the operator decides; returns on resume, throws Aborted on abort. */
   async function halt(h: Omit<Halt, 'since'>): Promise<void> {
     const before = status.phase;
-    // Forget any earlier decision before the halt is visible: a resume, retry or skip
-    // that arrives while the report is being written must count (an abort always does).
-    if (decision !== 'abort') decision = undefined;
-    status.halted = { ...h, since: new Date().toISOString() };
-    note(`halted in ${h.step} of group ${h.group}: ${h.reason}`, 'warn');
-    setPhase('halted');
-    haltCount += 1;
-    await report('halted', `lesson ${lesson.lessonId} halted in ${h.step} of group ${h.group}: ${h.reason}`, `/halt-${haltCount}`);
-    await condition(() => decision !== undefined);
-    const chosen = decision;
-    decision = undefined;
-    status.halted = null;
-    setPhase(before);
-    if (chosen === 'abort') throw new Aborted();
+    const open: Halt = { ...h, since: new Date().toISOString() };
+    let shown = false;
+    try {
+      // Open before it is visible: a resume, retry or skip that arrives while the report is being written counts.
+      await decisions.halt(open, async (id) => {
+        shown = true;
+        status.halted = open;
+        note(`halted in ${h.step} of group ${h.group}: ${h.reason}`, 'warn');
+        setPhase('halted');
+        await report('halted', `lesson ${lesson.lessonId} halted in ${h.step} of group ${h.group}: ${h.reason}`, `/halt-${id}`);
+      });
+    } finally {
+      if (shown) {
+        status.halted = null;
+        setPhase(before);
+      }
+    }
     note(`resumed ${h.step} of group ${h.group}`);
   }
 
   /** Runs a step; on failure halts, and on resume runs it again. */
   async function step<T>(name: string, group: string, names: string[], run: () => Promise<T>): Promise<T> {
     for (;;) {
-      if (decision === 'abort') throw new Aborted();
+      decisions.throwIfAborted();
       try {
         return await run();
       } catch (err) {
@@ -329,9 +350,9 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const before = status.phase;
     setPhase('paused');
     note('paused before the next group');
-    await condition(() => !status.paused || decision === 'abort');
+    await condition(() => !status.paused || decisions.aborted);
     setPhase(before);
-    if (decision === 'abort') throw new Aborted();
+    decisions.throwIfAborted();
   }
 
   /**
@@ -349,8 +370,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       if (!waited) note(`parked before group ${group}: the maintenance window (${input.maintenanceWindow}) opens ${status.window.opensAt}`);
       waited = true;
       setPhase('waiting-for-window');
-      await condition(() => decision === 'abort' || windowIgnored, opensAt - now);
-      if (decision === 'abort') throw new Aborted();
+      await condition(() => decisions.aborted || windowIgnored, opensAt - now);
+      decisions.throwIfAborted();
     }
     status.window = { spec: input.maintenanceWindow!, open: true, ...(windowIgnored ? { ignored: true } : {}) };
     if (waited) {
@@ -402,8 +423,12 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     status.serving = countServing();
 
     for (const [index, g] of groups.entries()) {
-      await holdIfPaused();
-      await waitForWindow(g.name);
+      // A group the cutover took out is out of service already: no pause or window may park it there.
+      const outAlready = drainedByCutover.length > 0 && (status.paused || !windowOpen()) && patched(NO_PARKING_OUT_OF_SERVICE);
+      if (!outAlready) {
+        await holdIfPaused();
+        await waitForWindow(g.name);
+      }
       const gs = groupStatus[index]!;
       const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
       gs.state = 'in-classroom';
@@ -446,12 +471,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         if (failures.length === 0) break;
         gs.state = 'halted';
         await halt({
-          step: 'lesson and examination',
+          step: LESSON_STEP,
           group: g.name,
           satellites: failures.map((f) => f.name),
           reason: failures.map((f) => f.failure).join(' | '),
         });
         gs.state = 'in-classroom';
+        // A retry the operator started may still run when the halt ends (a resume came too): its outcome decides.
+        await condition(() => pending.every((n) => !retrying.has(n)));
         // Satellites the operator retried successfully or skipped during the halt are settled.
         pending = failures.map((f) => f.name).filter((n) => satellites.get(n)!.state === 'failed');
         repair = true;
@@ -475,7 +502,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         );
         const next = groups[index + 1];
         // Outside the window the last group is not taken out: this group simply rejoins, and the last waits for the window.
-        if (next && index === groups.length - 2 && windowOpen()) {
+        // A pause too: the cutover would leave the last group out of service while the rollout is paused.
+        if (next && index === groups.length - 2 && windowOpen() && !(status.paused && patched(NO_PARKING_OUT_OF_SERVICE))) {
           // The cutover: this group in, the last group out, in one load balancer change.
           setPhase('cutover');
           const nextNames = next.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
@@ -505,22 +533,33 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     setPhase('done');
     await report('ok', `lesson ${lesson.lessonId} served by ${countServing()} of ${satellites.size} satellites`, '');
   } catch (err) {
-    if (!(err instanceof Aborted)) throw err;
-    try {
-      await restore();
-    } catch (again) {
-      if (!(again instanceof Aborted)) throw again;
-      // A second abort while the restore is halted: stop there. Satellites still out stay
-      // out (never serving a half-copied lesson); the report says which.
-      note(
-        `restore abandoned by the operator; out of service: ${[...satellites.values()]
-          .filter((s) => !s.lessonServed)
-          .map((s) => s.name)
-          .join(', ')}`,
+    // An abort, or a cancellation, which means the same: put everyone back, report, and only then end.
+    const stop = cancellationOf(err);
+    if (!stop) throw err;
+    const ending = stop.rethrow ? 'cancelled' : 'aborted';
+    if (stop.rethrow) note(`${stop.aborted.reason}: putting every satellite back as abort does`, 'warn');
+    await beyondCancellation(async () => {
+      try {
+        await restore();
+      } catch (again) {
+        if (!(again instanceof Aborted)) throw again;
+        // A second abort while the restore is halted: stop there. Satellites still out stay
+        // out (never serving a half-copied lesson); the report says which.
+        note(
+          `restore abandoned by the operator; out of service: ${[...satellites.values()]
+            .filter((s) => !s.lessonServed)
+            .map((s) => s.name)
+            .join(', ')}`,
+        );
+      }
+      setPhase('aborted');
+      await report(
+        'aborted',
+        `lesson ${lesson.lessonId} ${ending}; ${countServing()} of ${satellites.size} satellites serve their previous lesson`,
+        '',
       );
-    }
-    setPhase('aborted');
-    await report('aborted', `lesson ${lesson.lessonId} aborted; ${countServing()} of ${satellites.size} satellites serve their previous lesson`, '');
+    });
+    if (stop.rethrow) throw stop.rethrow;
   }
   return status;
 
@@ -531,7 +570,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
    */
   async function restore(): Promise<void> {
     setPhase('aborting');
-    decision = undefined;
+    // From here a new abort abandons the restore (see the catch above).
+    decisions.clearAbort();
     const restorable = (names: string[]) => names.filter((n) => servedBefore.get(n));
     const outNow = restorable([...satellites.values()].filter((s) => s.lessonServed === undefined).map((s) => s.name));
     const onNew = restorable([...satellites.values()].filter((s) => s.lessonServed === lesson.lessonId).map((s) => s.name));
@@ -570,6 +610,11 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     note(`aborted: ${countServing()} satellites serve their previous lesson`);
   }
 }
+
+/** The halt of a group's lesson and examination: the one halt where retrySatellite and skipSatellite apply. */
+const LESSON_STEP = 'lesson and examination';
+/** Patch: no pause or window parks a group out of service (a cutover is not made into a pause; a group it took out goes on). */
+const NO_PARKING_OUT_OF_SERVICE = 'no-parking-out-of-service';
 
 /** The rollout's maintenance window; a spec that does not parse fails the run (it came past the CLI's check). */
 function maintenanceWindowOf(input: HoldLessonInput): MaintenanceWindows | undefined {

@@ -31,6 +31,7 @@ import type { SearchProbe, TestQuery } from '../shared/lesson';
 import { REFERENCE_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
 import type { Report } from '../shared/report';
 import { operatorMessage } from './failures';
+import { HEARTBEAT_TIMEOUT } from '../shared/heartbeats';
 import type { RolloutStatus } from '../shared/rollout';
 import { memoWriter } from './memo';
 import { summarizePreparation } from '../shared/summaries';
@@ -55,7 +56,7 @@ const long = proxyActivities<ReferenceActivities>({
   taskQueue: REFERENCE_TASK_QUEUE,
   startToCloseTimeout: '1h',
   scheduleToCloseTimeout: '2h',
-  heartbeatTimeout: '2m',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { ...retry, maximumAttempts: 3, nonRetryableErrorTypes },
 });
 

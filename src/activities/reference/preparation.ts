@@ -6,6 +6,7 @@
 import { existsSync, rmSync, symlinkSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { keepAlive } from '../keepAlive';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ClusterConfig } from '../../config/schema';
@@ -40,21 +41,6 @@ function throttledHeartbeat(): (details?: unknown) => void {
     last = Date.now();
     Context.current().heartbeat(details);
   };
-}
-
-/**
- * Heartbeats every 10 s while `work` runs, besides its own progress heartbeats: steps
- * such as `cp -al`, a test suite or pg_dump are silent for a while, and the heartbeat
- * timeout is there to notice a worker that died, not a step that is busy.
- */
-async function keepAlive<T>(work: () => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat(), 10_000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { bytesCopied, examinationFailures } from '../../shared/metrics';
 import type { ExaminationResult } from '../../shared/rollout';
 import { startApache, stopApache } from './apache';
 import { examine } from './examination';
+import { keepAlive } from '../keepAlive';
 import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, type CopyResult } from './lessons';
 
 export interface SatelliteDependencies {
@@ -38,17 +39,20 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
       const ctx = Context.current();
       let last = 0;
       try {
-        const result = await copyLessonFiles(satellite, lesson, {
-          // A retry after a failure compares contents, not only sizes and times.
-          repair: options.repair === true || ctx.info.attempt > 1,
-          signal: ctx.cancellationSignal,
-          onProgress: (progress) => {
-            if (Date.now() - last > 500) {
-              last = Date.now();
-              ctx.heartbeat(progress);
-            }
-          },
-        });
+        // Verification and a large unchanged file are silent stretches of the copy.
+        const result = await keepAlive(() =>
+          copyLessonFiles(satellite, lesson, {
+            // A retry after a failure compares contents, not only sizes and times.
+            repair: options.repair === true || ctx.info.attempt > 1,
+            signal: ctx.cancellationSignal,
+            onProgress: (progress) => {
+              if (Date.now() - last > 500) {
+                last = Date.now();
+                ctx.heartbeat(progress);
+              }
+            },
+          }),
+        );
         bytesCopied(ctx.metricMeter).add(result.bytesChanged, { satellite: satellite.name });
         ctx.log.info(`lesson ${lesson.lessonId} copied to ${satellite.name}`, {
           filesCopied: result.filesCopied,
@@ -69,23 +73,22 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
         examinationFailures(ctx.metricMeter).add(1, { satellite: satellite.name });
         ctx.log.warn(`${satellite.name} failed the examination of lesson ${lesson.lessonId}: ${why}`, details);
       };
-      // The browser test or a test command can be silent for a while; the heartbeat is there to notice a dead worker.
-      const alive = setInterval(() => ctx.heartbeat(), 10_000);
       try {
-        const result = await examine(satellite, lesson, {
-          testCommand,
-          chromium,
-          signal: ctx.cancellationSignal,
-          onCheck: (done) => ctx.heartbeat({ checks: done }),
-        });
+        // The browser test or a test command can be silent for a while.
+        const result = await keepAlive(() =>
+          examine(satellite, lesson, {
+            testCommand,
+            chromium,
+            signal: ctx.cancellationSignal,
+            onCheck: (done) => ctx.heartbeat({ checks: done }),
+          }),
+        );
         if (!result.passed) failed(`${result.failures.length} checks failed`, { failures: result.failures });
         return result;
       } catch (err) {
         // An examination that cannot even run (its web server does not start) is failed too; a cancelled one is not.
         if (!ctx.cancellationSignal.aborted) failed((err as Error).message, {});
         throw err;
-      } finally {
-        clearInterval(alive);
       }
     },
 

@@ -1,0 +1,150 @@
+/**
+ * A satellite cluster in memory, for tests of holdLesson's logic with stubbed
+ * activities: what each satellite serves, whether its web server runs, what the load
+ * balancer sends it, and every call in order. It answers the same activities as the
+ * real satellite and reference workers, and lets a test hold or fail any of them.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { keepAlive } from '../../src/activities/keepAlive';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { FiledLesson } from '../../src/shared/lesson';
+import { ORCHESTRATION_TASK_QUEUE } from '../../src/shared/names';
+import type { HoldLessonInput, RolloutStatus } from '../../src/shared/rollout';
+import { holdLesson, statusQuery } from '../../src/workflows/holdLesson';
+
+export interface ReportSeen {
+  status: string;
+  summary: string;
+}
+
+export class FakeCluster {
+  calls: string[] = [];
+  served: Map<string, string>;
+  running: Set<string>;
+  /** Satellites the load balancer sends no users to (drained or stopped in its view). */
+  drained = new Set<string>();
+  copied: Map<string, Set<string>>;
+  failExam = new Set<string>();
+  /** A failing stop: the satellite's stopWebServer throws this (non-retryable) error. */
+  failStop = new Map<string, string>();
+  reports: ReportSeen[] = [];
+  /** Runs inside every examination and copy: a test can make one last until a given moment. */
+  examHold: (name: string) => Promise<void> = async () => undefined;
+  copyHold: (name: string) => Promise<void> = async () => undefined;
+  /** Holds heartbeat as a live worker's activities do; false: they go silent, as when the worker died. */
+  heartbeats = true;
+
+  constructor(readonly names: string[]) {
+    this.served = new Map(names.map((s) => [s, 'old']));
+    this.running = new Set(names);
+    this.copied = new Map(names.map((s) => [s, new Set(['old'])]));
+  }
+
+  /** Who users can reach now: running, not drained, and what each serves. */
+  inService(): Map<string, string> {
+    return new Map([...this.served].filter(([name]) => this.running.has(name) && !this.drained.has(name)));
+  }
+
+  private held(hold: () => Promise<void>): Promise<void> {
+    return this.heartbeats ? keepAlive(hold) : hold();
+  }
+
+  satellite(name: string) {
+    const log = (call: string) => this.calls.push(`${name}:${call}`);
+    return {
+      servedLesson: async () => this.served.get(name)!,
+      stopWebServer: async () => {
+        const failure = this.failStop.get(name);
+        if (failure) throw ApplicationFailure.nonRetryable(failure, 'StopNotConfirmed');
+        log('stop');
+        this.running.delete(name);
+        return 'stopped';
+      },
+      startWebServer: async () => (log('start'), this.running.add(name), 'started'),
+      copyLesson: async (lesson: FiledLesson) => {
+        await this.held(() => this.copyHold(name));
+        log(`copy ${lesson.lessonId}`);
+        this.copied.get(name)!.add(lesson.lessonId);
+        return { lessonId: lesson.lessonId, filesCopied: 3, bytesChanged: 300, bytesSent: 310, alreadyCopied: false };
+      },
+      examineLesson: async () => {
+        await this.held(() => this.examHold(name));
+        log('exam');
+        const passed = !this.failExam.has(name);
+        return { passed, checks: 2, failures: passed ? [] : ["query version: answer differs from the reference's"] };
+      },
+      activateLesson: async (lessonId: string) => {
+        log(`activate ${lessonId}`);
+        const previous = this.served.get(name);
+        this.served.set(name, lessonId);
+        return { previous, current: lessonId };
+      },
+      describeHost: async () => ({}),
+    };
+  }
+
+  reference() {
+    return {
+      writeReport: async (r: ReportSeen) => (this.reports.push({ status: r.status, summary: r.summary }), 1),
+      drainServers: async (names: string[]) => {
+        this.calls.push(`lb:drain ${names.join(',')}`);
+        for (const n of names) this.drained.add(n);
+      },
+      waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
+      switchServers: async (c: { ready: string[]; drain: string[] }) => {
+        this.calls.push(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`);
+        for (const n of c.drain) this.drained.add(n);
+        for (const n of c.ready) this.drained.delete(n);
+      },
+      waitUntilHealthy: async () => [],
+    };
+  }
+}
+
+/** A promise and the function that settles it: a gate a test opens when it is ready. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { wait, open };
+}
+
+let started = 0;
+
+/** Starts holdLesson for a stub lesson on `groups` (name → satellites), with no waits unless overridden. */
+export function startStubRollout(
+  client: Client,
+  groups: Record<string, string[]>,
+  overrides: Partial<HoldLessonInput> = {},
+): Promise<WorkflowHandle<typeof holdLesson>> {
+  const lessonId = `stub-${++started}-${Date.now()}`;
+  const input: HoldLessonInput = {
+    cluster: 'test',
+    lesson: { lessonId, source: '/nowhere', manifestSha256: 'x', fileCount: 3, totalBytes: 300, testQueries: [] },
+    groups: Object.entries(groups).map(([name, satellites]) => ({ name, satellites })),
+    loadBalancerControl: true,
+    healthCheckWaitMs: 0,
+    lastCigaretteMs: 0,
+    coffeeMs: 0,
+    minServingSatellites: 2,
+    requestedBy: 'test',
+    ...overrides,
+  };
+  return client.workflow.start(holdLesson, { taskQueue: ORCHESTRATION_TASK_QUEUE, workflowId: `hold-lesson/${lessonId}`, args: [input] });
+}
+
+/** Polls the rollout's status until `until` holds; fails with the last status seen. */
+export async function waitForRollout(
+  handle: WorkflowHandle,
+  until: (s: RolloutStatus) => boolean,
+  what: string,
+  deadlineMs = 30_000,
+): Promise<RolloutStatus> {
+  const end = Date.now() + deadlineMs;
+  let last: RolloutStatus | undefined;
+  while (Date.now() < end) {
+    last = await handle.query(statusQuery);
+    if (until(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the rollout never reached "${what}"; last status: ${JSON.stringify(last)}`);
+}

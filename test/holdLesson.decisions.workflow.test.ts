@@ -1,0 +1,176 @@
+/**
+ * The operator's decisions on a rollout do what they say (issue 13), with stubbed
+ * activities on the real Temporal server: a cancel from the UI or CLI puts every
+ * satellite back like `abort`; a pause or a closing window never parks a group out of
+ * service; a retry belongs to the halt it was made for; a skip is refused where it
+ * could not take effect; a dead examination is retried after a missed heartbeat or two.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import { REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
+import type { RolloutStatus } from '../src/shared/rollout';
+import { pauseSignal, resumeSignal, retrySatelliteUpdate, skipSatelliteUpdate } from '../src/workflows/holdLesson';
+import { testStack } from './helpers/stack';
+import { clientForTest, runStubbedWorkers } from './helpers/workers';
+import { FakeCluster, gate, startStubRollout, waitForRollout } from './helpers/fakeCluster';
+
+const SATELLITES = ['boy-1', 'boy-2', 'girl-1', 'girl-2'];
+const TWO_GROUPS = { boys: ['boy-1', 'boy-2'], girls: ['girl-1', 'girl-2'] };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('holdLesson: operator decisions (stubbed activities, real Temporal server)', async () => {
+  const config = await testStack();
+  const { client } = await clientForTest(config);
+  let cluster = new FakeCluster(SATELLITES);
+  await runStubbedWorkers(config, {
+    [REFERENCE_TASK_QUEUE]: () => cluster.reference(),
+    ...Object.fromEntries(SATELLITES.map((name) => [satelliteTaskQueue(name), () => cluster.satellite(name)])),
+  });
+
+  /** After the run: every satellite runs, is in the load balancer, and they all serve one lesson. */
+  const assertWholeCluster = (lesson: string) => {
+    assert.deepEqual([...cluster.inService().entries()].sort(), SATELLITES.map((s) => [s, lesson]).sort(), JSON.stringify(cluster.calls));
+  };
+
+  test(
+    'a cancel while the second group is halted puts every satellite back on the old lesson, reports, and ends cancelled',
+    { timeout: 60_000 },
+    async () => {
+      cluster = new FakeCluster(SATELLITES);
+      cluster.failExam.add('girl-2');
+      const handle = await startStubRollout(client, TWO_GROUPS);
+      await waitForRollout(handle, (s) => s.phase === 'halted', 'halted');
+      await handle.cancel();
+      const err = await handle.result().then(
+        () => assert.fail('the run should end cancelled'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, `ended cancelled: ${String(err)}`);
+      assertWholeCluster('old');
+      assert.equal(cluster.reports.at(-1)?.status, 'aborted', JSON.stringify(cluster.reports));
+      assert.match(cluster.reports.at(-1)!.summary, /cancel/);
+      const status = await handle.query<RolloutStatus>('status');
+      assert.equal(status.phase, 'aborted');
+      assert.equal(status.serving, 4);
+    },
+  );
+
+  test('a cancel during the first group lesson brings the group back into service', { timeout: 60_000 }, async () => {
+    cluster = new FakeCluster(SATELLITES);
+    const hold = gate();
+    cluster.copyHold = () => hold.wait;
+    const handle = await startStubRollout(client, TWO_GROUPS);
+    await waitForRollout(handle, (s) => s.phase === 'lesson', 'lesson');
+    await handle.cancel();
+    await assert.rejects(handle.result(), WorkflowFailedError);
+    hold.open();
+    assertWholeCluster('old');
+    assert.equal(cluster.reports.at(-1)?.status, 'aborted');
+  });
+
+  test('a pause just before the cutover: the first group rejoins and nothing waits out of service', { timeout: 60_000 }, async () => {
+    cluster = new FakeCluster(SATELLITES);
+    const hold = gate();
+    cluster.examHold = (name) => (name.startsWith('boy') ? hold.wait : Promise.resolve());
+    const handle = await startStubRollout(client, TWO_GROUPS);
+    await waitForRollout(handle, (s) => s.phase === 'lesson', 'lesson');
+    await handle.signal(pauseSignal);
+    hold.open();
+    const paused = await waitForRollout(handle, (s) => s.phase === 'paused', 'paused');
+    // Parked: nobody is out of service, and users get one lesson only (the boys' new one is not exposed beside the girls' old one in a cutover gone half).
+    await sleep(200);
+    assert.equal(
+      cluster.inService().size,
+      4,
+      `all four serve while paused: ${JSON.stringify([...cluster.inService()])} ${cluster.calls.join(' | ')}`,
+    );
+    assert.equal(paused.serving, 4);
+    await handle.signal(resumeSignal);
+    assert.equal((await handle.result()).phase, 'done');
+    assertWholeCluster((await handle.query<RolloutStatus>('status')).lessonId);
+  });
+
+  test('a pause during the coffee after the cutover: the drained last group goes on, the run ends done', { timeout: 60_000 }, async () => {
+    cluster = new FakeCluster(SATELLITES);
+    const handle = await startStubRollout(client, TWO_GROUPS, { coffeeMs: 1_500 });
+    await waitForRollout(handle, (s) => s.phase === 'coffee', 'coffee');
+    await handle.signal(pauseSignal);
+    // Watch every status until the end: never parked while someone is out of service.
+    let result: RolloutStatus | undefined;
+    void handle.result().then((r) => (result = r));
+    while (!result) {
+      const s = await handle.query<RolloutStatus>('status');
+      if (s.phase === 'paused' || s.phase === 'waiting-for-window') {
+        assert.equal(cluster.inService().size, 4, `parked in ${s.phase} with ${[...cluster.drained].join(',')} drained`);
+      }
+      await sleep(50);
+    }
+    assert.equal(result.phase, 'done');
+    assertWholeCluster(result.lessonId);
+  });
+
+  test(
+    'a retry still running when resume arrives: the rollout waits for it, and the satellite leaves the classroom',
+    { timeout: 60_000 },
+    async () => {
+      cluster = new FakeCluster(SATELLITES);
+      cluster.failExam.add('boy-2');
+      const handle = await startStubRollout(client, TWO_GROUPS);
+      const halted = await waitForRollout(handle, (s) => s.phase === 'halted', 'halted');
+      assert.deepEqual(halted.halted?.satellites, ['boy-2']);
+      // The fix: boy-2 passes now, but its second copy takes a while.
+      cluster.failExam.delete('boy-2');
+      const slowCopy = gate();
+      cluster.copyHold = (name) => (name === 'boy-2' ? slowCopy.wait : Promise.resolve());
+      const retried = handle.executeUpdate(retrySatelliteUpdate, { args: [{ satellite: 'boy-2' }] });
+      await waitForRollout(handle, (s) => s.groups[0]!.satellites[1]!.state === 'copying', 'boy-2 copying again');
+      await handle.signal(resumeSignal);
+      await sleep(300);
+      slowCopy.open();
+      assert.equal((await retried).state, 'passed');
+      const result = await handle.result();
+      assert.equal(result.phase, 'done');
+      assert.equal(result.serving, 4);
+      assertWholeCluster(result.lessonId);
+    },
+  );
+
+  test('skip and retry are refused outside a lesson halt, naming the halted step', { timeout: 60_000 }, async () => {
+    cluster = new FakeCluster(SATELLITES);
+    cluster.failStop.set('boy-2', 'boy-2: the port is held by another program');
+    const handle = await startStubRollout(client, TWO_GROUPS, { minServingSatellites: 1 });
+    const halted = await waitForRollout(handle, (s) => s.phase === 'halted', 'halted');
+    assert.match(halted.halted!.step, /stop chatting/);
+    for (const update of [skipSatelliteUpdate, retrySatelliteUpdate]) {
+      await assert.rejects(
+        handle.executeUpdate(update, { args: [{ satellite: 'boy-2' }] }),
+        (e: unknown) => e instanceof WorkflowUpdateFailedError && /lesson or examination/.test(String((e.cause as Error)?.message)),
+      );
+    }
+    const still = await handle.query<RolloutStatus>('status');
+    assert.equal(still.halted?.since, halted.halted?.since, 'the same halt, untouched');
+    cluster.failStop.clear();
+    await handle.signal(resumeSignal);
+    assert.equal((await handle.result()).phase, 'done');
+  });
+
+  test('an examination whose worker went silent is tried again after a missed heartbeat or two, not minutes', { timeout: 90_000 }, async () => {
+    cluster = new FakeCluster(SATELLITES);
+    const attempts: number[] = [];
+    cluster.heartbeats = false;
+    cluster.examHold = async (name) => {
+      if (name !== 'boy-1') return;
+      attempts.push(Date.now());
+      // The first attempt hangs without a heartbeat, as when its worker died mid-examination.
+      if (attempts.length === 1) await new Promise((r) => setTimeout(r, 80_000).unref());
+    };
+    const handle = await startStubRollout(client, TWO_GROUPS);
+    const result = await handle.result();
+    assert.equal(result.phase, 'done');
+    assert.equal(attempts.length, 2);
+    const waited = attempts[1]! - attempts[0]!;
+    assert.ok(waited < 40_000, `the second attempt started ${Math.round(waited / 1000)} s after the first`);
+  });
+});
