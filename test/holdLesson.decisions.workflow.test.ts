@@ -13,6 +13,7 @@ import { REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { pauseSignal, resumeSignal, retrySatelliteUpdate, skipSatelliteUpdate } from '../src/workflows/holdLesson';
 import { testStack } from './helpers/stack';
+import { replayAndRecord } from './helpers/histories';
 import { clientForTest, runStubbedWorkers } from './helpers/workers';
 import { FakeCluster, gate, startStubRollout, waitForRollout } from './helpers/fakeCluster';
 
@@ -54,6 +55,7 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
       const status = await handle.query<RolloutStatus>('status');
       assert.equal(status.phase, 'aborted');
       assert.equal(status.serving, 4);
+      await replayAndRecord(handle, 'holdLesson.cancel.json');
     },
   );
 

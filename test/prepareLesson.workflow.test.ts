@@ -6,11 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import { ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
 import type { FiledLesson } from '../src/shared/lesson';
 import type { PreparationStatus, PrepareLessonInput } from '../src/shared/preparation';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { testStack } from './helpers/stack';
+import { waitForStatus } from './helpers/preparation';
+import { replayAndRecord } from './helpers/histories';
 import { clientForTest, runStubbedWorkers } from './helpers/workers';
 
 const SATELLITES = ['boy-1', 'boy-2'];
@@ -164,4 +168,30 @@ describe('prepareLesson logic (stubbed activities, real Temporal server)', async
     assert.ok(fakes.calls.includes('clearUpdatingFlag'), 'the flag is cleared');
     assert.ok(!fakes.calls.includes('discardLesson'), 'a filed lesson is kept');
   });
+
+  test(
+    'a cancel of prepareLesson while the lesson is held: the rollout puts the satellites back, the run reports, then ends cancelled',
+    { timeout: 60_000 },
+    async () => {
+      fakes = new Fakes();
+      let open!: () => void;
+      fakes.copyGate = new Promise((r) => (open = r));
+      const handle = await start();
+      const holding = await waitForStatus(handle, (s) => s.rollout !== undefined, 'holding the lesson');
+      await sleep(500);
+      await handle.cancel();
+      open();
+      const err = await handle.result().then(
+        () => assert.fail('the run should end cancelled'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, `ended cancelled: ${String(err)}`);
+      const rollout = await client.workflow.getHandle(holding.rollout!.workflowId).query<RolloutStatus>('status');
+      assert.equal(rollout.phase, 'aborted');
+      assert.deepEqual([...fakes.served.values()], ['old', 'old'], 'both satellites serve the previous lesson');
+      assert.ok(fakes.calls.includes('clearUpdatingFlag'), 'the flag is cleared');
+      assert.equal(fakes.calls.filter((c) => c.startsWith('report')).at(-1), 'report aborted', fakes.calls.join(' | '));
+      await replayAndRecord(handle, 'prepareLesson.cancel.json');
+    },
+  );
 });

@@ -12,7 +12,6 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  CancellationScope,
   condition,
   defineQuery,
   defineSignal,
@@ -31,6 +30,7 @@ import type { SearchProbe, TestQuery } from '../shared/lesson';
 import { REFERENCE_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
 import type { Report } from '../shared/report';
 import { operatorMessage } from './failures';
+import { Aborted, beyondCancellation, cancellationOf, OperatorDecisions } from './halts';
 import { HEARTBEAT_TIMEOUT } from '../shared/heartbeats';
 import type { RolloutStatus } from '../shared/rollout';
 import { memoWriter } from './memo';
@@ -60,8 +60,6 @@ const long = proxyActivities<ReferenceActivities>({
   retry: { ...retry, maximumAttempts: 3, nonRetryableErrorTypes },
 });
 
-/** Raised inside the workflow when the operator aborts a halt; unwinds to the end of the story. */
-class Aborted extends Error {}
 /** This host is not the reference: the run fails (nothing to resume; fix the registry or the config). */
 class NotTheReference extends Error {}
 
@@ -77,8 +75,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     workflowLog[level](line);
   };
   const status: PreparationStatus = { reference: input.reference, phase: 'checking-lectureship', halted: null, subjects: [], summary: 'starting' };
-  let decision: 'resume' | 'abort' | undefined;
-  let haltCount = 0;
+  const decisions = new OperatorDecisions<NonNullable<PreparationStatus['halted']>>();
   let flagSet = false;
   /** The run id of an ended run whose flag may be taken over. */
   let takeOver: string | undefined;
@@ -91,7 +88,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   setHandler(
     resumePreparationSignal,
     () => {
-      if (status.halted) decision = 'resume';
+      decisions.resume();
     },
     { description: 'After the fix: run the halted step again and go on' },
   );
@@ -99,7 +96,7 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     abortPreparationSignal,
     (reason) => {
       note(`abort requested${reason ? `: ${reason}` : ''}`);
-      decision = 'abort';
+      decisions.abort(reason || 'aborted by the operator');
     },
     { description: 'Give this lesson up (its rollout too, if one runs); optional input: the reason' },
   );
@@ -117,6 +114,8 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
 
   // ---- the story (the seed's controller) ----------------------------------------------
   let outcome: Report['status'] = 'ok';
+  /** The cancellation to end the run with, once everything is tidied up. */
+  let cancelled: unknown;
   try {
     await checkLectureship();
     if ((await checkIfStillHoldingLesson()) || !(await prepareForLesson())) {
@@ -139,19 +138,26 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
       }
     }
   } catch (err) {
-    if (err instanceof Aborted) {
+    // An abort, or a cancellation, which means the same: give the lesson up, report, and only then end.
+    const stop = cancellationOf(err);
+    if (stop) {
       outcome = 'aborted';
-      await discardUnfiledLesson();
+      cancelled = stop.rethrow;
+      if (cancelled) note(`${stop.aborted.reason}: giving this lesson up as abort does`, 'warn');
+      await beyondCancellation(discardUnfiledLesson);
     } else if (err instanceof NotTheReference) {
       outcome = 'failed';
     } else {
       throw err;
     }
   } finally {
-    await CancellationScope.nonCancellable(finishPreparation);
+    await beyondCancellation(finishPreparation);
   }
-  await writeReport(outcome);
-  if (status.lessonId) await closeNotebook();
+  await beyondCancellation(async () => {
+    await writeReport(outcome);
+    if (status.lessonId) await closeNotebook();
+  });
+  if (cancelled) throw cancelled;
   if (outcome === 'failed') throw ApplicationFailure.nonRetryable(status.summary, 'NotTheReference');
   return status;
 
@@ -299,9 +305,16 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
       });
       // An abort while the rollout runs is the rollout's to carry out: it puts the satellites back.
       const ended = child.result();
-      await Promise.race([ended, condition(() => decision === 'abort')]);
-      if (decision === 'abort') {
-        decision = undefined;
+      try {
+        await Promise.race([ended, condition(() => decisions.aborted)]);
+      } catch (err) {
+        // Our cancellation reaches the rollout too (it is our child): its restore is what we wait for.
+        if (cancellationOf(err)?.rethrow) await beyondCancellation(() => ended.catch(() => undefined));
+        throw err;
+      }
+      if (decisions.aborted) {
+        // From here the abort is the rollout's to carry out; its result says how it ended.
+        decisions.clearAbort();
         note(`abort passed on to the rollout ${childId}`);
         await child.signal('abort', 'aborted through prepareLesson');
       }
@@ -389,25 +402,30 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   /** Halts until the operator decides: returns on resume, throws Aborted on abort. */
   async function halt(stepName: string, reason: string): Promise<void> {
     const before = status.phase;
-    if (decision !== 'abort') decision = undefined;
-    status.halted = { step: stepName, reason, since: new Date().toISOString() };
-    note(`halted in "${stepName}": ${reason}`, 'warn');
-    setPhase('halted');
-    haltCount += 1;
-    await report('halted', `prepareLesson halted in "${stepName}": ${reason}`, `/halt-${haltCount}`);
-    await condition(() => decision !== undefined);
-    const chosen = decision;
-    decision = undefined;
-    status.halted = null;
-    setPhase(before);
-    if (chosen === 'abort') throw new Aborted();
+    const open = { step: stepName, reason, since: new Date().toISOString() };
+    let shown = false;
+    try {
+      // Open before it is visible: a resume that arrives while the report is being written counts.
+      await decisions.halt(open, async (id) => {
+        shown = true;
+        status.halted = open;
+        note(`halted in "${stepName}": ${reason}`, 'warn');
+        setPhase('halted');
+        await report('halted', `prepareLesson halted in "${stepName}": ${reason}`, `/halt-${id}`);
+      });
+    } finally {
+      if (shown) {
+        status.halted = null;
+        setPhase(before);
+      }
+    }
     note(`resumed "${stepName}"`);
   }
 
   /** Runs a step; when it fails (after its own retries) halts, and on resume runs it again. */
   async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
     for (;;) {
-      if (decision === 'abort') throw new Aborted();
+      decisions.throwIfAborted();
       try {
         return await work();
       } catch (err) {
