@@ -1,4 +1,5 @@
-/** Finding free ports on loopback, and telling whether a port is taken. */
+/** Finding free ports on loopback, telling whether a port is taken, and by which process. */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 
 export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -86,4 +87,74 @@ export async function waitForPort(port: number, deadlineMs: number, host = '127.
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+/** A process that listens on a TCP port. */
+export interface PortHolder {
+  pid: number;
+  /** Its command line, arguments separated by spaces. */
+  command: string;
+}
+
+/** Inodes of the sockets listening on the TCP port (any local address, IPv4 or IPv6), from /proc/net. */
+function listeningSocketInodes(port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue; // no IPv6, or not Linux
+    }
+    // Columns: sl local_address(hex ip:hex port) rem_address st ... uid timeout inode; st 0A is LISTEN.
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10 || fields[3] !== '0A') continue;
+      if (Number.parseInt(fields[1]!.split(':')[1]!, 16) === port) inodes.add(fields[9]!);
+    }
+  }
+  return inodes;
+}
+
+/**
+ * The processes listening on the port, read from /proc (what `ss -ltnp` shows).
+ * Empty when nothing listens, or when the listener is a process this one may not look
+ * into (another user's, when not root; another network namespace).
+ */
+export function portHolders(port: number): PortHolder[] {
+  const inodes = listeningSocketInodes(port);
+  if (inodes.size === 0) return [];
+  const sockets = new Set([...inodes].map((inode) => `socket:[${inode}]`));
+  const holders: PortHolder[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue; // gone meanwhile, or not ours to see
+    }
+    const holds = fds.some((fd) => {
+      try {
+        return sockets.has(readlinkSync(`/proc/${entry}/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    });
+    if (!holds) continue;
+    let command: string;
+    try {
+      command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').replace(/\s+/g, ' ').trim();
+    } catch {
+      command = '';
+    }
+    holders.push({ pid: Number(entry), command: command || '(unknown command)' });
+  }
+  return holders;
+}
+
+/** Holders as an operator reads them: "pid 123 (node server.js)", long command lines shortened. */
+export function describeHolders(holders: PortHolder[]): string {
+  const short = (command: string) => (command.length > 100 ? `${command.slice(0, 97)}...` : command);
+  return holders.map((h) => `pid ${h.pid} (${short(h.command)})`).join(', ');
 }

@@ -13,8 +13,10 @@
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import type { SatelliteConfig } from '../../config/schema';
+import { describeHolders, portHolders, type PortHolder } from '../../stack/ports';
 import { isAlive } from '../../stack/processes';
 
 /**
@@ -162,18 +164,87 @@ export async function startApache(satellite: ApacheHost, mode: ApacheMode, deadl
   return 'started';
 }
 
-/** Stops the instance gracefully (in-flight requests finish); resolves once its port is closed. */
+/** The failure type of a stop whose port another program holds: no retry frees it. */
+export const PORT_HELD_BY_ANOTHER_PROCESS = 'PortHeldByAnotherProcess';
+
+/**
+ * Who else listens on the instance's port, now that its own process is gone:
+ * undefined when the port is free, or when a listener is this instance's own Apache
+ * (a child finishing its last requests: same generated config on its command line).
+ * An empty list: the port answers, but its process is not ours to see.
+ */
+async function otherListeners(p: ApachePaths): Promise<PortHolder[] | undefined> {
+  const holders = portHolders(p.port);
+  if (holders.some((h) => h.command.includes(p.conf))) return undefined;
+  if (holders.length === 0 && !(await portAnswers(p.port))) return undefined;
+  return holders;
+}
+
+function portHeldByAnotherProcess(
+  satellite: ApacheHost,
+  mode: ApacheMode,
+  port: number,
+  holders: PortHolder[],
+  ourStop: boolean,
+): ApplicationFailure {
+  const who = holders.length > 0 ? describeHolders(holders) : `a process this worker cannot see (as root, \`ss -ltnp 'sport = :${port}'\` names it)`;
+  return ApplicationFailure.create({
+    type: PORT_HELD_BY_ANOTHER_PROCESS,
+    nonRetryable: true,
+    message:
+      `${satellite.name}'s Apache (${mode}) ${ourStop ? 'has stopped' : 'is not running'}, but port ${port} is held by another process: ${who}. ` +
+      `Waiting or retrying does not free it: stop that process or move it off the port, then resume.`,
+    details: [{ satellite: satellite.name, mode, port, holders }],
+  });
+}
+
+/**
+ * Stops the instance gracefully (in-flight requests finish); resolves once its process
+ * is gone and its port closed. Tells the two ways a stop stays unconfirmed apart: our
+ * Apache still runs after the deadline (a WebServerError: a retry may see it go), or
+ * another program holds the port once ours is gone (a non-retryable ApplicationFailure
+ * at once, naming that program: no retry frees the port). With the config's own stop
+ * command only the port can be watched.
+ */
 export async function stopApache(satellite: ApacheHost, mode: ApacheMode, deadlineMs = 40_000): Promise<'stopped' | 'not running'> {
   const p = apachePaths(satellite, mode);
+  const configuredStop = mode === 'serve' ? satellite.webServer.stop : undefined;
   const pid = apachePid(satellite, mode);
-  if (!pid && !(await portAnswers(p.port))) return 'not running';
-  const [file, ...args] = mode === 'serve' && satellite.webServer.stop ? satellite.webServer.stop : ['apache2', '-f', p.conf, '-k', 'graceful-stop'];
+  if (!pid) {
+    if (!(await portAnswers(p.port))) return 'not running';
+    const others = configuredStop ? undefined : await otherListeners(p);
+    if (others) throw portHeldByAnotherProcess(satellite, mode, p.port, others, false);
+  }
+  const [file, ...args] = configuredStop ?? ['apache2', '-f', p.conf, '-k', 'graceful-stop'];
   const result = await execa(file!, args, { reject: false, all: true, stdin: 'ignore' });
   if (result.exitCode !== 0 && (await portAnswers(p.port))) {
     throw new WebServerError(`Apache (${mode}) of ${satellite.name} did not stop: ${file} exited ${result.exitCode}: ${result.all?.trim()}`);
   }
-  const closed = await waitFor(async () => !(await portAnswers(p.port)) && !isAlive(pid), deadlineMs);
-  if (!closed)
-    throw new WebServerError(`Apache (${mode}) of ${satellite.name} still answers on port ${p.port} ${deadlineMs / 1000} s after graceful-stop`);
-  return 'stopped';
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    if (!isAlive(pid)) {
+      if (!(await portAnswers(p.port))) return 'stopped';
+      const others = configuredStop ? undefined : await otherListeners(p);
+      if (others) throw portHeldByAnotherProcess(satellite, mode, p.port, others, true);
+    }
+    if (Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const after = `${deadlineMs / 1000} s after ${configuredStop ? 'its stop command' : 'graceful-stop'}`;
+  if (isAlive(pid)) {
+    throw new WebServerError(
+      `Apache (${mode}) of ${satellite.name} still runs (pid ${pid}, from ${p.pidFile}) ${after}: still finishing requests, or hung; see ${p.errorLog}`,
+    );
+  }
+  // Our process is gone; what still answers is a child of it, or (own stop command) whatever the port shows.
+  const holders = portHolders(p.port);
+  const ours = holders.filter((h) => h.command.includes(p.conf));
+  if (ours.length > 0) {
+    throw new WebServerError(
+      `Apache (${mode}) of ${satellite.name} still runs (${describeHolders(ours)}) ${after}: still finishing requests, or hung; see ${p.errorLog}`,
+    );
+  }
+  throw new WebServerError(
+    `Apache (${mode}) of ${satellite.name} still answers on port ${p.port} ${after}${holders.length > 0 ? ` (${describeHolders(holders)})` : ''}`,
+  );
 }
