@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { validateItem } from '../activities/reference/catalog';
-import { dropIntoInbox } from '../activities/reference/inbox';
+import { dropIntoInbox, unstorableStrings } from '../activities/reference/inbox';
 import { fieldPath } from '../config/load';
 import type { ClusterConfig } from '../config/schema';
 import { openDatabase, type Database } from '../db/database';
@@ -127,8 +127,11 @@ function readItemsFile(file: string, config: ClusterConfig): InboxItem[] {
     if (!config.reference.subjects.includes(item.subject)) {
       return [`${file}: [${i}].subject: "${item.subject}" is not one of the config's subjects (${config.reference.subjects.join(', ')})`];
     }
+    const named = `${file}: [${i}] (${item.externalId.replaceAll('\u0000', '\\u0000')})`;
+    // PostgreSQL refuses a NUL character in text and jsonb: say which item and field, before anything is written.
+    const unstorable = unstorableStrings(item).map((why) => `${named}: ${why}`);
     const checked = validateItem(item.subject, { inboxId: 0, kind: item.kind, externalId: item.externalId, payload: item.payload });
-    return 'reason' in checked ? [`${file}: [${i}] (${item.externalId}): ${checked.reason}`] : [];
+    return [...unstorable, ...('reason' in checked ? [`${named}: ${checked.reason}`] : [])];
   });
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
   return parsed.data as InboxItem[];

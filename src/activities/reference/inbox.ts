@@ -80,19 +80,54 @@ export function inboxOf(ops: Database) {
   };
 }
 
-/** Drops items into the inbox: what inputting staff, a feed, or the sample data do. */
+/**
+ * The strings of a value (at any depth, and the property names) that hold a NUL
+ * character, which PostgreSQL's text and jsonb cannot store: each with its path.
+ */
+export function nulCharacters(value: unknown, path: (string | number)[] = []): { path: (string | number)[]; inName: boolean }[] {
+  if (typeof value === 'string') return value.includes('\u0000') ? [{ path, inName: false }] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nulCharacters(v, [...path, i]));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => [
+    ...(k.includes('\u0000') ? [{ path: [...path, k], inName: true }] : []),
+    ...nulCharacters(v, [...path, k]),
+  ]);
+}
+
+/** A path as one would write it in JavaScript: payload.fields.author, payload.fields["odd name"], [3]. */
+export function describePath(path: readonly (string | number)[]): string {
+  return path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `${i === 0 ? '' : '.'}${k}` : `[${JSON.stringify(k)}]`))
+    .join('');
+}
+
+/** Why an item cannot be stored, one line per string with a NUL character; empty when it can. */
+export function unstorableStrings(item: unknown): string[] {
+  return nulCharacters(item).map(
+    (n) => `${describePath(n.path)}: ${n.inName ? 'the name contains' : 'contains'} a NUL character (\\u0000), which PostgreSQL cannot store`,
+  );
+}
+
+/**
+ * Drops items into the inbox: what inputting staff, a feed, or the sample data do. All
+ * of them or none: one transaction, however many inserts it takes.
+ */
 export async function dropIntoInbox(
   ops: Database,
   items: { subject: string; kind: ItemKind; externalId: string; payload: unknown }[],
 ): Promise<number> {
+  const unstorable = items.flatMap((item, i) => unstorableStrings(item).map((why) => `[${i}] (${item.externalId}): ${why}`));
+  if (unstorable.length > 0) throw new Error(`nothing put in the inbox: ${unstorable.join('; ')}`);
   const batch = 1_000;
-  for (let i = 0; i < items.length; i += batch) {
-    const slice = items.slice(i, i + batch);
-    await ops.query(
-      `INSERT INTO inbox (subject, kind, external_id, payload)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])`,
-      [slice.map((x) => x.subject), slice.map((x) => x.kind), slice.map((x) => x.externalId), slice.map((x) => JSON.stringify(x.payload))],
-    );
-  }
+  await ops.transaction(async (tx) => {
+    for (let i = 0; i < items.length; i += batch) {
+      const slice = items.slice(i, i + batch);
+      await tx.query(
+        `INSERT INTO inbox (subject, kind, external_id, payload)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])`,
+        [slice.map((x) => x.subject), slice.map((x) => x.kind), slice.map((x) => x.externalId), slice.map((x) => JSON.stringify(x.payload))],
+      );
+    }
+  });
   return items.length;
 }
