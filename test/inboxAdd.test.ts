@@ -1,6 +1,7 @@
 /**
  * `lessonplan inbox add <file>` against the real PostgreSQL: all or nothing however
- * large the file, and strings PostgreSQL cannot store refused before anything is written.
+ * large the file, strings PostgreSQL cannot store refused before anything is written,
+ * and a file that does not parse named with its line, column and what is wrong.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -83,5 +84,55 @@ describe('lessonplan inbox add', async () => {
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stdout, /^2500 items in the inbox from /);
     assert.equal(await inInbox(), 2_500);
+  });
+
+  test('malformed JSON: the file, the line and column, and what is wrong in words', async () => {
+    const good = '  { "subject": "records", "kind": "record", "externalId": "r-1", "payload": { "title": "One", "fields": {} } },';
+    const noComma = '  { "subject": "records" "kind": "record", "externalId": "r-2", "payload": { "title": "Two", "fields": {} } }';
+    const missingComma = writeItems('missing-comma.json', ['[', good, noComma, ']', ''].join('\n'));
+    const first = await lessonplan('inbox', 'add', missingComma);
+    assert.equal(first.exitCode, 2, first.stderr);
+    assert.doesNotMatch(first.stderr, /[A-Z]+_[A-Z_]+/, 'no parser error code');
+    const column = noComma.indexOf('"kind"') + 1;
+    assert.equal(first.stderr.trimEnd(), `error: ${missingComma}:3:${column}: not valid JSON: expected ',' or '}' after a property's value`);
+
+    // A trailing comma is fine in YAML's flow style, not in JSON.
+    const trailingComma = writeItems('trailing.json', ['[', good, good.replace('r-1', 'r-2'), ']', ''].join('\n'));
+    const second = await lessonplan('inbox', 'add', trailingComma);
+    assert.equal(second.exitCode, 2, second.stderr);
+    assert.equal(
+      second.stderr.trimEnd(),
+      `error: ${trailingComma}:4:1: not valid JSON: a value is missing after the ',' on line 3 (a trailing comma?)`,
+    );
+
+    const cutShort = writeItems('cut.json', ['[', good].join('\n'));
+    const third = await lessonplan('inbox', 'add', cutShort);
+    assert.equal(third.exitCode, 2, third.stderr);
+    assert.equal(
+      third.stderr.trimEnd(),
+      `error: ${cutShort}:2:${good.length + 1}: not valid JSON: the file ends before the array opened on line 1 is closed`,
+    );
+    assert.equal(await inInbox(), 0);
+  });
+
+  test("malformed YAML: the file, the line and column, and the yaml library's words, not its code", async () => {
+    const file = writeItems(
+      'bad.yaml',
+      ['- subject: records', '  kind: record', '  externalId: r-1', '  payload: { title: One, fields: {}', '- subject: records', ''].join('\n'),
+    );
+    const result = await lessonplan('inbox', 'add', file);
+    assert.equal(result.exitCode, 2, result.stderr);
+    assert.doesNotMatch(result.stderr, /BAD_INDENT|MISSING_CHAR|[A-Z]+_[A-Z_]+/, 'no parser error code');
+    assert.equal(
+      result.stderr.trimEnd(),
+      `error: ${file}:5:1: not valid YAML: Flow map in block collection must be sufficiently indented and end with a }`,
+    );
+  });
+
+  test('a file that cannot be read is named with the reason', async () => {
+    const missing = path.join(dir, 'no-such-file.json');
+    const result = await lessonplan('inbox', 'add', missing);
+    assert.equal(result.exitCode, 2, result.stderr);
+    assert.equal(result.stderr.trimEnd(), `error: ${missing}: cannot be read: no such file (ENOENT)`);
   });
 });

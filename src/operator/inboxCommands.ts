@@ -4,9 +4,7 @@
  * worker writes it); subject matter goes straight into the operational database's
  * inbox, as the inputting staff's own tools would put it there.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parse } from 'yaml';
 import { z } from 'zod';
 import { validateItem } from '../activities/reference/catalog';
 import { dropIntoInbox, unstorableStrings } from '../activities/reference/inbox';
@@ -18,6 +16,7 @@ import type { InboxItem } from '../shared/subjectMatter';
 import { databaseUrl } from '../stack/endpoints';
 import { connectClient } from './client';
 import { UsageError, type CommandContext } from './commandContext';
+import { readDataFile } from './dataFile';
 import { enrollClass } from './enroll';
 import { dropSampleBatch } from './sampleData';
 
@@ -112,14 +111,7 @@ async function withInbox(config: ClusterConfig, work: (ops: Database, config: Cl
 
 /** Reads and checks every item the way the teacher will, so that a bad file puts nothing in the inbox. */
 function readItemsFile(file: string, config: ClusterConfig): InboxItem[] {
-  let value: unknown;
-  try {
-    value = parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: ${code ? `cannot be read: ${code}` : `not valid JSON or YAML: ${(err as Error).message.split('\n')[0]}`}`);
-  }
-  const parsed = itemsSchema.safeParse(value);
+  const parsed = itemsSchema.safeParse(readDataFile(file));
   if (!parsed.success) {
     throw new UsageError(parsed.error.issues.map((i) => `${file}: ${fieldPath(i.path) || '(top)'}: ${i.message}`).join('\n'));
   }
