@@ -101,6 +101,33 @@ const needsAttention = (t: Target) =>
   ['failed', 'aborted'].includes(t.preparation?.status.phase ?? '') ||
   t.rollout?.status.phase === 'aborted';
 
+const ENDED_PREPARATION = ['done', 'nothing-to-do', 'busy', 'aborted', 'failed'];
+const ENDED_ROLLOUT = ['done', 'aborted'];
+
+/** The rollout holds for an operator: halted, paused (or asked to pause), or parked until its maintenance window. */
+const rolloutWaits = (s: RolloutStatus) => !!s.halted || s.paused || s.phase === 'paused' || s.phase === 'waiting-for-window';
+
+/**
+ * Where `resume` has something to do: the teacher's halt, else the rollout's halt, pause
+ * or wait for its window. A signal anywhere else would be taken and change nothing, so
+ * none is sent: the error (exit 1) says what phase each is in instead.
+ */
+function whereToResume(target: Target): string {
+  const { preparation: prep, rollout } = target;
+  if (prep?.status.halted) return prep.workflowId;
+  if (rollout && rolloutWaits(rollout.status)) return rollout.workflowId;
+  const phase = (p: string, ended: string[]) => `is in phase ${p}${ended.includes(p) ? ' (it has ended)' : ''}`;
+  const parts = [
+    ...(prep ? [`the run ${prep.workflowId} ${phase(prep.status.phase, ENDED_PREPARATION)}, not halted`] : []),
+    ...(rollout
+      ? [
+          `${prep ? 'its' : 'the'} rollout ${rollout.workflowId} ${phase(rollout.status.phase, ENDED_ROLLOUT)}, neither halted, paused nor waiting for its maintenance window`,
+        ]
+      : []),
+  ];
+  throw new Error(`nothing to resume: ${parts.join('; ')}`);
+}
+
 export function registerLessonCommands(program: Command, ctx: CommandContext): void {
   const lesson = program.command('lesson').description("the teacher's runs (prepareLesson) and the rollouts they hold (holdLesson)");
   const withClient = async <T>(work: (operator: OperatorClient, config: ClusterConfig) => Promise<T>): Promise<T> => {
@@ -158,15 +185,9 @@ export function registerLessonCommands(program: Command, ctx: CommandContext): v
         const target = await findTarget(operator, config, lessonId);
         const prep = target.preparation;
         const rollout = target.rollout;
-        // resume goes where the halt is; abort to the teacher's run (it stops its rollout too); pause to the rollout.
+        // resume goes where the halt (or the pause, or the wait) is; abort to the teacher's run (it stops its rollout too); pause to the rollout.
         const workflowId =
-          name === 'resume'
-            ? prep?.status.halted || !rollout
-              ? prep?.workflowId
-              : rollout.workflowId
-            : name === 'abort'
-              ? (prep?.workflowId ?? rollout?.workflowId)
-              : rollout?.workflowId;
+          name === 'resume' ? whereToResume(target) : name === 'abort' ? (prep?.workflowId ?? rollout?.workflowId) : rollout?.workflowId;
         if (!workflowId) throw new Error(`nothing to ${name}: ${name === 'pause' ? 'no rollout is running' : 'no run found'}`);
         const handle = operator.client.workflow.getHandle(workflowId);
         if (name === 'abort') await handle.signal('abort', options.reason ?? 'lessonplan lesson abort');
