@@ -3,7 +3,7 @@
  * keep running workflows, and no process left behind.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,21 +14,8 @@ import { connectClient } from '../src/operator/client';
 import { isAlive, logLength, reasonInLog } from '../src/stack/processes';
 import { choosePort, PortTakenError } from '../src/stack/ports';
 import { readStackState, stackDown, stackStatus, stackUp } from '../src/stack/stack';
+import { processesUsing } from './helpers/processes';
 import { writeTestConfig } from './helpers/testConfig';
-
-/** Processes whose command line mentions the folder: what would be orphans after a stop. */
-function processesUsing(dir: string): string[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
-    .flatMap((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        return cmdline.includes(dir) ? [`${pid}: ${cmdline}`] : [];
-      } catch {
-        return [];
-      }
-    });
-}
 
 describe('the embedded stack', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-stack-'));

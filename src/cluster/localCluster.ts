@@ -10,14 +10,41 @@ import { apachePid, portAnswers, startApache, stopApache } from '../activities/s
 import { linkedLesson } from '../activities/satellite/lessons';
 import { haproxyPid, startHaproxy, stopHaproxy } from './haproxy';
 
+/**
+ * Starts every satellite's Apache and HAProxy that does not run yet. When one fails,
+ * what this call started is stopped again, the failing one too (started, but its port
+ * never answered): nothing half-started stays.
+ */
 export async function clusterUp(config: ClusterConfig, log?: Logger): Promise<void> {
-  for (const satellite of config.satellites) {
-    mkdirSync(satellite.dataDir, { recursive: true });
-    if ((await startApache(satellite, 'serve')) === 'started')
-      log?.info({ satellite: satellite.name, port: satellite.webServer.port }, 'Apache started');
-  }
-  if (config.loadBalancer.kind === 'haproxy' && (await startHaproxy(config)) === 'started') {
-    log?.info({ port: config.loadBalancer.frontendPort }, 'HAProxy started');
+  const startedHere: (() => Promise<unknown>)[] = [];
+  try {
+    for (const satellite of config.satellites) {
+      try {
+        mkdirSync(satellite.dataDir, { recursive: true });
+      } catch (err) {
+        throw new Error(`satellite ${satellite.name}: dataDir ${satellite.dataDir} cannot be created: ${(err as Error).message}`);
+      }
+      if (!apachePid(satellite, 'serve')) {
+        startedHere.push(() => {
+          log?.info({ satellite: satellite.name }, 'stopping Apache again');
+          return stopApache(satellite, 'serve');
+        });
+      }
+      if ((await startApache(satellite, 'serve')) === 'started')
+        log?.info({ satellite: satellite.name, port: satellite.webServer.port }, 'Apache started');
+    }
+    if (config.loadBalancer.kind === 'haproxy') {
+      if (!haproxyPid(config)) {
+        startedHere.push(() => {
+          log?.info('stopping HAProxy again');
+          return stopHaproxy(config);
+        });
+      }
+      if ((await startHaproxy(config)) === 'started') log?.info({ port: config.loadBalancer.frontendPort }, 'HAProxy started');
+    }
+  } catch (err) {
+    for (const stop of startedHere.reverse()) await stop().catch((stopErr) => log?.warn({ err: stopErr }, 'could not stop a part started here'));
+    throw err;
   }
 }
 

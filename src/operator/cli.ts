@@ -6,8 +6,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load';
 import type { ClusterConfig } from '../config/schema';
 import { createLogger } from '../logging';
-import { stackDown, stackReset, stackStatus, stackUp } from '../stack/stack';
-import { clusterDown, clusterStatus, clusterUp } from '../cluster/localCluster';
+import { stackDown, stackReset, stackStatus } from '../stack/stack';
+import { clusterDown, clusterStatus } from '../cluster/localCluster';
+import { devUp } from '../cluster/devUp';
 import { ROLES, allRoles, type Role } from '../workers/roles';
 import { startWorkers } from '../workers/runWorkers';
 import { runMainJob } from './mainJob';
@@ -56,12 +57,10 @@ export function buildProgram(): Command {
     );
   dev
     .command('up')
-    .description('start the embedded stack (idempotent) and say where it is')
+    .description('start the embedded stack and the local cluster (idempotent; all or nothing) and say where they are')
     .action(async () => {
       const cfg = config();
-      const log = createLogger('lessonplan');
-      await stackUp(cfg, log);
-      await clusterUp(cfg, log);
+      await devUp(cfg, createLogger('lessonplan'));
       await printStatus(cfg, print);
     });
   dev

@@ -53,22 +53,43 @@ function embeddedDatabases(config: ClusterConfig): string[] {
   return all.filter((db) => (db.url ?? config.postgres.url) === 'embedded').map((db) => db.name);
 }
 
+/** What one start of the stack did: the stack's state, and how to take back what it started. */
+export interface StackStart {
+  state: StackState;
+  /** Stops the parts this start started (none when every part already ran), newest first, and records them stopped. */
+  undo(): Promise<void>;
+}
+
 /**
  * Starts whatever embedded part of the stack is not running yet (idempotent), creates
- * the configured databases, and returns the stack's state.
+ * the configured databases, and returns the stack's state. A part that fails stops
+ * what this call had started before it: no half-started stack.
  */
-export async function stackUp(config: ClusterConfig, log?: Logger): Promise<StackState> {
+export async function startStack(config: ClusterConfig, log?: Logger): Promise<StackStart> {
   mkdirSync(config.dataDir, { recursive: true });
   const state = readStackState(config);
-  // What this call starts, it stops again if a later part fails: no half-started stack.
-  const startedHere: (() => Promise<void>)[] = [];
+  const started: (keyof StackState)[] = [];
+  const undo = async () => {
+    for (const part of started.splice(0).reverse()) {
+      if (part === 'temporal' && state.temporal) {
+        log?.info('stopping the Temporal dev server again');
+        await stopTemporalServer(state.temporal).catch((err) => log?.warn({ err }, 'could not stop the Temporal dev server'));
+        state.temporal = { ...state.temporal, pid: 0 };
+      }
+      if (part === 'postgres' && state.postgres) {
+        log?.info('stopping PostgreSQL again');
+        await stopPostgresServer(state.postgres).catch((err) => log?.warn({ err }, 'could not stop PostgreSQL'));
+        state.postgres = { ...state.postgres, pid: 0 };
+      }
+      writeStackState(config, state);
+    }
+  };
   try {
     if (embeddedDatabases(config).length > 0) {
       if (!postgresServerRunning(state.postgres)) {
         log?.info('starting PostgreSQL (embedded)');
-        const postgres = await startPostgresServer({ dataDir: config.dataDir, port: config.postgres.embedded.port, previous: state.postgres });
-        state.postgres = postgres;
-        startedHere.push(() => stopPostgresServer(postgres));
+        state.postgres = await startPostgresServer({ dataDir: config.dataDir, port: config.postgres.embedded.port, previous: state.postgres });
+        started.push('postgres');
         writeStackState(config, state);
       }
       const serverUrl = embeddedPostgresUrl(state.postgres!);
@@ -78,22 +99,26 @@ export async function stackUp(config: ClusterConfig, log?: Logger): Promise<Stac
     }
     if (config.temporal.address === 'embedded' && !temporalServerRunning(state.temporal)) {
       log?.info('starting the Temporal dev server (embedded)');
-      const temporal = await startTemporalServer({
+      state.temporal = await startTemporalServer({
         dataDir: config.dataDir,
         namespace: config.temporal.namespace,
         port: config.temporal.embedded.port,
         uiPort: config.temporal.embedded.uiPort,
         previous: state.temporal,
       });
-      state.temporal = temporal;
-      startedHere.push(() => stopTemporalServer(temporal));
+      started.push('temporal');
       writeStackState(config, state);
     }
   } catch (err) {
-    for (const stop of startedHere.reverse()) await stop().catch(() => undefined);
+    await undo();
     throw err;
   }
-  return state;
+  return { state, undo };
+}
+
+/** Starts whatever embedded part of the stack is not running yet (idempotent); see startStack. */
+export async function stackUp(config: ClusterConfig, log?: Logger): Promise<StackState> {
+  return (await startStack(config, log)).state;
 }
 
 /** Stops the embedded servers of this config; a no-op for parts not running. */
