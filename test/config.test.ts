@@ -245,6 +245,48 @@ describe('config: bad files get one clear line per problem', () => {
     assert.match(problemsOf(stringify(config))[0]!, /groups\.minServingGroups: 2 groups must keep serving, but with 2 groups at most 1/);
   });
 
+  describe('one lesson at a time against the capacity floor', () => {
+    /** Four groups of two behind HAProxy: the default floor (all groups but one) is six. */
+    const fourGroups = (groups: Record<string, unknown> = {}) => {
+      const c: Record<string, any> = minimal();
+      c.satellites = ['a', 'b', 'c', 'd'].flatMap((g, gi) =>
+        [1, 2].map((n) => {
+          const port = 9000 + gi * 10 + n;
+          return {
+            name: `${g}-${n}`,
+            group: g,
+            dataDir: `sat/${g}-${n}`,
+            url: `http://127.0.0.1:${port}/`,
+            webServer: { kind: 'apache', port, examPort: port + 100 },
+          };
+        }),
+      );
+      c.loadBalancer = { kind: 'haproxy', frontendPort: 9500, runtimeApi: 'haproxy/admin.sock', backend: 'satellites' };
+      c.groups = groups;
+      return JSON.stringify(c);
+    };
+
+    test('four groups with the default floor are refused, with the two ways out', () => {
+      const problems = problemsOf(fourGroups());
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0]!, /groups\.minServingGroups: with groups of 2, 2, 2, 2 satellites, one lesson at a time cannot keep 6 serving/);
+      assert.match(problems[0]!, /groups\.minServingGroups: 2 \(4 serve throughout/);
+      assert.match(problems[0]!, /groups\.consistency: capacity-first/);
+    });
+
+    test('a floor the switch can keep, or capacity first, loads', () => {
+      assert.equal(parseConfig(fourGroups({ minServingGroups: 2 }), 'ok.yaml', dir).groups.consistency, undefined);
+      assert.equal(parseConfig(fourGroups({ consistency: 'capacity-first' }), 'ok.yaml', dir).groups.consistency, 'capacity-first');
+    });
+
+    test('one lesson chosen without the load balancer under control is refused', () => {
+      const c: Record<string, any> = minimal();
+      c.groups = { consistency: 'one-lesson' };
+      const problems = problemsOf(JSON.stringify(c));
+      assert.match(problems.join('\n'), /groups\.consistency: one lesson at a time needs the load balancer under control/);
+    });
+  });
+
   test('broken YAML names the line', () => {
     const problems = problemsOf('cluster: c1\nsatellites: [\n  - name: x\n');
     assert.ok(problems.length >= 1);

@@ -5,6 +5,7 @@
  * Objects are strict: an unknown key is an error, so a typo ("satelites") is caught
  * at load instead of silently falling back to a default.
  */
+import { mostGroupsKeptOneLesson, oneLessonSwitch, servingFloor, type Consistency } from '../shared/rolloutOrder';
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { expecting, fieldPath, unsafeCharacter } from './messages';
@@ -289,6 +290,13 @@ export const clusterConfigSchema = z
         order: z.array(name).min(1).optional(),
         /** Groups that must keep serving during a rollout; defaults to all groups but one. */
         minServingGroups: integer().min(0).optional(),
+        /**
+         * one-lesson: users get the old lesson or the new one, never both (groups taught
+         * before the switch wait ready, out of service); capacity-first: each group
+         * rejoins as soon as it passed, and the run reports the window in which users get
+         * both. Default: one-lesson with HAProxy under control, capacity-first without.
+         */
+        consistency: z.enum(['one-lesson', 'capacity-first']).optional(),
       })
       .default({}),
     loadBalancer: z.discriminatedUnion('kind', [haproxy, noLoadBalancerControl]),
@@ -342,6 +350,29 @@ export const clusterConfigSchema = z
         message: `${config.groups.minServingGroups} groups must keep serving, but with ${groupCount} groups at most ${groupCount - 1} can while one is in the classroom`,
       });
     }
+    // One lesson at a time holds the groups taught before the switch out of service: the floor must fit that.
+    const sizes = (config.groups.order ?? groupsInUse).map((g) => config.satellites.filter((s) => s.group === g).length);
+    if (config.groups.consistency === 'one-lesson' && config.loadBalancer.kind !== 'haproxy') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groups', 'consistency'],
+        message:
+          'one lesson at a time needs the load balancer under control (loadBalancer.kind: haproxy); without it each group rejoins when the health checks see it',
+      });
+    } else if (consistencyOf(config) === 'one-lesson' && sizes.length > 2) {
+      const floor = servingFloor(sizes, config.groups.minServingGroups);
+      if (!oneLessonSwitch(sizes, floor)) {
+        const keep = mostGroupsKeptOneLesson(sizes);
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', config.groups.consistency ? 'consistency' : 'minServingGroups'],
+          message:
+            `with groups of ${sizes.join(', ')} satellites, one lesson at a time cannot keep ${floor} serving: the groups on the new lesson wait out of service until the switch. ` +
+            `Set groups.minServingGroups: ${keep} (${servingFloor(sizes, keep)} serve throughout, never two lessons at once), ` +
+            `or groups.consistency: capacity-first (${floor} serve, old and new answers side by side until the last group, reported as it happens)`,
+        });
+      }
+    }
     if (config.satellites.some((s) => s.name === config.reference.name)) {
       ctx.addIssue({
         code: 'custom',
@@ -361,6 +392,11 @@ export type DatabaseConfig = ClusterConfig['operationalDatabase'];
 export type SlaveConfig = ClusterConfig['slaves'][number];
 export type LoadBalancerConfig = ClusterConfig['loadBalancer'];
 export type AlertsConfig = NonNullable<ClusterConfig['alerts']>;
+
+/** One lesson at a time or capacity first: as configured, else one lesson where HAProxy is under control. */
+export function consistencyOf(config: Pick<ClusterConfig, 'groups' | 'loadBalancer'>): Consistency {
+  return config.groups.consistency ?? (config.loadBalancer.kind === 'haproxy' ? 'one-lesson' : 'capacity-first');
+}
 
 /** Groups in rollout order. */
 export function groupOrder(config: ClusterConfig): string[] {

@@ -1,17 +1,17 @@
 /** Operator actions on rollouts: build holdLesson's input from the config, and start it. */
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { groupOrder, type ClusterConfig } from '../config/schema';
+import { consistencyOf, groupOrder, type ClusterConfig } from '../config/schema';
+import { servingFloor } from '../shared/rolloutOrder';
 import type { FiledLesson } from '../shared/lesson';
 import { ORCHESTRATION_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
 import type { HoldLessonInput } from '../shared/rollout';
 
 /** Satellites that keep serving while a group is in the classroom (default: all groups but the largest). */
 export function minServingSatellites(config: ClusterConfig): number {
-  const sizes = groupOrder(config)
-    .map((g) => config.satellites.filter((s) => s.group === g).length)
-    .sort((a, b) => a - b);
-  const keep = config.groups.minServingGroups ?? sizes.length - 1;
-  return sizes.slice(0, keep).reduce((a, b) => a + b, 0);
+  return servingFloor(
+    groupOrder(config).map((g) => config.satellites.filter((s) => s.group === g).length),
+    config.groups.minServingGroups,
+  );
 }
 
 export function holdLessonInput(config: ClusterConfig, lesson: FiledLesson, requestedBy: string): HoldLessonInput {
@@ -31,6 +31,7 @@ export function rolloutPlan(config: ClusterConfig): Omit<HoldLessonInput, 'lesso
     lastCigaretteMs: config.timings.lastCigarette,
     coffeeMs: config.timings.coffee,
     minServingSatellites: minServingSatellites(config),
+    consistency: consistencyOf(config),
   };
 }
 

@@ -3,6 +3,7 @@
  * results of the satellites' steps.
  */
 import type { FiledLesson } from './lesson';
+import type { Consistency } from './rolloutOrder';
 
 export interface ExaminationResult {
   passed: boolean;
@@ -34,6 +35,11 @@ export interface HoldLessonInput {
   coffeeMs: number;
   /** Satellites that must keep serving while a group is in the classroom. */
   minServingSatellites: number;
+  /**
+   * One lesson at a time, or capacity first (src/shared/rolloutOrder.ts). Absent in
+   * rollouts started before the choice: those switch at the second-to-last group.
+   */
+  consistency?: Consistency;
   /**
    * A maintenance window (spec of src/shared/maintenanceWindow.ts): no group goes into
    * the classroom outside it. Absent: any time.
@@ -109,6 +115,10 @@ export interface RolloutStatus {
   window?: WindowStatus;
   paused: boolean;
   groups: GroupStatus[];
+  /** Users get the old and the new lesson side by side now: since when, and why (the operator's choice, or a pause). */
+  mixed?: { since: string; why: string };
+  /** How long users got two lessons side by side in this rollout, in all. */
+  mixedWindowMs?: number;
   /** Serving satellites now, and the minimum the rollout keeps. */
   serving: number;
   minServing: number;

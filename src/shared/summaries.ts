@@ -14,6 +14,7 @@ export function summarizeRollout(status: RolloutStatus): string {
     const h = status.halted;
     return `HALTED in ${h.step} of group ${h.group} (${h.satellites.join(', ')}): ${h.reason}. After the fix: ${resumeCommand(status.lessonId)}. ${head}`;
   }
+  if (status.mixed) return `${head}; old and new lessons side by side since ${status.mixed.since} (${status.mixed.why})`;
   if (status.window && !status.window.open)
     return `${head}; waiting for the maintenance window (${status.window.spec}), opens ${status.window.opensAt}`;
   return head;

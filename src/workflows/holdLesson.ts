@@ -45,6 +45,7 @@ import { memoWriter } from './memo';
 import { groupRolloutSeconds } from '../shared/metrics';
 import { isOpen, nextOpening, parseWindows, type MaintenanceWindows } from '../shared/maintenanceWindow';
 import { summarizeRollout } from '../shared/summaries';
+import { oneLessonSwitch } from '../shared/rolloutOrder';
 import type { GroupStatus, Halt, HoldLessonInput, RolloutPhase, RolloutStatus, SatelliteStatus } from '../shared/rollout';
 
 export const statusQuery = defineQuery<RolloutStatus>('status');
@@ -165,6 +166,9 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   /** The operator sent `resume` while the rollout waited for its window: it goes on regardless. */
   let windowIgnored = false;
   const windowOpen = () => !window || windowIgnored || isOpen(window, Date.now());
+  /** A pause or a closed window asks the rollout to park before the next group. */
+  const parkingDue = () => status.paused || !windowOpen();
+  const { switchAfter, holdsReady } = switchPlan(input);
   if (window) status.window = { spec: input.maintenanceWindow!, open: windowOpen() };
 
   const countServing = () => [...satellites.values()].filter((s) => s.lessonServed !== undefined).length;
@@ -184,6 +188,27 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       s.lessonServed = lessonServed;
     }
     status.serving = countServing();
+    watchVersions();
+  };
+  /** Users get two lessons side by side: say so as it happens, why, and for how long. */
+  const watchVersions = () => {
+    const lessons = new Set([...satellites.values()].flatMap((s) => (s.lessonServed ? [s.lessonServed] : [])));
+    if (lessons.size > 1 && !status.mixed) {
+      status.mixed = { since: new Date().toISOString(), why: mixedReason() };
+      note(`users get old and new answers side by side: ${status.mixed.why}`, 'warn');
+    } else if (lessons.size <= 1 && status.mixed) {
+      const lasted = Date.now() - Date.parse(status.mixed.since);
+      status.mixedWindowMs = (status.mixedWindowMs ?? 0) + lasted;
+      status.mixed = undefined;
+      note(`one lesson again after ${lasted} ms side by side`);
+    }
+  };
+  const mixedReason = (): string => {
+    if (status.phase === 'aborting') return 'the abort puts groups back one after another';
+    if (!input.loadBalancerControl) return 'without load balancer control each group rejoins when the health checks see it';
+    if (status.paused) return 'the rollout is paused: the groups ready on the new lesson serve meanwhile';
+    if (!windowOpen()) return 'outside the maintenance window: the groups ready on the new lesson serve until it opens';
+    return 'capacity first: each group rejoins as soon as it passed';
   };
 
   upsertSearchAttributes([
@@ -406,8 +431,177 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     }
   }
 
+  // ---- the steps of one group ---------------------------------------------------------
+
+  /** A pause or a closed window parks the rollout before the next group, with nobody out of service. */
+  async function parkIfAsked(group: string): Promise<void> {
+    if (held.length > 0 && parkingDue()) await bringIn([], group, 'the rollout parks');
+    await holdIfPaused();
+    await waitForWindow(group);
+  }
+
+  /** Stop chatting: out of the load balancer, then the web server stops; the barrier is all of them out. */
+  async function stopChatting(index: number): Promise<string[]> {
+    const g = groups[index]!;
+    const gs = groupStatus[index]!;
+    const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
+    gs.state = 'in-classroom';
+    groupStartedAt = Date.now();
+    setPhase('stop-chatting');
+    // Capacity: the rest of the cluster must keep serving while this group is out.
+    const wouldServe = () => countServing() - names.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
+    while (countServing() > 0 && wouldServe() < input.minServingSatellites) {
+      await halt({
+        step: 'stop chatting',
+        group: g.name,
+        satellites: names,
+        reason: `taking group ${g.name} out would leave ${wouldServe()} satellites serving, below the minimum of ${input.minServingSatellites}`,
+      });
+    }
+    setState(names, 'leaving');
+    if (input.loadBalancerControl) {
+      const toDrain = names.filter((n) => !drainedByCutover.includes(n));
+      if (toDrain.length > 0) await step('stop chatting: drain', g.name, toDrain, () => loadBalancer.drainServers(toDrain));
+      const drained = await step('stop chatting: wait for open requests', g.name, names, () => loadBalancer.waitUntilDrained(names, drainDeadline));
+      if (!drained.drained)
+        note(`drain deadline passed with sessions open: ${JSON.stringify(drained.openSessions)}; Apache's graceful stop lets them finish`);
+    }
+    await Promise.all(names.map((name) => step('stop chatting: stop web server', g.name, [name], () => satellite(name).stopWebServer())));
+    setState(names, 'out');
+    if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} out` });
+    return names;
+  }
+
+  /** Last cigarette: the seed's wait before the lesson. */
+  async function lastCigarette(group: string): Promise<void> {
+    setPhase('last-cigarette');
+    await sleep(input.lastCigaretteMs, { summary: `last cigarette before group ${group}'s lesson` });
+  }
+
+  /** The lesson and the examination, in parallel across the group; failures halt until the operator decides. */
+  async function lessonAndExamination(index: number, names: string[]): Promise<string[]> {
+    const g = groups[index]!;
+    const gs = groupStatus[index]!;
+    setPhase('lesson');
+    let pending = names;
+    let repair = false;
+    for (;;) {
+      const failures = (await Promise.all(pending.map(async (name) => ({ name, failure: await teach(name, repair) })))).filter((f) => f.failure);
+      if (failures.length === 0) break;
+      gs.state = 'halted';
+      await halt({
+        step: LESSON_STEP,
+        group: g.name,
+        satellites: failures.map((f) => f.name),
+        reason: failures.map((f) => f.failure).join(' | '),
+      });
+      gs.state = 'in-classroom';
+      // A retry the operator started may still run when the halt ends (a resume came too): its outcome decides.
+      await condition(() => pending.every((n) => !retrying.has(n)));
+      // Satellites the operator retried successfully or skipped during the halt are settled.
+      pending = failures.map((f) => f.name).filter((n) => satellites.get(n)!.state === 'failed');
+      repair = true;
+    }
+    return names.filter((n) => satellites.get(n)!.state === 'passed');
+  }
+
+  /**
+   * Leave the classroom: the new lesson becomes what the web server serves. Then, with
+   * the load balancer under control, one of three: wait ready out of service for the
+   * switch (one lesson at a time, before the switch); the switch itself (every group
+   * ready comes in, every group still on the old lesson goes out, in one change); or
+   * back into the load balancer. Returns whether the group serves users now.
+   */
+  async function leaveTheClassroom(index: number, passed: string[]): Promise<boolean> {
+    const g = groups[index]!;
+    const gs = groupStatus[index]!;
+    setPhase('leave-classroom');
+    await Promise.all(
+      passed.map((name) =>
+        step('leave the classroom: start web server', g.name, [name], async () => {
+          await satellite(name).activateLesson(lesson.lessonId);
+          await satellite(name).startWebServer();
+        }),
+      ),
+    );
+    setState(passed, 'ready');
+    if (!input.loadBalancerControl) {
+      await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} back` });
+      servingNew(index, passed);
+      return true;
+    }
+    await step('leave the classroom: health checks', g.name, passed, () =>
+      loadBalancer.waitUntilHealthy(passed, { serving: false, deadlineMs: healthyDeadline }),
+    );
+    if (holdsReady && index < switchAfter && !parkingDue()) {
+      held.push(...passed);
+      gs.state = 'held-ready';
+      note(`group ${g.name} is ready on lesson ${lesson.lessonId}, out of service until the switch: ${passed.join(', ')}`);
+      return false;
+    }
+    // Outside the window, or paused, the remaining groups are not taken out: the ready ones simply come in.
+    if (index === switchAfter && windowOpen() && !(status.paused && patched(NO_PARKING_OUT_OF_SERVICE))) {
+      await cutover(index, passed);
+    } else {
+      await bringIn(passed, g.name, `group ${g.name} leaves the classroom`);
+    }
+    servingNew(index, passed);
+    return true;
+  }
+
+  /** The switch: the ready groups in, every group still on the old lesson out, in one load balancer change. */
+  async function cutover(index: number, passed: string[]): Promise<void> {
+    setPhase('cutover');
+    const ready = [...held, ...passed];
+    const rest = groups.slice(index + 1).flatMap((g) => g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped'));
+    await step('cutover', groups[index]!.name, [...ready, ...rest], () => loadBalancer.switchServers({ ready, drain: rest }));
+    drainedByCutover = rest;
+    setState(rest, 'leaving');
+    note(`cutover: ${ready.join(', ')} in, ${rest.join(', ')} out`);
+    await becomeServing(ready, groups[index]!.name);
+  }
+
+  /** Satellites ready on the new lesson (and any held for the switch) back into the load balancer. */
+  async function bringIn(passed: string[], group: string, why: string): Promise<void> {
+    const ready = [...held, ...passed];
+    if (held.length > 0) note(`${why}: the groups held for the switch come in too (${held.join(', ')})`);
+    await step('leave the classroom: back into the load balancer', group, ready, () => loadBalancer.switchServers({ ready, drain: [] }));
+    await becomeServing(ready, group);
+  }
+
+  /** Waits until the load balancer sends users to them; from then they serve the new lesson. */
+  async function becomeServing(ready: string[], group: string): Promise<void> {
+    await step('leave the classroom: serving', group, ready, () =>
+      loadBalancer.waitUntilHealthy(ready, { serving: true, deadlineMs: healthyDeadline }),
+    );
+    const wasHeld = new Set(held);
+    held = [];
+    setState(ready, 'serving-new', lesson.lessonId);
+    for (const [i, gs] of groupStatus.entries()) {
+      if (gs.state === 'held-ready' && groups[i]!.satellites.some((n) => wasHeld.has(n))) gs.state = 'serving-new';
+    }
+  }
+
+  /** The group's satellites serve the new lesson: recorded in the status and the metrics. */
+  function servingNew(index: number, passed: string[]): void {
+    const g = groups[index]!;
+    setState(passed, 'serving-new', lesson.lessonId);
+    groupStatus[index]!.state = 'serving-new';
+    groupRolloutSeconds(metricMeter).record((Date.now() - groupStartedAt) / 1000, { cluster: input.cluster, group: g.name });
+    note(`group ${g.name} serves lesson ${lesson.lessonId}: ${passed.join(', ')}`);
+  }
+
+  /** Coffee: the seed's wait after a group serves again. */
+  async function coffee(group: string): Promise<void> {
+    setPhase('coffee');
+    await sleep(input.coffeeMs, { summary: `coffee after group ${group}` });
+  }
+
   // ---- the story ----------------------------------------------------------------------
   let drainedByCutover: string[] = [];
+  /** Satellites ready on the new lesson, out of service, waiting for the switch (one lesson at a time). */
+  let held: string[] = [];
+  let groupStartedAt = 0;
 
   try {
     // What every satellite serves now, asked of all of them at once.
@@ -423,115 +617,20 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     status.serving = countServing();
 
     for (const [index, g] of groups.entries()) {
-      // A group the cutover took out is out of service already: no pause or window may park it there.
-      const outAlready = drainedByCutover.length > 0 && (status.paused || !windowOpen()) && patched(NO_PARKING_OUT_OF_SERVICE);
-      if (!outAlready) {
-        await holdIfPaused();
-        await waitForWindow(g.name);
-      }
-      const gs = groupStatus[index]!;
-      const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
-      gs.state = 'in-classroom';
-      const groupStartedAt = Date.now();
-
-      // Stop chatting: out of the load balancer, then the web server stops.
-      setPhase('stop-chatting');
-      // Capacity: the rest of the cluster must keep serving while this group is out.
-      const wouldServe = () => countServing() - names.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
-      while (countServing() > 0 && wouldServe() < input.minServingSatellites) {
-        await halt({
-          step: 'stop chatting',
-          group: g.name,
-          satellites: names,
-          reason: `taking group ${g.name} out would leave ${wouldServe()} satellites serving, below the minimum of ${input.minServingSatellites}`,
-        });
-      }
-      setState(names, 'leaving');
-      if (input.loadBalancerControl) {
-        const toDrain = names.filter((n) => !drainedByCutover.includes(n));
-        if (toDrain.length > 0) await step('stop chatting: drain', g.name, toDrain, () => loadBalancer.drainServers(toDrain));
-        const drained = await step('stop chatting: wait for open requests', g.name, names, () => loadBalancer.waitUntilDrained(names, drainDeadline));
-        if (!drained.drained)
-          note(`drain deadline passed with sessions open: ${JSON.stringify(drained.openSessions)}; Apache's graceful stop lets them finish`);
-      }
-      // The barrier: every satellite of the group is out before the lesson starts.
-      await Promise.all(names.map((name) => step('stop chatting: stop web server', g.name, [name], () => satellite(name).stopWebServer())));
-      setState(names, 'out');
-      if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} out` });
-
-      setPhase('last-cigarette');
-      await sleep(input.lastCigaretteMs, { summary: `last cigarette before group ${g.name}'s lesson` });
-
-      // The lesson and the examination, in parallel across the group; failures halt.
-      setPhase('lesson');
-      let pending = names;
-      let repair = false;
-      for (;;) {
-        const failures = (await Promise.all(pending.map(async (name) => ({ name, failure: await teach(name, repair) })))).filter((f) => f.failure);
-        if (failures.length === 0) break;
-        gs.state = 'halted';
-        await halt({
-          step: LESSON_STEP,
-          group: g.name,
-          satellites: failures.map((f) => f.name),
-          reason: failures.map((f) => f.failure).join(' | '),
-        });
-        gs.state = 'in-classroom';
-        // A retry the operator started may still run when the halt ends (a resume came too): its outcome decides.
-        await condition(() => pending.every((n) => !retrying.has(n)));
-        // Satellites the operator retried successfully or skipped during the halt are settled.
-        pending = failures.map((f) => f.name).filter((n) => satellites.get(n)!.state === 'failed');
-        repair = true;
-      }
-      const passed = names.filter((n) => satellites.get(n)!.state === 'passed');
-
-      // Leave the classroom: the new lesson becomes what the web server serves.
-      setPhase('leave-classroom');
-      await Promise.all(
-        passed.map((name) =>
-          step('leave the classroom: start web server', g.name, [name], async () => {
-            await satellite(name).activateLesson(lesson.lessonId);
-            await satellite(name).startWebServer();
-          }),
-        ),
-      );
-      setState(passed, 'ready');
-      if (input.loadBalancerControl) {
-        await step('leave the classroom: health checks', g.name, passed, () =>
-          loadBalancer.waitUntilHealthy(passed, { serving: false, deadlineMs: healthyDeadline }),
-        );
-        const next = groups[index + 1];
-        // Outside the window the last group is not taken out: this group simply rejoins, and the last waits for the window.
-        // A pause too: the cutover would leave the last group out of service while the rollout is paused.
-        if (next && index === groups.length - 2 && windowOpen() && !(status.paused && patched(NO_PARKING_OUT_OF_SERVICE))) {
-          // The cutover: this group in, the last group out, in one load balancer change.
-          setPhase('cutover');
-          const nextNames = next.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
-          await step('cutover', g.name, [...passed, ...nextNames], () => loadBalancer.switchServers({ ready: passed, drain: nextNames }));
-          drainedByCutover = nextNames;
-          setState(nextNames, 'leaving');
-          note(`cutover: ${passed.join(', ')} in, ${nextNames.join(', ')} out`);
-        } else {
-          await step('leave the classroom: back into the load balancer', g.name, passed, () =>
-            loadBalancer.switchServers({ ready: passed, drain: [] }),
-          );
-        }
-        await step('leave the classroom: serving', g.name, passed, () =>
-          loadBalancer.waitUntilHealthy(passed, { serving: true, deadlineMs: healthyDeadline }),
-        );
-      } else {
-        await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} back` });
-      }
-      setState(passed, 'serving-new', lesson.lessonId);
-      gs.state = 'serving-new';
-      groupRolloutSeconds(metricMeter).record((Date.now() - groupStartedAt) / 1000, { cluster: input.cluster, group: g.name });
-      note(`group ${g.name} serves lesson ${lesson.lessonId}: ${passed.join(', ')}`);
-
-      setPhase('coffee');
-      await sleep(input.coffeeMs, { summary: `coffee after group ${g.name}` });
+      // A group the switch took out is out of service already: no pause or window may park it there.
+      const outAlready = drainedByCutover.length > 0 && parkingDue() && patched(NO_PARKING_OUT_OF_SERVICE);
+      if (!outAlready) await parkIfAsked(g.name);
+      const names = await stopChatting(index);
+      await lastCigarette(g.name);
+      const passed = await lessonAndExamination(index, names);
+      const serving = await leaveTheClassroom(index, passed);
+      if (serving) await coffee(g.name);
     }
     setPhase('done');
-    await report('ok', `lesson ${lesson.lessonId} served by ${countServing()} of ${satellites.size} satellites`, '');
+    const sideBySide = status.mixedWindowMs
+      ? `; users got old and new answers side by side for ${(status.mixedWindowMs / 1000).toFixed(1)} s in all`
+      : '';
+    await report('ok', `lesson ${lesson.lessonId} served by ${countServing()} of ${satellites.size} satellites${sideBySide}`, '');
   } catch (err) {
     // An abort, or a cancellation, which means the same: put everyone back, report, and only then end.
     const stop = cancellationOf(err);
@@ -615,6 +714,29 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
 const LESSON_STEP = 'lesson and examination';
 /** Patch: no pause or window parks a group out of service (a cutover is not made into a pause; a group it took out goes on). */
 const NO_PARKING_OUT_OF_SERVICE = 'no-parking-out-of-service';
+
+/**
+ * Where the switch from the old lesson to the new one happens. One lesson at a time (with
+ * the load balancer under control): the groups before the switch wait ready, out of
+ * service, and the switch brings them all in. Otherwise, and in histories from before the
+ * choice existed, every group but the last two rejoins as soon as it passed, and the
+ * second-to-last swaps with the last.
+ */
+function switchPlan(input: HoldLessonInput): { switchAfter: number; holdsReady: boolean } {
+  const plain = { switchAfter: input.groups.length - 2, holdsReady: false };
+  if (input.consistency !== 'one-lesson' || !input.loadBalancerControl || input.groups.length < 3) return plain;
+  const point = oneLessonSwitch(
+    input.groups.map((g) => g.satellites.length),
+    input.minServingSatellites,
+  );
+  if (!point) {
+    throw ApplicationFailure.nonRetryable(
+      `no switch point keeps ${input.minServingSatellites} satellites serving with one lesson at a time for groups of ${input.groups.map((g) => g.satellites.length).join(', ')}: lower the minimum or choose capacity-first`,
+      'BadRolloutPlan',
+    );
+  }
+  return { switchAfter: point.after, holdsReady: true };
+}
 
 /** The rollout's maintenance window; a spec that does not parse fails the run (it came past the CLI's check). */
 function maintenanceWindowOf(input: HoldLessonInput): MaintenanceWindows | undefined {

@@ -28,6 +28,10 @@ export class FakeCluster {
   /** A failing stop: the satellite's stopWebServer throws this (non-retryable) error. */
   failStop = new Map<string, string>();
   reports: ReportSeen[] = [];
+  /** The calls after which users could reach two lessons at once. */
+  mixedAfter: string[] = [];
+  /** The fewest satellites in service after any call. */
+  lowestInService: number;
   /** Runs inside every examination and copy: a test can make one last until a given moment. */
   examHold: (name: string) => Promise<void> = async () => undefined;
   copyHold: (name: string) => Promise<void> = async () => undefined;
@@ -38,6 +42,14 @@ export class FakeCluster {
     this.served = new Map(names.map((s) => [s, 'old']));
     this.running = new Set(names);
     this.copied = new Map(names.map((s) => [s, new Set(['old'])]));
+    this.lowestInService = names.length;
+  }
+
+  /** After every change of what users reach: note two lessons at once, and the lowest capacity. */
+  private observe(call: string): void {
+    const inService = this.inService();
+    if (new Set(inService.values()).size > 1) this.mixedAfter.push(call);
+    this.lowestInService = Math.min(this.lowestInService, inService.size);
   }
 
   /** Who users can reach now: running, not drained, and what each serves. */
@@ -58,9 +70,15 @@ export class FakeCluster {
         if (failure) throw ApplicationFailure.nonRetryable(failure, 'StopNotConfirmed');
         log('stop');
         this.running.delete(name);
+        this.observe(`${name}:stop`);
         return 'stopped';
       },
-      startWebServer: async () => (log('start'), this.running.add(name), 'started'),
+      startWebServer: async () => {
+        log('start');
+        this.running.add(name);
+        this.observe(`${name}:start`);
+        return 'started';
+      },
       copyLesson: async (lesson: FiledLesson) => {
         await this.held(() => this.copyHold(name));
         log(`copy ${lesson.lessonId}`);
@@ -77,6 +95,7 @@ export class FakeCluster {
         log(`activate ${lessonId}`);
         const previous = this.served.get(name);
         this.served.set(name, lessonId);
+        this.observe(`${name}:activate ${lessonId}`);
         return { previous, current: lessonId };
       },
       describeHost: async () => ({}),
@@ -89,12 +108,14 @@ export class FakeCluster {
       drainServers: async (names: string[]) => {
         this.calls.push(`lb:drain ${names.join(',')}`);
         for (const n of names) this.drained.add(n);
+        this.observe(`lb:drain ${names.join(',')}`);
       },
       waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
       switchServers: async (c: { ready: string[]; drain: string[] }) => {
         this.calls.push(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`);
         for (const n of c.drain) this.drained.add(n);
         for (const n of c.ready) this.drained.delete(n);
+        this.observe(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`);
       },
       waitUntilHealthy: async () => [],
     };
@@ -109,9 +130,11 @@ export function gate(): { wait: Promise<void>; open: () => void } {
 }
 
 let started = 0;
+/** Runs of earlier tests: a test that failed may leave its run going, calling into the next test's fake. */
+const earlier: WorkflowHandle[] = [];
 
 /** Starts holdLesson for a stub lesson on `groups` (name → satellites), with no waits unless overridden. */
-export function startStubRollout(
+export async function startStubRollout(
   client: Client,
   groups: Record<string, string[]>,
   overrides: Partial<HoldLessonInput> = {},
@@ -129,7 +152,14 @@ export function startStubRollout(
     requestedBy: 'test',
     ...overrides,
   };
-  return client.workflow.start(holdLesson, { taskQueue: ORCHESTRATION_TASK_QUEUE, workflowId: `hold-lesson/${lessonId}`, args: [input] });
+  await Promise.all(earlier.splice(0).map((h) => h.terminate('the test that started it is over').catch(() => undefined)));
+  const handle = await client.workflow.start(holdLesson, {
+    taskQueue: ORCHESTRATION_TASK_QUEUE,
+    workflowId: `hold-lesson/${lessonId}`,
+    args: [input],
+  });
+  earlier.push(handle);
+  return handle;
 }
 
 /** Polls the rollout's status until `until` holds; fails with the last status seen. */
