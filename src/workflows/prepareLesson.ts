@@ -18,6 +18,7 @@ import {
   isCancellation,
   log as workflowLog,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -185,9 +186,18 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   /** Check if still holding a lesson: a rollout running or another run updating means nothing to do now. */
   async function checkIfStillHoldingLesson(): Promise<boolean> {
     setPhase('checking-lessons-in-progress');
-    const { busy, reason, staleRunId } = await step('check if still holding a lesson', () => quick.lessonInProgress(run));
+    const { busy, reason, staleRunId, staleLessonId } = await step('check if still holding a lesson', () => quick.lessonInProgress(run));
     note(reason);
     takeOver = staleRunId;
+    // The ended run cleaned nothing up: its unfiled lesson's items wait again (before the claim, so an end in between loses none).
+    if (staleLessonId && patched('release-ended-lesson')) {
+      const back = await step(`give back the inbox items of lesson ${staleLessonId}`, () => quick.releaseEndedLesson(staleLessonId));
+      note(
+        back.filed
+          ? `lesson ${staleLessonId} of the ended run was filed: its inbox items stay with it`
+          : `${back.released} inbox items taken by lesson ${staleLessonId} of the ended run, never filed, were given back to the inbox`,
+      );
+    }
     if (busy) {
       status.summary = `nothing done: ${reason}`;
       setPhase('busy');

@@ -45,9 +45,10 @@ export function lectureshipOf(ops: Database, self: { name: string; cluster: stri
     /**
      * Whether another lesson is in progress: a running rollout of this cluster, or the
      * "updating" flag of another preparation that still runs. A flag left by a run that
-     * ended without clearing it (terminated) is stale and does not count.
+     * ended without clearing it (terminated) is stale and does not count; the answer
+     * names that run and its lesson, whose inbox items nobody else will give back.
      */
-    async inProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string }> {
+    async inProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string; staleLessonId?: string }> {
       const client = await temporal();
       const rollouts: string[] = [];
       for await (const wf of client.workflow.list({
@@ -72,6 +73,7 @@ export function lectureshipOf(ops: Database, self: { name: string; cluster: stri
         busy: false,
         reason: `the "updating" flag of ${flag.workflowId} (${flag.runId}), since ${flag.since}, was left by a run that ended (${other}); it is taken over`,
         staleRunId: flag.runId,
+        ...(flag.lessonId ? { staleLessonId: flag.lessonId } : {}),
       };
     },
 

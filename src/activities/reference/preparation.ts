@@ -102,7 +102,7 @@ export function createPreparationActivities(deps: PreparationDependencies) {
     },
 
     /** Check if still holding a lesson: a rollout running, or another preparation updating. */
-    async lessonInProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string }> {
+    async lessonInProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string; staleLessonId?: string }> {
       return lectureship.inProgress(run);
     },
 
@@ -225,6 +225,18 @@ export function createPreparationActivities(deps: PreparationDependencies) {
       rmSync(dir, { recursive: true, force: true });
       rmSync(`${dir}.building`, { recursive: true, force: true });
       return existed;
+    },
+
+    /**
+     * The lesson of a run that ended without cleaning up (terminated) will never be
+     * filed: the inbox items it took (refused ones aside) wait again, so that the next
+     * lesson takes them, applied or not. A lesson that was filed keeps its items. Run
+     * only for a run checked to have ended, whose flag this run takes over.
+     */
+    async releaseEndedLesson(lessonId: string): Promise<{ filed: boolean; released: number }> {
+      const { rows } = await deps.reference.query('SELECT 1 FROM lessons WHERE lesson_id = $1', [lessonId]);
+      if (rows.length > 0) return { filed: true, released: 0 };
+      return { filed: false, released: await inbox.release(lessonId) };
     },
 
     /** Close the notebook: the proof-reading web server is down, leftovers of unfiled lessons pruned. */
