@@ -175,4 +175,44 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
     const waited = attempts[1]! - attempts[0]!;
     assert.ok(waited < 40_000, `the second attempt started ${Math.round(waited / 1000)} s after the first`);
   });
+
+  test(
+    'terminated after the cutover, a rollout left the last group out: the next one teaches that group first and never drops below the floor',
+    { timeout: 60_000 },
+    async () => {
+      cluster = new FakeCluster(SATELLITES);
+      const hold = gate();
+      cluster.copyHold = (name) => (name.startsWith('girl') ? hold.wait : Promise.resolve());
+      const first = await startStubRollout(client, TWO_GROUPS);
+      await waitForRollout(first, (s) => s.groups[1]!.satellites.every((x) => x.state === 'copying'), 'the girls copying');
+      await first.terminate('test: a terminated run cannot clean up');
+      hold.open();
+      assert.deepEqual([...cluster.inService().keys()], ['boy-1', 'boy-2'], 'the terminated run left the girls out');
+      cluster.lowestInService = 2;
+      const second = await startStubRollout(client, TWO_GROUPS);
+      const result = await second.result();
+      assert.equal(result.phase, 'done');
+      assert.ok(cluster.lowestInService >= 2, `in service fell to ${cluster.lowestInService}: ${cluster.calls.slice(-20).join(' | ')}`);
+      assertWholeCluster(result.lessonId);
+    },
+  );
+
+  test('terminated during the first group lesson: the next rollout brings that group back before anything else', { timeout: 60_000 }, async () => {
+    cluster = new FakeCluster(SATELLITES);
+    const hold = gate();
+    cluster.copyHold = () => hold.wait;
+    const first = await startStubRollout(client, TWO_GROUPS);
+    await waitForRollout(first, (s) => s.phase === 'lesson', 'lesson');
+    await first.terminate('test: a terminated run cannot clean up');
+    hold.open();
+    assert.deepEqual([...cluster.inService().keys()], ['girl-1', 'girl-2']);
+    cluster.calls = [];
+    const second = await startStubRollout(client, TWO_GROUPS);
+    const status = await waitForRollout(second, (s) => s.serving === 4 || s.phase === 'done', 'the boys back');
+    assert.equal(status.serving, 4, 'repaired before the first group goes in');
+    assert.equal(cluster.calls.filter((c) => c.startsWith('lb:'))[0], 'lb:switch ready=boy-1,boy-2 drain=', cluster.calls.join(' | '));
+    const result = await second.result();
+    assert.equal(result.phase, 'done');
+    assertWholeCluster(result.lessonId);
+  });
 });

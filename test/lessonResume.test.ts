@@ -12,61 +12,29 @@ import { describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
-import type { FiledLesson } from '../src/shared/lesson';
 import { ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
 import type { HoldLessonInput, RolloutStatus } from '../src/shared/rollout';
 import { onTeardown, testConfigFile, testStack } from './helpers/stack';
 import { clientForTest, runStubbedWorkers } from './helpers/workers';
+import { FakeCluster } from './helpers/fakeCluster';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/lessonplan.js');
 const SATELLITES = ['boy-1', 'boy-2', 'girl-1', 'girl-2'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Satellites that do as told; an examination can be held until the test lets it end, or fail. */
-class Rehearsal {
-  failExam = new Set<string>();
-  served = new Map<string, string>(SATELLITES.map((s) => [s, 'old']));
+/** The fake cluster, with examinations that can be held until the test lets them end. */
+class Rehearsal extends FakeCluster {
   private gate: Promise<void> = Promise.resolve();
   private open: () => void = () => undefined;
+  constructor() {
+    super(SATELLITES);
+    this.examHold = () => this.gate;
+  }
   holdExaminations(): void {
     this.gate = new Promise((resolve) => (this.open = resolve));
   }
   endExaminations(): void {
     this.open();
-  }
-  satellite(name: string) {
-    return {
-      servedLesson: async () => this.served.get(name)!,
-      stopWebServer: async () => 'stopped',
-      startWebServer: async () => 'started',
-      copyLesson: async (lesson: FiledLesson) => ({
-        lessonId: lesson.lessonId,
-        filesCopied: 1,
-        bytesChanged: 10,
-        bytesSent: 10,
-        alreadyCopied: false,
-      }),
-      examineLesson: async () => {
-        await this.gate;
-        const passed = !this.failExam.has(name);
-        return { passed, checks: 1, failures: passed ? [] : ['query version: answer differs'] };
-      },
-      activateLesson: async (lessonId: string) => {
-        const previous = this.served.get(name);
-        this.served.set(name, lessonId);
-        return { previous, current: lessonId };
-      },
-      describeHost: async () => ({}),
-    };
-  }
-  reference() {
-    return {
-      writeReport: async () => 1,
-      drainServers: async () => undefined,
-      waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
-      switchServers: async () => undefined,
-      waitUntilHealthy: async () => [],
-    };
   }
 }
 

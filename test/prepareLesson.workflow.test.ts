@@ -70,12 +70,14 @@ class Fakes {
       waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
       switchServers: async () => undefined,
       waitUntilHealthy: async () => [],
+      readLoadBalancer: async () => SATELLITES.map((name) => ({ name, status: 'UP' })),
     };
   }
 
   satellite(name: string) {
     return {
       servedLesson: async () => this.served.get(name)!,
+      describeService: async () => ({ current: this.served.get(name) ?? null, webServerRunning: true }),
       stopWebServer: async () => 'stopped',
       startWebServer: async () => 'started',
       copyLesson: async (lesson: FiledLesson) => {

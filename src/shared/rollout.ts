@@ -79,6 +79,15 @@ export interface SatelliteStatus {
   examination?: ExaminationResult;
   /** The lesson users get from it now; undefined while it is out of service. */
   lessonServed?: string;
+  /** Why it is out of service where its state alone does not say (e.g. an earlier run left it out). */
+  note?: string;
+}
+
+/** What a satellite serves and holds, read at the start of a rollout. */
+export interface SatelliteService {
+  /** The lesson its web server serves (or would, once started); null before its first lesson. */
+  current: string | null;
+  webServerRunning: boolean;
 }
 
 export interface GroupStatus {

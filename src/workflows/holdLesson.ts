@@ -46,7 +46,16 @@ import { groupRolloutSeconds } from '../shared/metrics';
 import { isOpen, nextOpening, parseWindows, type MaintenanceWindows } from '../shared/maintenanceWindow';
 import { summarizeRollout } from '../shared/summaries';
 import { oneLessonSwitch } from '../shared/rolloutOrder';
-import type { GroupStatus, Halt, HoldLessonInput, RolloutPhase, RolloutStatus, SatelliteStatus } from '../shared/rollout';
+import type {
+  GroupStatus,
+  Halt,
+  HoldLessonInput,
+  RolloutGroup,
+  RolloutPhase,
+  RolloutStatus,
+  SatelliteService,
+  SatelliteStatus,
+} from '../shared/rollout';
 
 export const statusQuery = defineQuery<RolloutStatus>('status');
 export const resumeSignal = defineSignal('resume');
@@ -112,6 +121,7 @@ function satelliteActivities(name: string) {
     startWebServer: quick(`${name} leaves the classroom`).startWebServer,
     activateLesson: quick(name).activateLesson,
     servedLesson: quick(name).servedLesson,
+    describeService: quick(name).describeService,
     copyLesson: copy.copyLesson,
     examineLesson: exam.examineLesson,
   };
@@ -123,7 +133,9 @@ function satellite(name: string) {
 }
 
 export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus> {
-  const { lesson, groups } = input;
+  const { lesson } = input;
+  // In rollout order; the repair of what an ended run left may move groups already out of service to the front.
+  const groups = [...input.groups];
   // Histories started before these were inputs ran with these values.
   const drainDeadline = input.drainDeadlineMs ?? 30_000;
   const healthyDeadline = input.healthyDeadlineMs ?? 60_000;
@@ -168,7 +180,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   const windowOpen = () => !window || windowIgnored || isOpen(window, Date.now());
   /** A pause or a closed window asks the rollout to park before the next group. */
   const parkingDue = () => status.paused || !windowOpen();
-  const { switchAfter, holdsReady } = switchPlan(input);
+  let { switchAfter, holdsReady } = switchPlan(input);
   if (window) status.window = { spec: input.maintenanceWindow!, open: windowOpen() };
 
   const countServing = () => [...satellites.values()].filter((s) => s.lessonServed !== undefined).length;
@@ -431,6 +443,70 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     }
   }
 
+  // ---- before the first group ------------------------------------------------------------
+
+  /**
+   * What every satellite serves now, and a repair of what an ended run left (a run that
+   * was terminated cannot clean up after itself): a satellite out of service whose
+   * current lesson is the one the cluster serves comes back at once; one that has
+   * another lesson stays out (never back on a lesson the others do not serve), and its
+   * group, if none of it serves, takes the lesson first so that capacity is not lost twice.
+   */
+  async function repairWhatWasLeft(): Promise<void> {
+    const all = groups.flatMap((g) => g.satellites);
+    const found = new Map<string, SatelliteService>();
+    await Promise.all(
+      groups.flatMap((g) =>
+        g.satellites.map(async (name) => found.set(name, await step('read served lesson', g.name, [name], () => satellite(name).describeService()))),
+      ),
+    );
+    const balancer = input.loadBalancerControl
+      ? new Map((await step('read the load balancer', 'all', all, () => loadBalancer.readLoadBalancer())).map((s) => [s.name, s.status]))
+      : undefined;
+    const inService = (name: string) => found.get(name)!.webServerRunning && (!balancer || takesUsers(balancer.get(name)));
+    const clusterLesson = mostCommon(all.filter(inService).map((n) => found.get(n)!.current)) ?? mostCommon(all.map((n) => found.get(n)!.current));
+    const out = all.filter((n) => !inService(n) && found.get(n)!.current !== null);
+    // An operator's own maintenance state in HAProxy is theirs to end.
+    const repairable = out.filter((n) => found.get(n)!.current === clusterLesson && balancer?.get(n) !== 'MAINT');
+    if (repairable.length > 0) {
+      note(`repairing what an earlier run left out of service: ${repairable.join(', ')} back on lesson ${clusterLesson}`, 'warn');
+      await Promise.all(repairable.map((name) => step('repair: start web server', 'all', [name], () => satellite(name).startWebServer())));
+      if (balancer) {
+        await step('repair: health checks', 'all', repairable, () =>
+          loadBalancer.waitUntilHealthy(repairable, { serving: false, deadlineMs: healthyDeadline }),
+        );
+        await step('repair: back into the load balancer', 'all', repairable, () => loadBalancer.switchServers({ ready: repairable, drain: [] }));
+        await step('repair: serving', 'all', repairable, () =>
+          loadBalancer.waitUntilHealthy(repairable, { serving: true, deadlineMs: healthyDeadline }),
+        );
+      } else {
+        await sleep(input.healthCheckWaitMs, { summary: "repair: the load balancer's health checks see the repaired satellites back" });
+      }
+    }
+    for (const name of all) {
+      const s = satellites.get(name)!;
+      const serves = inService(name) || repairable.includes(name);
+      s.lessonServed = serves ? (found.get(name)!.current ?? undefined) : undefined;
+      // Abort puts a satellite back only on what it served when the rollout began.
+      servedBefore.set(name, serves ? found.get(name)!.current : null);
+      if (!serves && found.get(name)!.current !== null) {
+        s.state = 'out';
+        s.note = `out of service when the rollout began (left by an earlier run, on lesson ${found.get(name)!.current}); it takes the lesson with its group`;
+        note(`${name}: ${s.note}`, 'warn');
+      }
+    }
+    // Groups wholly out of service go first: taking them costs no capacity.
+    const whollyOut = (g: RolloutGroup) => g.satellites.every((n) => !satellites.get(n)!.lessonServed);
+    const order = [...groups.filter(whollyOut), ...groups.filter((g) => !whollyOut(g))];
+    if (clusterLesson && order.some((g, i) => g !== groups[i])) {
+      const statusOf = new Map(groupStatus.map((gs) => [gs.name, gs]));
+      groups.splice(0, groups.length, ...order);
+      groupStatus.splice(0, groupStatus.length, ...order.map((g) => statusOf.get(g.name)!));
+      ({ switchAfter, holdsReady } = switchPlan({ ...input, groups }));
+      note(`groups already out of service go first: ${order.map((g) => g.name).join(', ')}`);
+    }
+  }
+
   // ---- the steps of one group ---------------------------------------------------------
 
   /** A pause or a closed window parks the rollout before the next group, with nobody out of service. */
@@ -605,15 +681,19 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
 
   try {
     // What every satellite serves now, asked of all of them at once.
-    await Promise.all(
-      groups.flatMap((g) =>
-        g.satellites.map(async (name) => {
-          const before = await step('read served lesson', g.name, [name], () => satellite(name).servedLesson());
-          servedBefore.set(name, before);
-          satellites.get(name)!.lessonServed = before ?? undefined;
-        }),
-      ),
-    );
+    if (patched(REPAIR_WHAT_WAS_LEFT)) {
+      await repairWhatWasLeft();
+    } else {
+      await Promise.all(
+        groups.flatMap((g) =>
+          g.satellites.map(async (name) => {
+            const before = await step('read served lesson', g.name, [name], () => satellite(name).servedLesson());
+            servedBefore.set(name, before);
+            satellites.get(name)!.lessonServed = before ?? undefined;
+          }),
+        ),
+      );
+    }
     status.serving = countServing();
 
     for (const [index, g] of groups.entries()) {
@@ -708,6 +788,21 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     for (const gs of groupStatus) gs.state = 'restored';
     note(`aborted: ${countServing()} satellites serve their previous lesson`);
   }
+}
+
+/** Patch: the rollout starts by reading each satellite's service and repairing what an ended run left. */
+const REPAIR_WHAT_WAS_LEFT = 'repair-what-was-left';
+
+/** HAProxy's word for a server that takes users. */
+const takesUsers = (status: string | undefined) => status === 'UP' || (status?.startsWith('UP ') ?? false);
+
+/** The value most of them have (the first of equals); undefined when none has one. */
+function mostCommon(values: (string | null)[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const v of values) if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: string | undefined;
+  for (const [v, n] of counts) if (best === undefined || n > counts.get(best)!) best = v;
+  return best;
 }
 
 /** The halt of a group's lesson and examination: the one halt where retrySatellite and skipSatellite apply. */

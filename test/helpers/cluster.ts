@@ -14,9 +14,13 @@ import { clusterDown, clusterUp } from '../../src/cluster/localCluster';
 import { freeStablePort } from '../../src/stack/ports';
 import { freshDatabase, onTeardown, testConfigFile, testStack } from './stack';
 
+/** Satellites per group, in rollout order: `{ a: 2, b: 2 }` makes a-1, a-2, b-1, b-2 (default: the demo's four). */
+export type ClusterShape = Record<string, number>;
+
 export async function testCluster(
   name: string,
   edit: (raw: Record<string, any>) => void = () => undefined,
+  shape?: ClusterShape,
 ): Promise<{ config: ClusterConfig; dir: string; configFile: string }> {
   const base = await testStack();
   const dir = mkdtempSync(path.join(os.tmpdir(), `lessonplan-${name}-`));
@@ -31,6 +35,13 @@ export async function testCluster(
   // Ports bound later, by Apache and HAProxy: distinct, and out of the kernel's ephemeral range.
   const taken = new Set<number>();
   const distinctPort = () => freeStablePort(taken);
+  if (shape) {
+    const template = raw.satellites[0];
+    raw.satellites = Object.entries(shape).flatMap(([group, count]) =>
+      Array.from({ length: count }, (_, i) => ({ ...template, name: `${group}-${i + 1}`, group })),
+    );
+    raw.groups = { ...raw.groups, order: Object.keys(shape) };
+  }
   for (const s of raw.satellites) {
     s.dataDir = path.join(dir, 'satellites', s.name);
     s.webServer = { ...s.webServer, port: await distinctPort(), examPort: await distinctPort() };

@@ -65,6 +65,7 @@ export class FakeCluster {
     const log = (call: string) => this.calls.push(`${name}:${call}`);
     return {
       servedLesson: async () => this.served.get(name)!,
+      describeService: async () => ({ current: this.served.get(name) ?? null, webServerRunning: this.running.has(name) }),
       stopWebServer: async () => {
         const failure = this.failStop.get(name);
         if (failure) throw ApplicationFailure.nonRetryable(failure, 'StopNotConfirmed');
@@ -118,6 +119,8 @@ export class FakeCluster {
         this.observe(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`);
       },
       waitUntilHealthy: async () => [],
+      readLoadBalancer: async () =>
+        this.names.map((name) => ({ name, status: !this.running.has(name) ? 'DOWN' : this.drained.has(name) ? 'DRAIN' : 'UP' })),
     };
   }
 }

@@ -8,8 +8,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SatelliteConfig } from '../../config/schema';
 import type { FiledLesson } from '../../shared/lesson';
 import { bytesCopied, examinationFailures } from '../../shared/metrics';
-import type { ExaminationResult } from '../../shared/rollout';
-import { startApache, stopApache } from './apache';
+import type { ExaminationResult, SatelliteService } from '../../shared/rollout';
+import { apachePid, startApache, stopApache } from './apache';
 import { examine } from './examination';
 import { keepAlive } from '../keepAlive';
 import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, type CopyResult } from './lessons';
@@ -97,6 +97,11 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
       const previous = linkedLesson(satellite, 'current');
       if (previous !== lessonId) pointLink(satellite, 'current', lessonId);
       return { previous, current: lessonId };
+    },
+
+    /** What this satellite serves (or would once started) and whether its web server runs: the start of a rollout repairs from it. */
+    async describeService(): Promise<SatelliteService> {
+      return { current: linkedLesson(satellite, 'current') ?? null, webServerRunning: apachePid(satellite, 'serve') !== undefined };
     },
 
     /** The lesson this satellite serves (or would serve once started). */
