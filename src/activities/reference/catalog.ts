@@ -5,7 +5,7 @@
  * next lesson rewrites exactly those files.
  */
 import { z } from 'zod';
-import type { Database } from '../../db/database';
+import type { Database, Transaction } from '../../db/database';
 import { EXTERNAL_ID_PATTERN, type ItemAnswer, type ItemKind, type SearchHit } from '../../shared/subjectMatter';
 import type { TakenItem } from './inbox';
 
@@ -46,45 +46,57 @@ export function validateItem(subject: string, item: TakenItem): { row: CatalogRo
 
 export function catalogOf(db: Database) {
   return {
-    /** Upserts rows in one transaction, noting the rows and the terms (before and after) as pending. */
-    async upsert(rows: CatalogRow[]): Promise<void> {
-      // The last item for an id wins, as it would have applied one after the other.
-      const latest = [...new Map(rows.map((r) => [`${r.subject}\u0000${r.externalId}`, r])).values()];
-      if (latest.length === 0) return;
-      const subjects = latest.map((r) => r.subject);
-      const ids = latest.map((r) => r.externalId);
-      await db.transaction(async (tx) => {
-        const notePendingTerms = () =>
-          tx.query(
-            `INSERT INTO pending_terms (term)
-             SELECT DISTINCT unnest(tsvector_to_array(c.search)) FROM catalog c
-             JOIN unnest($1::text[], $2::text[]) AS k(subject, external_id) USING (subject, external_id)
-             ON CONFLICT DO NOTHING`,
-            [subjects, ids],
-          );
-        await notePendingTerms();
-        await tx.query(
-          `INSERT INTO catalog (subject, external_id, kind, title, body, fields, inbox_id)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[])
-           ON CONFLICT (subject, external_id) DO UPDATE SET
-             kind = EXCLUDED.kind, title = EXCLUDED.title, body = EXCLUDED.body, fields = EXCLUDED.fields,
-             inbox_id = EXCLUDED.inbox_id, updated_at = now()
-           WHERE catalog.inbox_id <= EXCLUDED.inbox_id`,
-          [
-            subjects,
-            ids,
-            latest.map((r) => r.kind),
-            latest.map((r) => r.title),
-            latest.map((r) => r.body),
-            latest.map((r) => JSON.stringify(r.fields)),
-            latest.map((r) => r.inboxId),
-          ],
-        );
-        await notePendingTerms();
+    /**
+     * Upserts rows in one transaction, noting the rows and the terms (before and after)
+     * as pending. A row PostgreSQL will not take (more distinct words than its 1 MB
+     * search index entry holds, say) is found and named. With `refuse`, it is left out
+     * and returned with the reason while the rest go in, and the caller marks it failed
+     * in the inbox (so a resume does not meet it again); without, nothing goes in and the
+     * error (`UnstorableRows`) names it.
+     */
+    async upsert(rows: CatalogRow[], options: { refuse?: boolean } = {}): Promise<{ refused: RefusedRow[] }> {
+      if (rows.length === 0) return { refused: [] };
+      return db.transaction(async (tx) => {
+        const savepoint = async <T>(work: () => Promise<T>): Promise<T> => {
+          await tx.query('SAVEPOINT catalog_rows');
+          try {
+            const result = await work();
+            await tx.query('RELEASE SAVEPOINT catalog_rows');
+            return result;
+          } catch (err) {
+            await tx.query('ROLLBACK TO SAVEPOINT catalog_rows');
+            throw err;
+          }
+        };
+        // The last item for an id wins, as it would have applied one after the other.
+        let stored = [...new Map(rows.map((r) => [rowKey(r), r])).values()];
+        await notePendingTerms(tx, stored);
+        const refused: RefusedRow[] = [];
+        try {
+          await savepoint(() => upsertRows(tx, stored));
+        } catch (err) {
+          if (!isRowProblem(err)) throw err;
+          // One row at a time, in inbox order, to find the rows PostgreSQL refuses.
+          const storedKeys = new Set<string>();
+          for (const row of rows) {
+            try {
+              await savepoint(() => upsertRows(tx, [row]));
+              storedKeys.add(rowKey(row));
+            } catch (rowErr) {
+              if (!isRowProblem(rowErr)) throw rowErr;
+              refused.push({ inboxId: row.inboxId, externalId: row.externalId, reason: refusalReason(row, rowErr) });
+            }
+          }
+          if (refused.length > 0 && !options.refuse) throw new UnstorableRows(refused);
+          stored = stored.filter((r) => storedKeys.has(rowKey(r)));
+        }
+        if (stored.length === 0) return { refused };
+        await notePendingTerms(tx, stored);
         await tx.query('INSERT INTO pending_items (subject, external_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING', [
-          subjects,
-          ids,
+          stored.map((r) => r.subject),
+          stored.map((r) => r.externalId),
         ]);
+        return { refused };
       });
     },
 
@@ -166,4 +178,76 @@ function toAnswer(r: CatalogSqlRow): ItemAnswer {
   return r.kind === 'document'
     ? { subject: r.subject, id: r.external_id, kind: 'document', title: r.title, body: r.body }
     : { subject: r.subject, id: r.external_id, kind: 'record', title: r.title, fields: r.fields };
+}
+
+/** An item the catalog could not take, and why (in words for the inbox's failure column). */
+export interface RefusedRow {
+  inboxId: number;
+  externalId: string;
+  reason: string;
+}
+
+/** Rows PostgreSQL will not take, named with the reason; nothing of their batch was stored. */
+export class UnstorableRows extends Error {
+  override readonly name = 'UnstorableRows';
+  constructor(readonly refused: RefusedRow[]) {
+    super(
+      `${refused.length === 1 ? 'an inbox item' : `${refused.length} inbox items`} cannot go into the reference database (nothing of the batch was stored): ${refused
+        .slice(0, 5)
+        .map((r) => `item ${r.inboxId} (${r.externalId}): ${r.reason}`)
+        .join('; ')}`,
+    );
+  }
+}
+
+const rowKey = (r: { subject: string; externalId: string }) => `${r.subject}\u0000${r.externalId}`;
+
+/** Notes every term the rows hold now (in the catalog) as pending. */
+function notePendingTerms(tx: Transaction, rows: CatalogRow[]) {
+  return tx.query(
+    `INSERT INTO pending_terms (term)
+     SELECT DISTINCT unnest(tsvector_to_array(c.search)) FROM catalog c
+     JOIN unnest($1::text[], $2::text[]) AS k(subject, external_id) USING (subject, external_id)
+     ON CONFLICT DO NOTHING`,
+    [rows.map((r) => r.subject), rows.map((r) => r.externalId)],
+  );
+}
+
+/** Inserts or updates the rows (one per id); an older inbox item never overwrites a newer one. */
+function upsertRows(tx: Transaction, rows: CatalogRow[]) {
+  return tx.query(
+    `INSERT INTO catalog (subject, external_id, kind, title, body, fields, inbox_id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[])
+     ON CONFLICT (subject, external_id) DO UPDATE SET
+       kind = EXCLUDED.kind, title = EXCLUDED.title, body = EXCLUDED.body, fields = EXCLUDED.fields,
+       inbox_id = EXCLUDED.inbox_id, updated_at = now()
+     WHERE catalog.inbox_id <= EXCLUDED.inbox_id`,
+    [
+      rows.map((r) => r.subject),
+      rows.map((r) => r.externalId),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.title),
+      rows.map((r) => r.body),
+      rows.map((r) => JSON.stringify(r.fields)),
+      rows.map((r) => r.inboxId),
+    ],
+  );
+}
+
+/**
+ * An error caused by what a row holds, not by the database or the connection: a
+ * program limit (54xxx, e.g. "string is too long for tsvector") or a data exception
+ * (22xxx). Retrying cannot fix it; leaving the row out can.
+ */
+function isRowProblem(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('54') || code.startsWith('22'));
+}
+
+function refusalReason(row: CatalogRow, err: unknown): string {
+  const message = (err as Error).message;
+  if (/too long for tsvector/.test(message)) {
+    return `this ${row.kind} has more distinct words than the search index holds for one item (PostgreSQL: ${message}): split it into smaller ${row.kind}s`;
+  }
+  return `PostgreSQL refused this ${row.kind}: ${message}`;
 }
