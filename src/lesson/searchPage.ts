@@ -1,8 +1,11 @@
 /**
- * The lesson's search page: a static page that looks each typed word up in
- * search/<word>.json and shows the items that hold every word. Static on purpose: the
- * satellites are plain Apache, and the page works from any satellite's copy.
+ * The lesson's search page: a static page that looks each typed word up in its file
+ * (search/<word>.json, named as layout.ts's termFile names it) and shows the items that
+ * hold every word. Static on purpose: the satellites are plain Apache, and the page
+ * works from any satellite's copy.
  */
+import { MAX_FILE_NAME_BYTES, TERM_SPLIT_AT } from './layout';
+
 export const SEARCH_PAGE_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -25,12 +28,21 @@ export const SEARCH_PAGE_HTML = `<!doctype html>
 <ul id="results"></ul>
 <p id="lesson"></p>
 <script>
-// Words are split and lower-cased as the reference's index ('simple' configuration) does.
-const words = (text) => text.toLowerCase().split(/[^\\p{L}\\p{N}]+/u).filter((w) => w.length > 0 && w.length <= 64);
+// Words are split and lower-cased as the reference's index ('simple' configuration) does;
+// at most 64 letters (code points, not UTF-16 units: a letter past U+FFFF is one letter).
+const words = (text) => text.toLowerCase().split(/[^\\p{L}\\p{N}]+/u).filter((w) => w.length > 0 && [...w].length <= 64);
 const key = (hit) => hit.subject + '/' + hit.id;
 
+// The word's file, named as the lesson names it: a name too long for a file system is
+// cut after letter ${TERM_SPLIT_AT} of the word into a folder and a file.
+function termPath(word) {
+  if (new TextEncoder().encode(word + '.json').length <= ${MAX_FILE_NAME_BYTES}) return 'search/' + encodeURIComponent(word) + '.json';
+  const letters = [...word];
+  return 'search/' + encodeURIComponent(letters.slice(0, ${TERM_SPLIT_AT}).join('')) + '/' + encodeURIComponent(letters.slice(${TERM_SPLIT_AT}).join('')) + '.json';
+}
+
 async function lookUp(word) {
-  const response = await fetch('search/' + encodeURIComponent(word) + '.json', { cache: 'no-store' });
+  const response = await fetch(termPath(word), { cache: 'no-store' });
   if (response.status === 404) return [];
   if (!response.ok) throw new Error('the server answered ' + response.status + ' for "' + word + '"');
   return (await response.json()).hits;
