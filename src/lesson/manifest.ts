@@ -50,16 +50,27 @@ export class ManifestMismatch extends Error {
   }
 }
 
+/** The check against a manifest reports progress every this many files, or after a file done this long after the last report. */
+const PROGRESS_EVERY_FILES = 250;
+const PROGRESS_EVERY_MS = 1_000;
+
 /**
  * Checks every file of `dir` against the manifest: missing, extra, wrong size, wrong
  * content. Returns the problems, one line each; none means the copy is complete.
+ * `onProgress` hears of it every 250 files, and after any file that ended a second or
+ * more since the last report (a slow disk).
  */
 export async function verifyAgainstManifest(dir: string, manifest: LessonManifest, onProgress?: (filesChecked: number) => void): Promise<string[]> {
   const problems: string[] = [];
+  let reported = { files: 0, at: Date.now() };
   const present = new Set(await lessonFiles(dir));
   let checked = 0;
   for (const entry of manifest.files) {
-    if (++checked % 250 === 0) onProgress?.(checked);
+    if (checked - reported.files >= PROGRESS_EVERY_FILES || (checked > reported.files && Date.now() - reported.at >= PROGRESS_EVERY_MS)) {
+      onProgress?.(checked);
+      reported = { files: checked, at: Date.now() };
+    }
+    checked += 1;
     if (!present.has(entry.path)) {
       problems.push(`${entry.path}: missing`);
       continue;
