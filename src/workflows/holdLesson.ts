@@ -215,7 +215,10 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       note(`one lesson again after ${lasted} ms side by side`);
     }
   };
+  /** Why ready groups are brought in before the switch, while it happens. */
+  let joinReason: string | undefined;
   const mixedReason = (): string => {
+    if (joinReason) return `${joinReason}: the groups ready on the new lesson serve meanwhile`;
     if (status.phase === 'aborting') return 'the abort puts groups back one after another';
     if (!input.loadBalancerControl) return 'without load balancer control each group rejoins when the health checks see it';
     if (status.paused) return 'the rollout is paused: the groups ready on the new lesson serve meanwhile';
@@ -527,6 +530,11 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     // Capacity: the rest of the cluster must keep serving while this group is out.
     const wouldServe = () => countServing() - names.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
     while (countServing() > 0 && wouldServe() < input.minServingSatellites) {
+      // Nobody waits for the operator out of service who could serve: the groups held for the switch come in first.
+      if (held.length > 0) {
+        await bringIn([], g.name, 'the capacity floor would halt the rollout');
+        continue;
+      }
       await halt({
         step: 'stop chatting',
         group: g.name,
@@ -640,7 +648,10 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   /** Satellites ready on the new lesson (and any held for the switch) back into the load balancer. */
   async function bringIn(passed: string[], group: string, why: string): Promise<void> {
     const ready = [...held, ...passed];
-    if (held.length > 0) note(`${why}: the groups held for the switch come in too (${held.join(', ')})`);
+    if (held.length > 0) {
+      note(`${why}: the groups held for the switch come in too (${held.join(', ')})`);
+      joinReason = why;
+    }
     await step('leave the classroom: back into the load balancer', group, ready, () => loadBalancer.switchServers({ ready, drain: [] }));
     await becomeServing(ready, group);
   }
@@ -653,6 +664,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const wasHeld = new Set(held);
     held = [];
     setState(ready, 'serving-new', lesson.lessonId);
+    joinReason = undefined;
     for (const [i, gs] of groupStatus.entries()) {
       if (gs.state === 'held-ready' && groups[i]!.satellites.some((n) => wasHeld.has(n))) gs.state = 'serving-new';
     }

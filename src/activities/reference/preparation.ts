@@ -85,8 +85,10 @@ export function createPreparationActivities(deps: PreparationDependencies) {
         else refused.push({ inboxId: item.inboxId, reason: checked.reason });
       }
       await inbox.markFailed(refused);
-      await catalog.upsert(rows);
-      applied += rows.length;
+      // A row PostgreSQL cannot store (a document too big for its search index) fails alone, with the reason; the rest goes in.
+      const { refused: unstorable } = await catalog.upsert(rows, { refuse: true });
+      await inbox.markFailed(unstorable);
+      applied += rows.length - unstorable.length;
       after = items.at(-1)!.inboxId;
       heartbeat({ applied });
       signal.throwIfAborted();
@@ -190,7 +192,7 @@ export function createPreparationActivities(deps: PreparationDependencies) {
       const manifest = await readManifest(dir, lesson.manifestSha256).catch((err: Error) => {
         throw ApplicationFailure.nonRetryable(`lesson ${lesson.lessonId} cannot be handed out: ${err.message}`, 'LessonChangedAfterFiling');
       });
-      const problems = await verifyAgainstManifest(dir, manifest, (checked) => Context.current().heartbeat({ checked }));
+      const problems = await keepAlive(() => verifyAgainstManifest(dir, manifest, (checked) => Context.current().heartbeat({ checked })));
       if (problems.length > 0) {
         // Unfiled, so that the next lesson builds on the one before and carries these changes again.
         await deps.reference.query('DELETE FROM lessons WHERE lesson_id = $1', [lesson.lessonId]);
