@@ -51,7 +51,7 @@ export async function runTests(args: string[]): Promise<number> {
     await stackUp(config, log);
     child = execa(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=300000', ...files],
+      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=600000', ...files],
       {
         cwd: ROOT,
         env: { LESSONPLAN_TEST_CONFIG: configFile, LESSONPLAN_LOG_LEVEL: process.env.LESSONPLAN_LOG_LEVEL ?? 'warn' },
