@@ -49,10 +49,16 @@ describe('prepareLesson halts on a failed proof-read', async () => {
     assert.match(halted.halted!.reason, /test data broken/);
     assert.equal(await updatingFlag(), 1, 'the flag is set while the run is halted');
     await untouched(halted.lessonId!, baseline.lessonId!);
-    const report = await ops.query<{ status: string }>('SELECT status FROM reports WHERE run_key = $1', [
-      `${handle.workflowId}/${handle.firstExecutionRunId}/halt-1`,
-    ]);
-    assert.equal(report.rows[0]?.status, 'halted');
+    // The halt shows in the status as it opens; its report is written right after (an activity), so wait for it.
+    let reported: string | undefined;
+    for (let i = 0; i < 100 && reported === undefined; i++) {
+      const report = await ops.query<{ status: string }>('SELECT status FROM reports WHERE run_key = $1', [
+        `${handle.workflowId}/${handle.firstExecutionRunId}/halt-1`,
+      ]);
+      reported = report.rows[0]?.status;
+      if (reported === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(reported, 'halted');
 
     rmSync(marker);
     await handle.signal('resume');
