@@ -9,38 +9,30 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../src/shared/names';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { pauseSignal, resumeSignal, retrySatelliteUpdate, skipSatelliteUpdate } from '../src/workflows/holdLesson';
-import { testStack } from './helpers/stack';
 import { replayAndRecord } from './helpers/histories';
-import { clientForTest, runStubbedWorkers } from './helpers/workers';
-import { FakeCluster, gate, startStubRollout, waitForRollout } from './helpers/fakeCluster';
+import { FakeCluster, stubbedRolloutBed, gate, startStubRollout, waitForRollout } from './helpers/fakeCluster';
 
 const SATELLITES = ['boy-1', 'boy-2', 'girl-1', 'girl-2'];
 const TWO_GROUPS = { boys: ['boy-1', 'boy-2'], girls: ['girl-1', 'girl-2'] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('holdLesson: operator decisions (stubbed activities, real Temporal server)', async () => {
-  const config = await testStack();
-  const { client } = await clientForTest(config);
-  let cluster = new FakeCluster(SATELLITES);
-  await runStubbedWorkers(config, {
-    [REFERENCE_TASK_QUEUE]: () => cluster.reference(),
-    ...Object.fromEntries(SATELLITES.map((name) => [satelliteTaskQueue(name), () => cluster.satellite(name)])),
-  });
+  const bed = await stubbedRolloutBed(SATELLITES);
+  const { client } = bed;
 
   /** After the run: every satellite runs, is in the load balancer, and they all serve one lesson. */
   const assertWholeCluster = (lesson: string) => {
-    assert.deepEqual([...cluster.inService().entries()].sort(), SATELLITES.map((s) => [s, lesson]).sort(), JSON.stringify(cluster.calls));
+    assert.deepEqual([...bed.cluster.inService().entries()].sort(), SATELLITES.map((s) => [s, lesson]).sort(), JSON.stringify(bed.cluster.calls));
   };
 
   test(
     'a cancel while the second group is halted puts every satellite back on the old lesson, reports, and ends cancelled',
     { timeout: 60_000 },
     async () => {
-      cluster = new FakeCluster(SATELLITES);
-      cluster.failExam.add('girl-2');
+      bed.cluster = new FakeCluster(SATELLITES);
+      bed.cluster.failExam.add('girl-2');
       const handle = await startStubRollout(client, TWO_GROUPS);
       await waitForRollout(handle, (s) => s.phase === 'halted', 'halted');
       await handle.cancel();
@@ -50,8 +42,8 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
       );
       assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, `ended cancelled: ${String(err)}`);
       assertWholeCluster('old');
-      assert.equal(cluster.reports.at(-1)?.status, 'aborted', JSON.stringify(cluster.reports));
-      assert.match(cluster.reports.at(-1)!.summary, /cancel/);
+      assert.equal(bed.cluster.reports.at(-1)?.status, 'aborted', JSON.stringify(bed.cluster.reports));
+      assert.match(bed.cluster.reports.at(-1)!.summary, /cancel/);
       const status = await handle.query<RolloutStatus>('status');
       assert.equal(status.phase, 'aborted');
       assert.equal(status.serving, 4);
@@ -60,22 +52,22 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
   );
 
   test('a cancel during the first group lesson brings the group back into service', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster(SATELLITES);
+    bed.cluster = new FakeCluster(SATELLITES);
     const hold = gate();
-    cluster.copyHold = () => hold.wait;
+    bed.cluster.copyHold = () => hold.wait;
     const handle = await startStubRollout(client, TWO_GROUPS);
     await waitForRollout(handle, (s) => s.phase === 'lesson', 'lesson');
     await handle.cancel();
     await assert.rejects(handle.result(), WorkflowFailedError);
     hold.open();
     assertWholeCluster('old');
-    assert.equal(cluster.reports.at(-1)?.status, 'aborted');
+    assert.equal(bed.cluster.reports.at(-1)?.status, 'aborted');
   });
 
   test('a pause just before the cutover: the first group rejoins and nothing waits out of service', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster(SATELLITES);
+    bed.cluster = new FakeCluster(SATELLITES);
     const hold = gate();
-    cluster.examHold = (name) => (name.startsWith('boy') ? hold.wait : Promise.resolve());
+    bed.cluster.examHold = (name) => (name.startsWith('boy') ? hold.wait : Promise.resolve());
     const handle = await startStubRollout(client, TWO_GROUPS);
     await waitForRollout(handle, (s) => s.phase === 'lesson', 'lesson');
     await handle.signal(pauseSignal);
@@ -84,9 +76,9 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
     // Parked: nobody is out of service, and users get one lesson only (the boys' new one is not exposed beside the girls' old one in a cutover gone half).
     await sleep(200);
     assert.equal(
-      cluster.inService().size,
+      bed.cluster.inService().size,
       4,
-      `all four serve while paused: ${JSON.stringify([...cluster.inService()])} ${cluster.calls.join(' | ')}`,
+      `all four serve while paused: ${JSON.stringify([...bed.cluster.inService()])} ${bed.cluster.calls.join(' | ')}`,
     );
     assert.equal(paused.serving, 4);
     await handle.signal(resumeSignal);
@@ -95,7 +87,7 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
   });
 
   test('a pause during the coffee after the cutover: the drained last group goes on, the run ends done', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster(SATELLITES);
+    bed.cluster = new FakeCluster(SATELLITES);
     const handle = await startStubRollout(client, TWO_GROUPS, { coffeeMs: 1_500 });
     await waitForRollout(handle, (s) => s.phase === 'coffee', 'coffee');
     await handle.signal(pauseSignal);
@@ -105,7 +97,7 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
     while (!result) {
       const s = await handle.query<RolloutStatus>('status');
       if (s.phase === 'paused' || s.phase === 'waiting-for-window') {
-        assert.equal(cluster.inService().size, 4, `parked in ${s.phase} with ${[...cluster.drained].join(',')} drained`);
+        assert.equal(bed.cluster.inService().size, 4, `parked in ${s.phase} with ${[...bed.cluster.drained].join(',')} drained`);
       }
       await sleep(50);
     }
@@ -117,15 +109,15 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
     'a retry still running when resume arrives: the rollout waits for it, and the satellite leaves the classroom',
     { timeout: 60_000 },
     async () => {
-      cluster = new FakeCluster(SATELLITES);
-      cluster.failExam.add('boy-2');
+      bed.cluster = new FakeCluster(SATELLITES);
+      bed.cluster.failExam.add('boy-2');
       const handle = await startStubRollout(client, TWO_GROUPS);
       const halted = await waitForRollout(handle, (s) => s.phase === 'halted', 'halted');
       assert.deepEqual(halted.halted?.satellites, ['boy-2']);
       // The fix: boy-2 passes now, but its second copy takes a while.
-      cluster.failExam.delete('boy-2');
+      bed.cluster.failExam.delete('boy-2');
       const slowCopy = gate();
-      cluster.copyHold = (name) => (name === 'boy-2' ? slowCopy.wait : Promise.resolve());
+      bed.cluster.copyHold = (name) => (name === 'boy-2' ? slowCopy.wait : Promise.resolve());
       const retried = handle.executeUpdate(retrySatelliteUpdate, { args: [{ satellite: 'boy-2' }] });
       await waitForRollout(handle, (s) => s.groups[0]!.satellites[1]!.state === 'copying', 'boy-2 copying again');
       await handle.signal(resumeSignal);
@@ -140,8 +132,8 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
   );
 
   test('skip and retry are refused outside a lesson halt, naming the halted step', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster(SATELLITES);
-    cluster.failStop.set('boy-2', 'boy-2: the port is held by another program');
+    bed.cluster = new FakeCluster(SATELLITES);
+    bed.cluster.failStop.set('boy-2', 'boy-2: the port is held by another program');
     const handle = await startStubRollout(client, TWO_GROUPS, { minServingSatellites: 1 });
     const halted = await waitForRollout(handle, (s) => s.phase === 'halted', 'halted');
     assert.match(halted.halted!.step, /stop chatting/);
@@ -153,16 +145,16 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
     }
     const still = await handle.query<RolloutStatus>('status');
     assert.equal(still.halted?.since, halted.halted?.since, 'the same halt, untouched');
-    cluster.failStop.clear();
+    bed.cluster.failStop.clear();
     await handle.signal(resumeSignal);
     assert.equal((await handle.result()).phase, 'done');
   });
 
   test('an examination whose worker went silent is tried again after a missed heartbeat or two, not minutes', { timeout: 90_000 }, async () => {
-    cluster = new FakeCluster(SATELLITES);
+    bed.cluster = new FakeCluster(SATELLITES);
     const attempts: number[] = [];
-    cluster.heartbeats = false;
-    cluster.examHold = async (name) => {
+    bed.cluster.heartbeats = false;
+    bed.cluster.examHold = async (name) => {
       if (name !== 'boy-1') return;
       attempts.push(Date.now());
       // The first attempt hangs without a heartbeat, as when its worker died mid-examination.
@@ -180,37 +172,37 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
     'terminated after the cutover, a rollout left the last group out: the next one teaches that group first and never drops below the floor',
     { timeout: 60_000 },
     async () => {
-      cluster = new FakeCluster(SATELLITES);
+      bed.cluster = new FakeCluster(SATELLITES);
       const hold = gate();
-      cluster.copyHold = (name) => (name.startsWith('girl') ? hold.wait : Promise.resolve());
+      bed.cluster.copyHold = (name) => (name.startsWith('girl') ? hold.wait : Promise.resolve());
       const first = await startStubRollout(client, TWO_GROUPS);
       await waitForRollout(first, (s) => s.groups[1]!.satellites.every((x) => x.state === 'copying'), 'the girls copying');
       await first.terminate('test: a terminated run cannot clean up');
       hold.open();
-      assert.deepEqual([...cluster.inService().keys()], ['boy-1', 'boy-2'], 'the terminated run left the girls out');
-      cluster.lowestInService = 2;
+      assert.deepEqual([...bed.cluster.inService().keys()], ['boy-1', 'boy-2'], 'the terminated run left the girls out');
+      bed.cluster.lowestInService = 2;
       const second = await startStubRollout(client, TWO_GROUPS);
       const result = await second.result();
       assert.equal(result.phase, 'done');
-      assert.ok(cluster.lowestInService >= 2, `in service fell to ${cluster.lowestInService}: ${cluster.calls.slice(-20).join(' | ')}`);
+      assert.ok(bed.cluster.lowestInService >= 2, `in service fell to ${bed.cluster.lowestInService}: ${bed.cluster.calls.slice(-20).join(' | ')}`);
       assertWholeCluster(result.lessonId);
     },
   );
 
   test('terminated during the first group lesson: the next rollout brings that group back before anything else', { timeout: 60_000 }, async () => {
-    cluster = new FakeCluster(SATELLITES);
+    bed.cluster = new FakeCluster(SATELLITES);
     const hold = gate();
-    cluster.copyHold = () => hold.wait;
+    bed.cluster.copyHold = () => hold.wait;
     const first = await startStubRollout(client, TWO_GROUPS);
     await waitForRollout(first, (s) => s.phase === 'lesson', 'lesson');
     await first.terminate('test: a terminated run cannot clean up');
     hold.open();
-    assert.deepEqual([...cluster.inService().keys()], ['girl-1', 'girl-2']);
-    cluster.calls = [];
+    assert.deepEqual([...bed.cluster.inService().keys()], ['girl-1', 'girl-2']);
+    bed.cluster.calls = [];
     const second = await startStubRollout(client, TWO_GROUPS);
     const status = await waitForRollout(second, (s) => s.serving === 4 || s.phase === 'done', 'the boys back');
     assert.equal(status.serving, 4, 'repaired before the first group goes in');
-    assert.equal(cluster.calls.filter((c) => c.startsWith('lb:'))[0], 'lb:switch ready=boy-1,boy-2 drain=', cluster.calls.join(' | '));
+    assert.equal(bed.cluster.calls.filter((c) => c.startsWith('lb:'))[0], 'lb:switch ready=boy-1,boy-2 drain=', bed.cluster.calls.join(' | '));
     const result = await second.result();
     assert.equal(result.phase, 'done');
     assertWholeCluster(result.lessonId);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { execa } from 'execa';
-import { classifyByAnswers, startLoad, type LoadResult } from '../src/cluster/loadGenerator';
+import { type LoadResult } from '../src/cluster/loadGenerator';
 import { holdLessonInput } from '../src/operator/rollout';
 import { ORCHESTRATION_TASK_QUEUE, workflowIds } from '../src/shared/names';
 import type { RolloutGroup, RolloutStatus } from '../src/shared/rollout';
@@ -18,7 +18,7 @@ import { temporalCliPath } from '../src/stack/toolPaths';
 import { isServing, showServers } from '../src/activities/loadBalancer/runtimeApi';
 import { holdLesson, statusQuery } from '../src/workflows/holdLesson';
 import { testCluster } from './helpers/cluster';
-import { fileTestLesson, type TestLesson } from './helpers/lessons';
+import { fileTestLesson, loadBetween, type TestLesson } from './helpers/lessons';
 import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers/workers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,15 +35,7 @@ describe('holdLesson with three and four groups on a real cluster (Apache, HAPro
 
   const served = () => Promise.all(config.satellites.map(async (s) => (await (await fetch(`${s.url}version`)).text()).trim()));
 
-  const underLoad = (old: TestLesson, next: TestLesson) =>
-    startLoad({
-      baseUrl: frontend,
-      paths: [...old.answers.keys()].filter((p) => p !== '/records/bulk.json'),
-      concurrency: 4,
-      maxRequests: 200_000,
-      maxDurationMs: 180_000,
-      classify: classifyByAnswers(old.answers, next.answers),
-    });
+  const underLoad = (old: TestLesson, next: TestLesson) => loadBetween(frontend, old, next);
 
   /** Starts the rollout of `lesson` with the config's plan, or with other groups of the same satellites. */
   const rollOut = (lesson: TestLesson, groups?: RolloutGroup[]): Promise<WorkflowHandle<typeof holdLesson>> => {

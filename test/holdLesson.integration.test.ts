@@ -11,12 +11,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { execa } from 'execa';
 import { temporalCliPath } from '../src/stack/toolPaths';
 import { lessonDir } from '../src/activities/satellite/lessons';
-import { classifyByAnswers, startLoad, type LoadResult } from '../src/cluster/loadGenerator';
+import { type LoadResult } from '../src/cluster/loadGenerator';
 import { startHoldLesson } from '../src/operator/rollout';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { testCluster } from './helpers/cluster';
 import { replayAndRecord } from './helpers/histories';
-import { fileTestLesson, type TestLesson } from './helpers/lessons';
+import { fileTestLesson, loadBetween, type TestLesson } from './helpers/lessons';
 import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers/workers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,15 +49,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
   const served = async (names = config.satellites.map((s) => s.name)) =>
     Promise.all(config.satellites.filter((s) => names.includes(s.name)).map(async (s) => (await (await fetch(`${s.url}version`)).text()).trim()));
 
-  const underLoad = (old: TestLesson, next: TestLesson) =>
-    startLoad({
-      baseUrl: frontend,
-      paths: [...old.answers.keys()].filter((p) => p !== '/records/bulk.json'),
-      concurrency: 4,
-      maxRequests: 200_000,
-      maxDurationMs: 180_000,
-      classify: classifyByAnswers(old.answers, next.answers),
-    });
+  const underLoad = (old: TestLesson, next: TestLesson) => loadBetween(frontend, old, next);
 
   const waitForPhase = async (handle: WorkflowHandle, phase: RolloutStatus['phase']) => {
     for (let i = 0; i < 600; i++) {

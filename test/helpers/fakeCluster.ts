@@ -11,6 +11,9 @@ import type { FiledLesson } from '../../src/shared/lesson';
 import { ORCHESTRATION_TASK_QUEUE } from '../../src/shared/names';
 import type { HoldLessonInput, RolloutStatus } from '../../src/shared/rollout';
 import { holdLesson, statusQuery } from '../../src/workflows/holdLesson';
+import { REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../../src/shared/names';
+import { testStack } from './stack';
+import { clientForTest, runStubbedWorkers } from './workers';
 
 export interface ReportSeen {
   status: string;
@@ -180,4 +183,20 @@ export async function waitForRollout(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`the rollout never reached "${what}"; last status: ${JSON.stringify(last)}`);
+}
+
+/**
+ * A test file's bed for holdLesson logic: the suite's Temporal server, its client, and
+ * stub workers for the reference and every named satellite that call into `bed.cluster`
+ * (a test swaps in a fresh FakeCluster; the workers keep running).
+ */
+export async function stubbedRolloutBed(names: string[]): Promise<{ client: Client; cluster: FakeCluster }> {
+  const config = await testStack();
+  const { client } = await clientForTest(config);
+  const bed = { client, cluster: new FakeCluster(names) };
+  await runStubbedWorkers(config, {
+    [REFERENCE_TASK_QUEUE]: () => bed.cluster.reference(),
+    ...Object.fromEntries(names.map((name) => [satelliteTaskQueue(name), () => bed.cluster.satellite(name)])),
+  });
+  return bed;
 }

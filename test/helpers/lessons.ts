@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildManifest, sha256 } from '../../src/lesson/manifest';
 import { MANIFEST_FILE, type FiledLesson } from '../../src/shared/lesson';
+import { classifyByAnswers, startLoad, type RunningLoad } from '../../src/cluster/loadGenerator';
 
 export interface TestLesson {
   filed: FiledLesson;
@@ -72,4 +73,17 @@ export async function fileTestLesson(
       testQueries: testPaths.map((p) => ({ name: p.replace(/^\//, ''), path: p, expectedSha256: sha256(answers.get(p)!) })),
     },
   };
+}
+
+/** Users asking HAProxy for the old lesson's pages until stopped, each answer classified as old, new, either or neither. */
+export function loadBetween(frontend: string, old: TestLesson, next: TestLesson): RunningLoad {
+  return startLoad({
+    baseUrl: frontend,
+    // The bulk file is large and never changes: it would only slow the load down.
+    paths: [...old.answers.keys()].filter((p) => p !== '/records/bulk.json'),
+    concurrency: 4,
+    maxRequests: 200_000,
+    maxDurationMs: 180_000,
+    classify: classifyByAnswers(old.answers, next.answers),
+  });
 }
