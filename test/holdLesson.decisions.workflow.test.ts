@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { RolloutStatus } from '../src/shared/rollout';
-import { pauseSignal, resumeSignal, retrySatelliteUpdate, skipSatelliteUpdate } from '../src/workflows/holdLesson';
+import { abortSignal, pauseSignal, resumeSignal, retrySatelliteUpdate, skipSatelliteUpdate } from '../src/workflows/holdLesson';
 import { replayAndRecord } from './helpers/histories';
 import { FakeCluster, stubbedRolloutBed, gate, startStubRollout, waitForRollout } from './helpers/fakeCluster';
 
@@ -207,4 +207,41 @@ describe('holdLesson: operator decisions (stubbed activities, real Temporal serv
     assert.equal(result.phase, 'done');
     assertWholeCluster(result.lessonId);
   });
+
+  test(
+    'two satellites failing one step together make one halt that one resume ends; an abort then restores group by group above the floor',
+    { timeout: 60_000 },
+    async () => {
+      bed.cluster = new FakeCluster(SATELLITES);
+      bed.cluster.failStop.set('boy-1', 'boy-1: the port is held by another program');
+      bed.cluster.failStop.set('boy-2', 'boy-2: the port is held by another program');
+      bed.cluster.failExam.add('girl-2');
+      const groups = { boys: ['boy-1', 'boy-2'], girl1: ['girl-1'], girl2: ['girl-2'] };
+      const handle = await startStubRollout(client, groups, { consistency: 'capacity-first' });
+      const stopHalt = await waitForRollout(handle, (s) => s.halted !== null, 'halted in stop chatting');
+      assert.equal(stopHalt.halted?.step, 'stop chatting: stop web server');
+      assert.deepEqual(stopHalt.halted?.satellites, ['boy-1', 'boy-2'], 'one halt names both');
+      bed.cluster.failStop.clear();
+      await handle.signal(resumeSignal);
+      const examHalt = await waitForRollout(handle, (s) => s.halted?.group === 'girl2', "halted in girl-2's examination");
+      assert.deepEqual(examHalt.halted?.satellites, ['girl-2']);
+      bed.cluster.lowestInService = 4;
+      bed.cluster.calls = [];
+      await handle.signal(abortSignal, 'test: back to the old lesson');
+      const result = await handle.result();
+      assert.equal(result.phase, 'aborted');
+      assert.equal(result.serving, 4);
+      assertWholeCluster('old');
+      // girl-2 comes back as girl-1 (the last group on the new lesson) goes; the boys too would take the cluster to 1: they follow.
+      const lb = bed.cluster.calls.filter((c) => c.startsWith('lb:switch') || c.startsWith('lb:drain'));
+      assert.deepEqual(lb, [
+        'lb:switch ready=girl-2 drain=girl-1',
+        'lb:switch ready=girl-1 drain=',
+        'lb:drain boy-1,boy-2',
+        'lb:switch ready=boy-1,boy-2 drain=',
+      ]);
+      assert.ok(bed.cluster.lowestInService >= 2, `in service fell to ${bed.cluster.lowestInService}: ${bed.cluster.calls.join(' | ')}`);
+      await replayAndRecord(handle, 'holdLesson.restore-by-groups.json');
+    },
+  );
 });

@@ -22,36 +22,38 @@ export class Aborted extends Error {
 
 export class OperatorDecisions<H> {
   private count = 0;
-  private open: { id: number; halt: H } | undefined;
-  private resumed: number | undefined;
+  /** Halts open now, oldest first: two steps running side by side may halt at once. */
+  private open = new Map<number, H>();
+  private resumed = new Set<number>();
   private abortReason: string | undefined;
 
-  /** The halt the run waits in now, if any. */
+  /** The halt the run waits in now (the latest, when several are open), if any. */
   get current(): { id: number; halt: H } | undefined {
-    return this.open;
+    const last = [...this.open].at(-1);
+    return last && { id: last[0], halt: last[1] };
   }
 
   get aborted(): boolean {
     return this.abortReason !== undefined;
   }
 
-  /** `resume`: ends the current halt. False when nothing is halted (nothing to resume). */
+  /** `resume`: ends every halt open now. False when nothing is halted (nothing to resume). */
   resume(): boolean {
-    if (!this.open) return false;
-    this.resumed = this.open.id;
+    if (this.open.size === 0) return false;
+    for (const id of this.open.keys()) this.resumed.add(id);
     return true;
   }
 
-  /** Ends halt `id` if it is still the one the run waits in (a decision made during an earlier halt is spent). */
+  /** Ends halt `id` if it is still open (a decision made during an earlier halt is spent). */
   settle(id: number): void {
-    if (this.open?.id === id) this.resumed = id;
+    if (this.open.has(id)) this.resumed.add(id);
   }
 
   abort(reason: string): void {
     this.abortReason ??= reason;
   }
 
-  /** The clean-up after an abort begins: from now on, only a new abort counts (it abandons the clean-up). */
+  /** An abort is spent: from now on, only a new abort counts (the restore after an abort starts with this). */
   clearAbort(): void {
     this.abortReason = undefined;
   }
@@ -69,12 +71,13 @@ export class OperatorDecisions<H> {
   async halt(halt: H, announce: (id: number) => Promise<void>): Promise<void> {
     this.throwIfAborted();
     const id = ++this.count;
-    this.open = { id, halt };
+    this.open.set(id, halt);
     try {
       await announce(id);
-      await condition(() => this.aborted || this.resumed === id);
+      await condition(() => this.aborted || this.resumed.has(id));
     } finally {
-      this.open = undefined;
+      this.open.delete(id);
+      this.resumed.delete(id);
     }
     this.throwIfAborted();
   }

@@ -171,6 +171,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   };
 
   const decisions = new OperatorDecisions<Halt>();
+  /** The phase the run was in when the halts open now began. */
+  let phaseBeforeHalts: RolloutPhase = 'starting';
   /** Satellites an operator's retrySatellite is teaching now: the lesson waits for them. */
   const retrying = new Set<string>();
   const showSummary = memoWriter();
@@ -193,12 +195,18 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     ]);
     showSummary(summarizeRollout(status));
   };
-  const setState = (names: string[], state: SatelliteStatus['state'], lessonServed?: string) => {
-    for (const name of names) {
-      const s = satellites.get(name)!;
-      s.state = state;
-      s.lessonServed = lessonServed;
-    }
+  /** Where the rollout has these satellites; what users reach on them is `reach`'s to say. */
+  const setState = (names: string[], state: SatelliteStatus['state']) => {
+    for (const name of names) satellites.get(name)!.state = state;
+  };
+  /**
+   * What users reach on these satellites from now on: a lesson, or nothing. Said right after
+   * the call that changed it (the load balancer's; without one, the web server's), so that
+   * the status, its count and its word on two lessons follow what users get, not a step
+   * later. Changes made by one call are given together.
+   */
+  const reach = (...changes: [names: string[], lesson: string | undefined][]) => {
+    for (const [names, lessonServed] of changes) for (const name of names) satellites.get(name)!.lessonServed = lessonServed;
     status.serving = countServing();
     watchVersions();
   };
@@ -213,7 +221,11 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       status.mixedWindowMs = (status.mixedWindowMs ?? 0) + lasted;
       status.mixed = undefined;
       note(`one lesson again after ${lasted} ms side by side`);
+    } else {
+      return;
     }
+    // The Temporal UI's summary says so from the change that does it, not from the next phase.
+    if (patched(MEMO_FOLLOWS_VERSIONS)) showSummary(summarizeRollout(status));
   };
   /** Why ready groups are brought in before the switch, while it happens. */
   let joinReason: string | undefined;
@@ -246,6 +258,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     abortSignal,
     (reason) => {
       note(`abort requested${reason ? `: ${reason}` : ''}`);
+      if (restoring && !decisions.current) note('the restore goes on: an abort gives up only a halt of it');
       decisions.abort(reason || 'aborted by the operator');
       status.paused = false;
     },
@@ -305,6 +318,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     async ({ satellite: name }) => {
       const open = haltedSatellite(name);
       setState([name], 'skipped');
+      reach([[name], undefined]);
       note(`${name} skipped by the operator: it stays out of service`);
       settle(open, name);
       return satellites.get(name)!;
@@ -351,9 +365,13 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
 
   /** Halts until the operator decides; returns on resume, throws Aborted on abort. */
   async function halt(h: Omit<Halt, 'since'>): Promise<void> {
-    const before = status.phase;
+    // Several halts may be open at once (old runs' parallel steps): the phase to go back to is the one before the first.
+    const before = decisions.current ? phaseBeforeHalts : status.phase;
+    phaseBeforeHalts = before;
     const open: Halt = { ...h, since: new Date().toISOString() };
     let shown = false;
+    // In the restore, an abort sent while it ran is spent: only one sent during this halt gives up.
+    if (restoring) decisions.clearAbort();
     try {
       // Open before it is visible: a resume, retry or skip that arrives while the report is being written counts.
       await decisions.halt(open, async (id) => {
@@ -365,23 +383,65 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       });
     } finally {
       if (shown) {
-        status.halted = null;
-        setPhase(before);
+        status.halted = decisions.current?.halt ?? null;
+        if (!status.halted) setPhase(before);
       }
     }
     note(`resumed ${h.step} of group ${h.group}`);
   }
 
+  /**
+   * The run restores after an abort: there an abort no longer stops it before its next
+   * step, it ends only a halt of the restore (the operator gives up on a satellite that
+   * cannot be put back). A restore stopped halfway would leave groups out for no reason.
+   */
+  let restoring = false;
+  const throwIfAborted = () => {
+    if (!restoring) decisions.throwIfAborted();
+  };
+
   /** Runs a step; on failure halts, and on resume runs it again. */
   async function step<T>(name: string, group: string, names: string[], run: () => Promise<T>): Promise<T> {
     for (;;) {
-      decisions.throwIfAborted();
+      throwIfAborted();
       try {
         return await run();
       } catch (err) {
         if (isCancellation(err) || err instanceof Aborted) throw err;
         await halt({ step: name, group, satellites: names, reason: operatorMessage(err) });
       }
+    }
+  }
+
+  /**
+   * One step on each of `names` at once. The ones that fail halt together, in one halt
+   * naming them all (one resume goes on, one abort stops), and run again on resume.
+   */
+  async function stepEach(name: string, group: string, names: string[], run: (satellite: string) => Promise<unknown>): Promise<void> {
+    if (!patched(ONE_HALT_PER_STEP)) {
+      await Promise.all(names.map((n) => step(name, group, [n], () => run(n))));
+      return;
+    }
+    let pending = names;
+    for (;;) {
+      throwIfAborted();
+      const reasons = new Map<string, string>();
+      await Promise.all(
+        pending.map(async (n) => {
+          try {
+            await run(n);
+          } catch (err) {
+            if (isCancellation(err) || err instanceof Aborted) throw err;
+            reasons.set(n, operatorMessage(err));
+          }
+        }),
+      );
+      // In the group's order, whichever failed first.
+      const failed = pending.filter((n) => reasons.has(n)).map((n) => ({ name: n, reason: reasons.get(n)! }));
+      if (failed.length === 0) return;
+      const reason = failed.length === 1 ? failed[0]!.reason : failed.map((f) => `${f.name}: ${f.reason}`).join(' | ');
+      await halt({ step: name, group, satellites: failed.map((f) => f.name), reason });
+      pending = failed.map((f) => f.name);
     }
   }
 
@@ -457,23 +517,28 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
    */
   async function repairWhatWasLeft(): Promise<void> {
     const all = groups.flatMap((g) => g.satellites);
-    const found = new Map<string, SatelliteService>();
-    await Promise.all(
-      groups.flatMap((g) =>
-        g.satellites.map(async (name) => found.set(name, await step('read served lesson', g.name, [name], () => satellite(name).describeService()))),
-      ),
-    );
-    const balancer = input.loadBalancerControl
-      ? new Map((await step('read the load balancer', 'all', all, () => loadBalancer.readLoadBalancer())).map((s) => [s.name, s.status]))
-      : undefined;
-    const inService = (name: string) => found.get(name)!.webServerRunning && (!balancer || takesUsers(balancer.get(name)));
+    const { found, balancer, inService } = await readServices(all);
     const clusterLesson = mostCommon(all.filter(inService).map((n) => found.get(n)!.current)) ?? mostCommon(all.map((n) => found.get(n)!.current));
     const out = all.filter((n) => !inService(n) && found.get(n)!.current !== null);
     // An operator's own maintenance state in HAProxy is theirs to end.
     const repairable = out.filter((n) => found.get(n)!.current === clusterLesson && balancer?.get(n) !== 'MAINT');
+    // Known before the repair, so that an abort or a cancel during it puts the repaired back too.
+    for (const name of all) {
+      const s = satellites.get(name)!;
+      const serves = inService(name);
+      s.lessonServed = serves ? (found.get(name)!.current ?? undefined) : undefined;
+      // Abort puts a satellite back only on what it served when the rollout began (or the cluster's lesson, which the repair gives back).
+      servedBefore.set(name, serves || repairable.includes(name) ? found.get(name)!.current : null);
+      if (!serves && !repairable.includes(name) && found.get(name)!.current !== null) {
+        s.state = 'out';
+        s.note = `out of service when the rollout began (left by an earlier run, on lesson ${found.get(name)!.current}); it takes the lesson with its group`;
+        note(`${name}: ${s.note}`, 'warn');
+      }
+    }
+    status.serving = countServing();
     if (repairable.length > 0) {
       note(`repairing what an earlier run left out of service: ${repairable.join(', ')} back on lesson ${clusterLesson}`, 'warn');
-      await Promise.all(repairable.map((name) => step('repair: start web server', 'all', [name], () => satellite(name).startWebServer())));
+      await stepEach('repair: start web server', 'all', repairable, (name) => satellite(name).startWebServer());
       if (balancer) {
         await step('repair: health checks', 'all', repairable, () =>
           loadBalancer.waitUntilHealthy(repairable, { serving: false, deadlineMs: healthyDeadline }),
@@ -485,18 +550,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       } else {
         await sleep(input.healthCheckWaitMs, { summary: "repair: the load balancer's health checks see the repaired satellites back" });
       }
-    }
-    for (const name of all) {
-      const s = satellites.get(name)!;
-      const serves = inService(name) || repairable.includes(name);
-      s.lessonServed = serves ? (found.get(name)!.current ?? undefined) : undefined;
-      // Abort puts a satellite back only on what it served when the rollout began.
-      servedBefore.set(name, serves ? found.get(name)!.current : null);
-      if (!serves && found.get(name)!.current !== null) {
-        s.state = 'out';
-        s.note = `out of service when the rollout began (left by an earlier run, on lesson ${found.get(name)!.current}); it takes the lesson with its group`;
-        note(`${name}: ${s.note}`, 'warn');
-      }
+      reach([repairable, clusterLesson]);
     }
     // Groups wholly out of service go first: taking them costs no capacity.
     const whollyOut = (g: RolloutGroup) => g.satellites.every((n) => !satellites.get(n)!.lessonServed);
@@ -508,6 +562,17 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       ({ switchAfter, holdsReady } = switchPlan({ ...input, groups }));
       note(`groups already out of service go first: ${order.map((g) => g.name).join(', ')}`);
     }
+  }
+
+  /** What each satellite has as its lesson, and whether users reach it: its web server runs and (with control) HAProxy sends users to it. */
+  async function readServices(names: string[]) {
+    const found = new Map<string, SatelliteService>();
+    await stepEach('read served lesson', 'all', names, async (name) => found.set(name, await satellite(name).describeService()));
+    const balancer = input.loadBalancerControl
+      ? new Map((await step('read the load balancer', 'all', names, () => loadBalancer.readLoadBalancer())).map((s) => [s.name, s.status]))
+      : undefined;
+    const inService = (name: string) => found.get(name)!.webServerRunning && (!balancer || takesUsers(balancer.get(name)));
+    return { found, balancer, inService };
   }
 
   // ---- the steps of one group ---------------------------------------------------------
@@ -527,9 +592,12 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     gs.state = 'in-classroom';
     groupStartedAt = Date.now();
     setPhase('stop-chatting');
-    // Capacity: the rest of the cluster must keep serving while this group is out.
-    const wouldServe = () => countServing() - names.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
-    while (countServing() > 0 && wouldServe() < input.minServingSatellites) {
+    // Capacity: the rest of the cluster must keep serving while this group is out. A group
+    // none of whose satellites serves (the switch took it out, or a skip) costs nothing.
+    const servingHere = () => names.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
+    const wouldServe = () => countServing() - servingHere();
+    const costsCapacity = () => (patched(NO_FLOOR_HALT_FOR_A_GROUP_OUT) ? servingHere() > 0 : countServing() > 0);
+    while (costsCapacity() && wouldServe() < input.minServingSatellites) {
       // Nobody waits for the operator out of service who could serve: the groups held for the switch come in first.
       if (held.length > 0) {
         await bringIn([], g.name, 'the capacity floor would halt the rollout');
@@ -545,13 +613,17 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     setState(names, 'leaving');
     if (input.loadBalancerControl) {
       const toDrain = names.filter((n) => !drainedByCutover.includes(n));
-      if (toDrain.length > 0) await step('stop chatting: drain', g.name, toDrain, () => loadBalancer.drainServers(toDrain));
+      if (toDrain.length > 0) {
+        await step('stop chatting: drain', g.name, toDrain, () => loadBalancer.drainServers(toDrain));
+        reach([toDrain, undefined]);
+      }
       const drained = await step('stop chatting: wait for open requests', g.name, names, () => loadBalancer.waitUntilDrained(names, drainDeadline));
       if (!drained.drained)
         note(`drain deadline passed with sessions open: ${JSON.stringify(drained.openSessions)}; Apache's graceful stop lets them finish`);
     }
-    await Promise.all(names.map((name) => step('stop chatting: stop web server', g.name, [name], () => satellite(name).stopWebServer())));
+    await stepEach('stop chatting: stop web server', g.name, names, (name) => satellite(name).stopWebServer());
     setState(names, 'out');
+    reach([names, undefined]);
     if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} out` });
     return names;
   }
@@ -600,16 +672,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const g = groups[index]!;
     const gs = groupStatus[index]!;
     setPhase('leave-classroom');
-    await Promise.all(
-      passed.map((name) =>
-        step('leave the classroom: start web server', g.name, [name], async () => {
-          await satellite(name).activateLesson(lesson.lessonId);
-          await satellite(name).startWebServer();
-        }),
-      ),
-    );
+    await stepEach('leave the classroom: start web server', g.name, passed, async (name) => {
+      await satellite(name).activateLesson(lesson.lessonId);
+      await satellite(name).startWebServer();
+    });
     setState(passed, 'ready');
     if (!input.loadBalancerControl) {
+      // Nothing keeps users away from a running web server but the health checks, which see it soon.
+      reach([passed, lesson.lessonId]);
       await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} back` });
       servingNew(index, passed);
       return true;
@@ -639,6 +709,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const ready = [...held, ...passed];
     const rest = groups.slice(index + 1).flatMap((g) => g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped'));
     await step('cutover', groups[index]!.name, [...ready, ...rest], () => loadBalancer.switchServers({ ready, drain: rest }));
+    reach([ready, lesson.lessonId], [rest, undefined]);
     drainedByCutover = rest;
     setState(rest, 'leaving');
     note(`cutover: ${ready.join(', ')} in, ${rest.join(', ')} out`);
@@ -653,6 +724,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       joinReason = why;
     }
     await step('leave the classroom: back into the load balancer', group, ready, () => loadBalancer.switchServers({ ready, drain: [] }));
+    reach([ready, lesson.lessonId]);
     await becomeServing(ready, group);
   }
 
@@ -663,7 +735,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     );
     const wasHeld = new Set(held);
     held = [];
-    setState(ready, 'serving-new', lesson.lessonId);
+    setState(ready, 'serving-new');
     joinReason = undefined;
     for (const [i, gs] of groupStatus.entries()) {
       if (gs.state === 'held-ready' && groups[i]!.satellites.some((n) => wasHeld.has(n))) gs.state = 'serving-new';
@@ -673,7 +745,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   /** The group's satellites serve the new lesson: recorded in the status and the metrics. */
   function servingNew(index: number, passed: string[]): void {
     const g = groups[index]!;
-    setState(passed, 'serving-new', lesson.lessonId);
+    setState(passed, 'serving-new');
     groupStatus[index]!.state = 'serving-new';
     groupRolloutSeconds(metricMeter).record((Date.now() - groupStartedAt) / 1000, { cluster: input.cluster, group: g.name });
     note(`group ${g.name} serves lesson ${lesson.lessonId}: ${passed.join(', ')}`);
@@ -734,14 +806,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         await restore();
       } catch (again) {
         if (!(again instanceof Aborted)) throw again;
-        // A second abort while the restore is halted: stop there. Satellites still out stay
-        // out (never serving a half-copied lesson); the report says which.
-        note(
-          `restore abandoned by the operator; out of service: ${[...satellites.values()]
-            .filter((s) => !s.lessonServed)
-            .map((s) => s.name)
-            .join(', ')}`,
-        );
+        // An abort while the restore is halted: stop there. Satellites still out stay out
+        // (never serving a half-copied lesson); the status and the report say which.
+        const out = [...satellites.values()].filter((s) => !s.lessonServed && servedBefore.get(s.name));
+        for (const s of out) {
+          s.state = 'failed';
+          s.note = `out of service: the operator gave up the restore before it was back on lesson ${servedBefore.get(s.name)}`;
+        }
+        note(`restore abandoned by the operator; out of service: ${out.map((s) => s.name).join(', ')}`, 'warn');
       }
       setPhase('aborted');
       await report(
@@ -755,47 +827,97 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   return status;
 
   /**
-   * Abort: back to one consistent version, the previous lesson, at full power. Groups
-   * out of service are put back first; groups already on the new lesson are then
-   * swapped back the same way they came.
+   * Abort: back to one consistent version, the previous lesson, at full power. The
+   * satellites out of service are put back first and come in with one load balancer
+   * change that also takes out as many groups on the new lesson as the floor allows
+   * (when all fit, users never get both lessons); the other groups on the new lesson
+   * follow one at a time, the last taught first, satellite by satellite where a whole
+   * group would take the cluster below the floor. Once started, the restore runs to its
+   * end: an abort only gives up a halt of it.
    */
   async function restore(): Promise<void> {
     setPhase('aborting');
-    // From here a new abort abandons the restore (see the catch above).
     decisions.clearAbort();
+    const aboveTheFloor = patched(RESTORE_ABOVE_THE_FLOOR);
+    restoring = aboveTheFloor;
+    const lb = input.loadBalancerControl;
+    // Stopped before the start had read what every satellite serves: read it now, or the report would count them out.
+    const unread = [...satellites.keys()].filter((name) => !servedBefore.has(name));
+    if (unread.length > 0 && aboveTheFloor) {
+      const { found, inService } = await readServices(unread);
+      for (const name of unread) servedBefore.set(name, inService(name) ? found.get(name)!.current : null);
+      reach(...unread.map((name): [string[], string | undefined] => [[name], servedBefore.get(name) ?? undefined]));
+    }
+    const previous = (name: string) => servedBefore.get(name)!;
     const restorable = (names: string[]) => names.filter((n) => servedBefore.get(n));
     const outNow = restorable([...satellites.values()].filter((s) => s.lessonServed === undefined).map((s) => s.name));
-    const onNew = restorable([...satellites.values()].filter((s) => s.lessonServed === lesson.lessonId).map((s) => s.name));
+    const onNew = [...groups]
+      .reverse()
+      .map((g) => restorable(g.satellites.filter((n) => satellites.get(n)!.lessonServed === lesson.lessonId)))
+      .filter((names) => names.length > 0);
+
     const putBack = async (names: string[]) => {
-      await Promise.all(
-        names.map((name) =>
-          step('abort: back to the previous lesson', 'all', [name], async () => {
-            await satellite(name).activateLesson(servedBefore.get(name)!);
-            await satellite(name).startWebServer();
-          }),
-        ),
-      );
-      if (input.loadBalancerControl)
+      if (names.length === 0 && aboveTheFloor) return;
+      await stepEach('abort: back to the previous lesson', 'all', names, async (name) => {
+        await satellite(name).activateLesson(previous(name));
+        await satellite(name).startWebServer();
+      });
+      if (lb)
         await step('abort: health checks', 'all', names, () => loadBalancer.waitUntilHealthy(names, { serving: false, deadlineMs: healthyDeadline }));
     };
+    const restored = (names: string[]) => {
+      setState(names, 'restored');
+      reach(...names.map((name): [string[], string] => [[name], previous(name)]));
+    };
+    /** Satellites on the new lesson that users no longer reach: stopped, put back, and in again. */
+    const swapBack = async (names: string[]) => {
+      if (lb) await step('abort: wait for open requests', 'all', names, () => loadBalancer.waitUntilDrained(names, drainDeadline));
+      await stepEach('abort: stop web server', 'all', names, (name) => satellite(name).stopWebServer());
+      setState(names, 'out');
+      reach([names, undefined]);
+      await putBack(names);
+      if (lb) await step('abort: back into the load balancer', 'all', names, () => loadBalancer.switchServers({ ready: names, drain: [] }));
+      else if (aboveTheFloor)
+        await sleep(input.healthCheckWaitMs, { summary: "abort: the load balancer's health checks see the restored satellites back" });
+      restored(names);
+    };
+
+    // The first change: who is out comes back, and as many groups on the new lesson go as the floor allows.
+    const first: string[] = [];
+    let after = countServing() + outNow.length;
+    while (onNew.length > 0 && (!aboveTheFloor || after - onNew[0]!.length >= input.minServingSatellites)) {
+      after -= onNew[0]!.length;
+      first.push(...onNew.shift()!);
+    }
     await putBack(outNow);
-    if (input.loadBalancerControl) {
-      await step('abort: back into the load balancer', 'all', [...outNow, ...onNew], () =>
-        loadBalancer.switchServers({ ready: outNow, drain: onNew }),
-      );
+    if (lb) {
+      if (outNow.length + first.length > 0 || !aboveTheFloor)
+        await step('abort: back into the load balancer', 'all', [...outNow, ...first], () =>
+          loadBalancer.switchServers({ ready: outNow, drain: first }),
+        );
+      setState(first, 'leaving');
+      reach([first, undefined]);
     } else {
       await sleep(input.healthCheckWaitMs, { summary: "abort: the load balancer's health checks see the restored satellites back" });
+      setState(first, 'leaving');
     }
-    for (const name of outNow) setState([name], 'restored', servedBefore.get(name)!);
-    if (onNew.length > 0) {
-      if (input.loadBalancerControl)
-        await step('abort: wait for open requests', 'all', onNew, () => loadBalancer.waitUntilDrained(onNew, drainDeadline));
-      setState(onNew, 'leaving');
-      await Promise.all(onNew.map((name) => step('abort: stop web server', 'all', [name], () => satellite(name).stopWebServer())));
-      await putBack(onNew);
-      if (input.loadBalancerControl)
-        await step('abort: back into the load balancer', 'all', onNew, () => loadBalancer.switchServers({ ready: onNew, drain: [] }));
-      for (const name of onNew) setState([name], 'restored', servedBefore.get(name)!);
+    restored(outNow);
+    if (first.length > 0) await swapBack(first);
+
+    // The rest, one group at a time; one satellite at a time where the group would take the cluster below the floor.
+    for (const group of onNew) {
+      const batches = countServing() - group.length >= input.minServingSatellites ? [group] : group.map((name) => [name]);
+      for (const batch of batches) {
+        if (countServing() - batch.length < input.minServingSatellites)
+          note(
+            `the restore takes ${batch.join(', ')} out with ${countServing()} serving: below the minimum of ${input.minServingSatellites} for a moment`,
+            'warn',
+          );
+        if (lb) await step('abort: out of the load balancer', 'all', batch, () => loadBalancer.drainServers(batch));
+        setState(batch, 'leaving');
+        if (lb) reach([batch, undefined]);
+        await swapBack(batch);
+      }
     }
     for (const gs of groupStatus) gs.state = 'restored';
     note(`aborted: ${countServing()} satellites serve their previous lesson`);
@@ -816,6 +938,16 @@ function mostCommon(values: (string | null)[]): string | undefined {
   for (const [v, n] of counts) if (best === undefined || n > counts.get(best)!) best = v;
   return best;
 }
+
+/** Patch: the parallel steps of a group halt as one (before, each failing satellite halted on its own, and a resume ended only one). */
+const ONE_HALT_PER_STEP = 'one-halt-per-step';
+/** Patch: the floor check does not halt for a group that serves nobody (taking it out costs nothing). */
+const NO_FLOOR_HALT_FOR_A_GROUP_OUT = 'no-floor-halt-for-a-group-out';
+/** Patch: the restore puts groups on the new lesson back as capacity allows, and runs to its end unless halted. */
+const RESTORE_ABOVE_THE_FLOOR = 'restore-above-the-floor';
+
+/** Patch: the memo's summary is written when users start or stop getting two lessons. */
+const MEMO_FOLLOWS_VERSIONS = 'memo-follows-versions';
 
 /** The halt of a group's lesson and examination: the one halt where retrySatellite and skipSatellite apply. */
 const LESSON_STEP = 'lesson and examination';
