@@ -95,13 +95,29 @@ export async function applyBlocks(
  * holds for the slave's mark at that moment. Another applier (a save's catch-up) may have
  * gone further meanwhile and evolved past this model; an evolution decided on the older
  * view would take the schema back. Returns null when it was not needed any more.
+ * `checksum`: the master's name for the model, which the slave records it under.
  */
-export async function evolveSlave(db: Database, model: Model, needed: (highWaterMark: number) => boolean): Promise<DeployResult | null> {
+export async function evolveSlave(
+  db: Database,
+  model: Model,
+  needed: (highWaterMark: number) => boolean,
+  checksum?: string,
+): Promise<DeployResult | null> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [APPLY_LOCK]);
     if (!needed(await highWaterMark(tx))) return null;
     // The master decided on destructive changes when it accepted the model; the slave follows.
-    return deployModelIn(tx, model, { allowDestructive: true });
+    const result = await deployModelIn(tx, model, { allowDestructive: true });
+    if (checksum === undefined || result.checksum === checksum) return result;
+    // The master recorded this model under an earlier version's (locale-sorted) checksum, and its
+    // blocks carry that one: the slave must be at the model under the same name to apply them.
+    await tx.query('UPDATE lp_models SET current = false WHERE current');
+    await tx.query(
+      `INSERT INTO lp_models (checksum, model, current) VALUES ($1, $2, true)
+       ON CONFLICT (checksum) DO UPDATE SET current = true, deployed_at = now()`,
+      [checksum, JSON.stringify(model)],
+    );
+    return { ...result, checksum };
   });
 }
 

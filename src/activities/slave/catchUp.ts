@@ -5,7 +5,7 @@
  * up, a target block is reached, or the time budget is spent.
  */
 import type { Database } from '../../db/database';
-import { modelChecksum } from '../../model/checksum';
+import { checksumNames, modelChecksum } from '../../model/checksum';
 import { currentModel } from '../../model/deploy';
 import type { BlocksAfterAnswer } from '../../shared/commitblock';
 import type { SlaveSyncResult } from '../../shared/slaveSync';
@@ -43,9 +43,11 @@ export async function catchUp(db: Database, master: MasterClient, options: Catch
     if (wanted === model) return;
     const fetched = await master.model(wanted, options.signal);
     // The master's word on a model is its checksum: a model that hashes otherwise is not the one the blocks were made under.
-    const actual = modelChecksum(fetched);
-    if (actual !== wanted) throw new ModelIntegrityError(`the master sent a model whose checksum is ${actual}, not ${wanted}`);
-    const result = await evolveSlave(db, fetched, needed);
+    // An earlier version's locale-sorted checksum names the same model; the slave keeps it, as the blocks carry it.
+    if (!checksumNames(fetched, wanted)) {
+      throw new ModelIntegrityError(`the master sent a model whose checksum is ${modelChecksum(fetched)}, not ${wanted}`);
+    }
+    const result = await evolveSlave(db, fetched, needed, wanted);
     if (!result) {
       // Another applier went further; take the model it left.
       model = (await currentModel(db))?.checksum ?? null;

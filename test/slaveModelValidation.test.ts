@@ -1,0 +1,134 @@
+/**
+ * A slave runs the SQL of the models it fetches from the master, over plain HTTP: it must
+ * validate each one as a deploy does, check it is the model it asked for (by checksum),
+ * and refuse anything else before any SQL runs, with a failure that halts the slave
+ * rather than retrying. A model recorded under a checksum of the first, locale-sorting
+ * versions is still the model it names, and the slave keeps that name for it.
+ *
+ * The master is a small HTTP server on 127.0.0.1 with canned answers; the slave's own
+ * client, catch-up and activity run against a real PostgreSQL database.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import type { Database } from '../src/db/database';
+import { modelChecksum } from '../src/model/checksum';
+import { currentModel, migrateReplica } from '../src/model/deploy';
+import { parseModel } from '../src/model/modelFile';
+import { catchUp } from '../src/activities/slave/catchUp';
+import { createMasterClient } from '../src/activities/slave/masterClient';
+import type { BlocksAfterAnswer, CommitBlock } from '../src/shared/commitblock';
+import type { Model } from '../src/shared/model';
+import { freshDatabase, onTeardown, testStack } from './helpers/stack';
+
+/** A master that answers blocks and models from what the test put here. */
+interface FakeMaster {
+  url: string;
+  models: Map<string, unknown>;
+  blocks: CommitBlock[];
+  masterModel: string | null;
+  modelRequests: string[];
+}
+
+async function fakeMaster(): Promise<FakeMaster> {
+  const master: FakeMaster = { url: '', models: new Map(), blocks: [], masterModel: null, modelRequests: [] };
+  const server: Server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    const answer = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+    const model = /^\/v1\/models\/([^/]+)$/.exec(url.pathname);
+    if (model) {
+      const checksum = decodeURIComponent(model[1]!);
+      master.modelRequests.push(checksum);
+      if (!master.models.has(checksum)) return answer(404, { error: 'UnknownModel', message: `no model ${checksum}` });
+      return answer(200, { checksum, model: master.models.get(checksum) });
+    }
+    if (url.pathname === '/v1/blocks') {
+      const after = Number(url.searchParams.get('after'));
+      const blocks = master.blocks.filter((b) => b.seq > after);
+      const body: BlocksAfterAnswer = { blocks, masterSeq: master.blocks.at(-1)?.seq ?? 0, masterModel: master.masterModel };
+      return answer(200, body);
+    }
+    answer(404, { error: 'NotFound', message: url.pathname });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTeardown(() => new Promise((resolve) => server.close(resolve)));
+  master.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return master;
+}
+
+const client = (master: FakeMaster) => createMasterClient({ url: master.url, slave: 'slave-a', credential: 'secret' });
+
+const block = (seq: number, checksum: string, id: number): CommitBlock => ({
+  seq,
+  modelChecksum: checksum,
+  changes: [{ class: 'chata', op: 'upsert', values: { id, hrad: `h${id}` } }],
+  origin: 'master',
+  idempotencyKey: `k${seq}`,
+  committedAt: new Date().toISOString(),
+});
+
+/** Czech collation puts "chata" after "hrad"; code-unit order puts it first. */
+const COTTAGES: Model = parseModel({
+  classes: [
+    { name: 'hrad', key: ['id'], attributes: [{ name: 'id', type: 'integer', nullable: false }] },
+    {
+      name: 'chata',
+      key: ['id'],
+      attributes: [
+        { name: 'id', type: 'integer', nullable: false },
+        { name: 'hrad', type: 'text' },
+      ],
+    },
+  ],
+});
+
+/** The checksum the first versions recorded when the deploying process ran under cs_CZ. */
+function czechChecksum(model: Model): string {
+  const cs = new Intl.Collator('cs').compare;
+  const canonical = {
+    classes: [...model.classes]
+      .sort((a, b) => cs(a.name, b.name))
+      .map((c) => ({
+        name: c.name,
+        key: [...c.key],
+        attributes: [...c.attributes].sort((a, b) => cs(a.name, b.name)).map((a) => ({ name: a.name, type: a.type, nullable: a.nullable })),
+      })),
+  };
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+// Started here, not in a test: the stack's teardown belongs to the file, not to its first test.
+const stack = await testStack();
+
+async function slaveDatabase(prefix: string): Promise<Database> {
+  const { db } = await freshDatabase(stack, prefix);
+  await migrateReplica(db);
+  return db;
+}
+
+const options = { waitMs: 0, budgetMs: 10_000, batchSize: 100 };
+
+describe('the models a slave fetches from the master', () => {
+  test('a model recorded under a locale-sorted checksum of an earlier version is accepted and keeps that name', async () => {
+    const legacy = czechChecksum(COTTAGES);
+    assert.notEqual(legacy, modelChecksum(COTTAGES), 'the example must differ between the two orders');
+    const db = await slaveDatabase('legacy');
+    const master = await fakeMaster();
+    master.models.set(legacy, COTTAGES);
+    master.blocks = [block(1, legacy, 1), block(2, legacy, 2)];
+    master.masterModel = legacy;
+    const result = await catchUp(db, client(master), options);
+    assert.equal(result.highWaterMark, 2, 'both blocks applied');
+    assert.equal(result.modelChecksum, legacy);
+    assert.equal((await currentModel(db))?.checksum, legacy, 'recorded under the name its blocks carry');
+    assert.deepEqual((await db.query('SELECT id, hrad FROM chata ORDER BY id')).rows, [
+      { id: 1, hrad: 'h1' },
+      { id: 2, hrad: 'h2' },
+    ]);
+  });
+});
