@@ -7,15 +7,19 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMasterClient, MasterCallError } from '../src/activities/slave/masterClient';
 import { saveOnMaster } from '../src/master/commitblocks';
-import { slaveCredential } from '../src/master/credentials';
+import { authorizationHeader, slaveCredential } from '../src/master/credentials';
 import { modelChecksum } from '../src/model/checksum';
+import { parseModel } from '../src/model/modelFile';
+import { saveThroughSlave } from '../src/operator/slaveSync';
 import { deployToMaster, LIBRARY_V1, replicationCluster } from './helpers/replication';
 
 const V1 = modelChecksum(LIBRARY_V1);
 
 describe("the master's API", async () => {
-  const cluster = await replicationCluster('api', ['api-a', 'api-b'], { workersFor: [] });
+  // api-a and api-b are only credentials this file calls with; api-c is a slave with its worker and sync, to save through.
+  const cluster = await replicationCluster('api', ['api-a', 'api-b', 'api-c'], { workersFor: ['api-c'] });
   await deployToMaster(cluster, LIBRARY_V1);
+  await cluster.sync('api-c');
   const url = cluster.master.service().url;
   const client = (
     slave: string,
@@ -79,17 +83,126 @@ describe("the master's API", async () => {
     assert.deepEqual(await save('api-a'), { seq: fromA.seq, duplicate: true });
   });
 
-  test('values the database refuses are a 422 naming the problem, not an unreachable master', async () => {
+  test('a value its attribute does not take is a 422 naming the problem, not an unreachable master', async () => {
     await assert.rejects(
       client('api-a').save(
         { modelChecksum: V1, idempotencyKey: 'bad-value', changes: [{ class: 'book', op: 'upsert', values: { id: 4, copies: 'many' } }] },
         { timeoutMs: 5_000 },
       ),
-      (err: MasterCallError) => err.kind === 'InvalidChange' && !err.retryable && /invalid input syntax for type integer/.test(err.message),
+      (err: MasterCallError) =>
+        err.kind === 'InvalidChange' &&
+        !err.retryable &&
+        /changes\[0\]: attribute "copies" of class book is integer: expected an integer .*found the string "many"/.test(err.message),
     );
+  });
+
+  const written = async (id: number, idempotencyKey: string) => ({
+    rows: Number((await cluster.master.db.query<{ n: string }>('SELECT count(*) AS n FROM book WHERE id = $1', [id])).rows[0]!.n),
+    blocks: Number(
+      (await cluster.master.db.query<{ n: string }>('SELECT count(*) AS n FROM lp_commitblocks WHERE idempotency_key = $1', [idempotencyKey]))
+        .rows[0]!.n,
+    ),
+  });
+
+  test('an object for a text attribute is a 422 naming the attribute; nothing is written, and the key stays free', async () => {
+    await assert.rejects(
+      client('api-a').save(
+        { modelChecksum: V1, idempotencyKey: 'wrong-type', changes: [{ class: 'book', op: 'upsert', values: { id: 10, title: { first: 'Ada' } } }] },
+        { timeoutMs: 5_000 },
+      ),
+      (err: MasterCallError) =>
+        err.kind === 'InvalidChange' &&
+        !err.retryable &&
+        err.message.endsWith('changes[0]: attribute "title" of class book is text: expected a string, found an object'),
+    );
+    assert.deepEqual(await written(10, 'wrong-type'), { rows: 0, blocks: 0 });
+    const saved = await client('api-a').save(
+      { modelChecksum: V1, idempotencyKey: 'wrong-type', changes: [{ class: 'book', op: 'upsert', values: { id: 10, title: 'Ada' } }] },
+      { timeoutMs: 5_000 },
+    );
+    assert.equal(saved.duplicate, false);
+    assert.deepEqual(await written(10, 'wrong-type'), { rows: 1, blocks: 1 });
+  });
+
+  test('the same save through a slave gets the same refusal, at once and not retried', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      saveThroughSlave(cluster.client, 'api-c', {
+        modelChecksum: V1,
+        idempotencyKey: 'wrong-type-via-slave',
+        changes: [{ class: 'book', op: 'upsert', values: { id: 12, title: { first: 'Ada' } } }],
+      }),
+      (err: Error) => {
+        const cause = err.cause as (Error & { type?: string; nonRetryable?: boolean }) | undefined;
+        assert.equal(cause?.type, 'InvalidChange', `${err.message}: ${cause?.message}`);
+        assert.equal(cause?.nonRetryable, true);
+        assert.match(cause!.message, /changes\[0\]: attribute "title" of class book is text: expected a string, found an object/);
+        return true;
+      },
+    );
+    // The save timeout is 10 s: a refusal retried as if the master were unreachable would take it all.
+    assert.ok(Date.now() - started < 8_000, `refused after ${Date.now() - started} ms`);
+    assert.deepEqual(await written(12, 'wrong-type-via-slave'), { rows: 0, blocks: 0 });
+    const saved = await saveThroughSlave(cluster.client, 'api-c', {
+      modelChecksum: V1,
+      idempotencyKey: 'right-type-via-slave',
+      changes: [{ class: 'book', op: 'upsert', values: { id: 12, title: 'Ada' } }],
+    });
+    assert.ok(saved.highWaterMark >= saved.seq);
+    const { rows } = await cluster.slaves['api-c']!.db.query<{ title: string }>('SELECT title FROM book WHERE id = 12');
+    assert.deepEqual(rows, [{ title: 'Ada' }]);
   });
 
   test('an unknown model checksum is a 404 the slave can name', async () => {
     await assert.rejects(client('api-a').model('f'.repeat(64)), (err: MasterCallError) => err.kind === 'UnknownModel');
+  });
+
+  // Last, because it moves the master to a model with a jsonb attribute, which the tests above do not use.
+  test('a value nested 100,000 deep is a 422, not a 500, and the master answers the next request', async () => {
+    const withNotes = parseModel({
+      classes: [
+        ...LIBRARY_V1.classes,
+        {
+          name: 'note',
+          key: ['id'],
+          attributes: [
+            { name: 'id', type: 'integer', nullable: false },
+            { name: 'body', type: 'jsonb' },
+          ],
+        },
+      ],
+    });
+    await deployToMaster(cluster, withNotes);
+    // Written by hand: JSON.stringify of so deep a value would overflow this process's stack first.
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const post = (idempotencyKey: string, values: string) =>
+      fetch(`${url}/v1/saves`, {
+        method: 'POST',
+        headers: {
+          authorization: authorizationHeader(
+            'api-a',
+            slaveCredential(
+              cluster.config,
+              cluster.config.slaves.find((s) => s.name === 'api-a')!,
+            ),
+          ),
+          'content-type': 'application/json',
+        },
+        body: `{"modelChecksum":"${modelChecksum(withNotes)}","idempotencyKey":"${idempotencyKey}","changes":[{"class":"note","op":"upsert","values":${values}}]}`,
+      });
+    for (const [key, values, attribute] of [
+      ['deep-jsonb', `{"id":1,"body":${deep}}`, /changes\[0\]: attribute "body" of class note is jsonb: nested deeper than \d+ levels/],
+      ['deep-key', `{"id":${deep}}`, /changes\[0\]: attribute "id" of class note is integer: expected an integer .*found an array/],
+    ] as const) {
+      const answer = await post(key, values);
+      assert.equal(answer.status, 422, key);
+      const body = (await answer.json()) as { error: string; message: string };
+      assert.equal(body.error, 'InvalidChange');
+      assert.match(body.message, attribute);
+    }
+    const fine = await post('not-deep', '{"id":2,"body":{"a":[[1]]}}');
+    assert.equal(fine.status, 200, await fine.clone().text());
+    const { rows } = await cluster.master.db.query<{ id: number; body: unknown }>('SELECT id, body FROM note ORDER BY id');
+    assert.deepEqual(rows, [{ id: 2, body: { a: [[1]] } }]);
   });
 });

@@ -30,6 +30,8 @@ const model = parseModel({
       attributes: [
         { name: 'id', type: 'bigint', nullable: false },
         { name: 'body', type: 'text' },
+        { name: 'at', type: 'timestamptz' },
+        { name: 'amount', type: 'numeric' },
       ],
     },
   ],
@@ -111,5 +113,25 @@ describe('object changes in multi-row statements', async () => {
       (err: Error) => err instanceof InvalidChange && /changes\[1\]: key attribute "id" of class note is missing/.test(err.message),
     );
     assert.deepEqual(await contentChecksums(batched, model), before);
+  });
+
+  test('every timestamp and number form the value check takes, PostgreSQL takes as meant', async () => {
+    /** [timestamp given, numeric given, the instant stored, the numeric stored] */
+    const forms: [string, string | number, string, string][] = [
+      ['2026-12-24T00:00:00Z', 0, '2026-12-24T00:00:00.000Z', '0'],
+      ['2026-12-24 18:30:00+01:00', '12.50', '2026-12-24T17:30:00.000Z', '12.50'],
+      ['2024-02-29T23:59:59.123456-05:30', '-0.001', '2024-03-01T05:29:59.123Z', '-0.001'],
+      ['2026-01-01T00:00Z', '1e5', '2026-01-01T00:00:00.000Z', '100000'],
+      ['2026-01-01T10:00:00+0200', 12.25, '2026-01-01T08:00:00.000Z', '12.25'],
+      // The earliest day, at the widest offset: PostgreSQL keeps it (in 1 BC, UTC).
+      ['0001-01-01T00:00:00+15:59', '9223372036854775807', '0000-12-31T08:01:00.000Z', '9223372036854775807'],
+    ];
+    const changes = forms.map(([at, amount], i): ObjectChange => ({ class: 'note', op: 'upsert', values: { id: `${500 + i}`, at, amount } }));
+    await batched.transaction((tx) => applyObjectChanges(tx, model, changes));
+    const { rows } = await batched.query<{ at: Date; amount: string }>('SELECT at, amount::text AS amount FROM note WHERE id >= 500 ORDER BY id');
+    assert.deepEqual(
+      rows.map((r) => [r.at.toISOString(), r.amount]),
+      forms.map(([, , instant, amount]) => [instant, amount]),
+    );
   });
 });

@@ -153,6 +153,10 @@ export function buildMasterApi({ db, news, credentials, log, meter }: MasterApiO
   });
 
   app.post('/v1/saves', async (request) => {
+    // A value nested arbitrarily deep gets this far safely: V8's JSON.parse (under Fastify's
+    // secure-json-parse, whose prototype scan is a loop too) does not recurse, and the schema
+    // checks only the shape around values. applyObjectChanges checks every value against its
+    // attribute's type, and bounds jsonb nesting, before anything recursive touches it: 422.
     const parsed = saveSchema.safeParse(request.body);
     if (!parsed.success) throw new ApiError(422, 'InvalidSave', describeIssues(parsed.error));
     // The origin is who authenticated, not what the body claims.

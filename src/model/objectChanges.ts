@@ -1,6 +1,7 @@
 /**
  * Applying object changes to a database under a model: each change is checked against
- * the model (the class exists, the attributes are its own, the key is complete), then
+ * the model (the class exists, the attributes are its own, the key is complete, every
+ * value is one its attribute's type takes), then
  * consecutive changes of one class, operation and set of attributes become one
  * parameterized multi-row statement. Used by the master to save and by slaves to apply,
  * so both write the same rows.
@@ -11,7 +12,7 @@
  */
 import type { Transaction } from '../db/database';
 import type { ObjectChange, ObjectValue } from '../shared/commitblock';
-import type { ClassSpec, Model } from '../shared/model';
+import type { AttributeSpec, AttributeType, ClassSpec, Model } from '../shared/model';
 import { quoteIdent } from './evolution';
 
 export class InvalidChange extends Error {
@@ -52,8 +53,124 @@ function validated(model: Model, changes: ObjectChange[]): { spec: ClassSpec; ch
       if (given[k] === undefined || given[k] === null)
         throw new InvalidChange(`changes[${index}]: key attribute "${k}" of class ${spec.name} is missing`);
     }
+    for (const [name, value] of Object.entries(given)) {
+      const attribute = spec.attributes.find((a) => a.name === name)!;
+      const problem = valueProblem(attribute, value);
+      if (problem) throw new InvalidChange(`changes[${index}]: attribute "${name}" of class ${spec.name} is ${problem}`);
+    }
     return { spec, change, given };
   });
+}
+
+/**
+ * How deep a jsonb value may nest. Far more than business data needs, and far less than
+ * what overflows the recursive code that handles the value later: JSON.stringify here
+ * and on the slaves, PostgreSQL's own JSON parser.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+const INTEGER_RANGE = [-(2 ** 31), 2 ** 31 - 1] as const;
+const BIGINT_RANGE = [-(2n ** 63n), 2n ** 63n - 1n] as const;
+
+/** What each type takes, said as the refusal says it. */
+const EXPECTED: Record<AttributeType, string> = {
+  boolean: 'true or false',
+  integer: `an integer from ${INTEGER_RANGE[0]} to ${INTEGER_RANGE[1]}`,
+  bigint: `an integer from ${BIGINT_RANGE[0]} to ${BIGINT_RANGE[1]}, as a number up to 2^53 or a string of digits`,
+  numeric: 'a finite number or a decimal string',
+  text: 'a string',
+  timestamptz: 'an ISO 8601 date and time with a zone, such as 2026-12-24T18:30:00Z or 2026-12-24 18:30:00+01:00',
+  jsonb: 'a JSON value',
+};
+
+/**
+ * Whether a value (not null) is one of the type's. Only forms that mean the same on every
+ * database: a JSON number beyond 2^53 has already lost digits, so a big bigint comes as a
+ * string; a decimal string keeps a numeric's digits, which a JSON number may not.
+ */
+const TAKES: Record<AttributeType, (value: unknown) => boolean> = {
+  boolean: (v) => typeof v === 'boolean',
+  integer: (v) => Number.isInteger(v) && (v as number) >= INTEGER_RANGE[0] && (v as number) <= INTEGER_RANGE[1],
+  bigint: (v) => Number.isSafeInteger(v) || (typeof v === 'string' && isBigintString(v)),
+  numeric: (v) => (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(v)),
+  text: (v) => typeof v === 'string',
+  timestamptz: (v) => typeof v === 'string' && isTimestamp(v),
+  jsonb: (v) => v !== undefined,
+};
+
+/** "text: expected a string, found an object", or undefined when the attribute takes the value. */
+function valueProblem(attribute: AttributeSpec, value: unknown): string | undefined {
+  const { type } = attribute;
+  if (value === null) return attribute.nullable ? undefined : `${type}, not nullable: expected ${EXPECTED[type]}, found null`;
+  if (!TAKES[type](value)) return `${type}: expected ${EXPECTED[type]}, found ${found(value)}`;
+  // PostgreSQL refuses U+0000 in text and jsonb; said here, the refusal names the attribute.
+  if (type === 'text' && (value as string).includes('\u0000')) return `${type}: PostgreSQL cannot store the character U+0000 in text`;
+  if (type === 'jsonb') {
+    const problem = jsonProblem(value);
+    if (problem) return `${type}: ${problem}`;
+  }
+  return undefined;
+}
+
+function isBigintString(v: string): boolean {
+  if (!/^-?\d{1,30}$/.test(v)) return false;
+  const n = BigInt(v);
+  return n >= BIGINT_RANGE[0] && n <= BIGINT_RANGE[1];
+}
+
+/**
+ * A date and time with an explicit zone: without one, PostgreSQL reads the time in its
+ * session's time zone, and a master and a slave set to different zones would store
+ * different instants for one save.
+ */
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2})(?::?(\d{2}))?)$/;
+
+function isTimestamp(v: string): boolean {
+  const m = TIMESTAMP.exec(v);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second, zoneHour, zoneMinute] = Array.from({ length: 8 }, (_, i) => Number(m[i + 1] ?? 0));
+  // Year 0 does not exist for PostgreSQL; it takes zone offsets up to 15:59.
+  const date = year! >= 1 && month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysIn(year!, month!);
+  return date && hour! <= 23 && minute! <= 59 && second! <= 59 && zoneHour! <= 15 && zoneMinute! <= 59;
+}
+
+function daysIn(year: number, month: number): number {
+  if (month !== 2) return [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+}
+
+/**
+ * Walks a jsonb value without recursion, so a value nested too deep is refused here
+ * instead of overflowing the stack; also finds what JSON cannot carry (values only an
+ * in-process caller could pass) and the U+0000 PostgreSQL's jsonb refuses.
+ */
+function jsonProblem(value: unknown): string | undefined {
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [v, depth] = pending.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return 'PostgreSQL cannot store the character U+0000 in jsonb';
+    } else if (typeof v === 'object' && v !== null) {
+      if (depth > MAX_JSON_DEPTH) return `nested deeper than ${MAX_JSON_DEPTH} levels`;
+      for (const [key, child] of Object.entries(v)) {
+        if (key.includes('\u0000')) return 'PostgreSQL cannot store the character U+0000 in jsonb';
+        pending.push([child, depth + 1]);
+      }
+    } else if (!(typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v)))) {
+      return `expected ${EXPECTED.jsonb}, found ${found(v)} inside`;
+    }
+  }
+  return undefined;
+}
+
+/** The value as a refusal names it: its kind, and a scalar's value (a string cut short). */
+function found(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'number') return `the number ${value}`;
+  if (typeof value === 'object') return 'an object';
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
 }
 
 export async function applyObjectChanges(tx: Transaction, model: Model, changes: ObjectChange[]): Promise<void> {
