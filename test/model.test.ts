@@ -51,6 +51,19 @@ describe('the model', () => {
     );
   });
 
+  test('the DDL takes only the known attribute types, never a type string from the model', () => {
+    // As a model that skipped validation would arrive: the type is not one of ATTRIBUTE_TYPES.
+    const injected = library();
+    (injected.classes[0]!.attributes[1] as { type: string }).type = 'text); DROP TABLE x; --';
+    assert.throws(
+      () => planEvolution(null, injected),
+      (err: Error) =>
+        err instanceof ModelError && /unknown attribute type "text\); DROP TABLE x; --": expected one of boolean, integer/.test(err.message),
+    );
+    assert.throws(() => planEvolution(library(), injected), ModelError, 'a type change is refused alike');
+    assert.match(planEvolution(null, library())[0]!.sql[0]!, /"title" text, "copies" integer,/);
+  });
+
   test('the plan: additive changes are automatic, destructive ones are marked with why', () => {
     const next = library();
     next.classes[0]!.attributes.push({ name: 'isbn', type: 'text', nullable: true });

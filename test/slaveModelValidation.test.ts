@@ -13,11 +13,14 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Database } from '../src/db/database';
 import { modelChecksum } from '../src/model/checksum';
 import { currentModel, migrateReplica } from '../src/model/deploy';
 import { parseModel } from '../src/model/modelFile';
-import { catchUp } from '../src/activities/slave/catchUp';
+import { createSlaveActivities } from '../src/activities/slave';
+import { catchUp, ModelIntegrityError } from '../src/activities/slave/catchUp';
 import { createMasterClient } from '../src/activities/slave/masterClient';
 import type { BlocksAfterAnswer, CommitBlock } from '../src/shared/commitblock';
 import type { Model } from '../src/shared/model';
@@ -102,18 +105,94 @@ function czechChecksum(model: Model): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
+/** A model whose attribute type would end the column definition and run a statement of its own. */
+const INJECTED = {
+  classes: [
+    {
+      name: 'chata',
+      key: ['id'],
+      attributes: [
+        { name: 'id', type: 'integer', nullable: false },
+        { name: 'hrad', type: 'text); DROP TABLE x; --' },
+      ],
+    },
+  ],
+};
+
 // Started here, not in a test: the stack's teardown belongs to the file, not to its first test.
 const stack = await testStack();
 
 async function slaveDatabase(prefix: string): Promise<Database> {
   const { db } = await freshDatabase(stack, prefix);
   await migrateReplica(db);
+  // The table the injected model would drop: it must survive.
+  await db.query('CREATE TABLE x (v integer)');
   return db;
 }
+
+/** The tables a model made (or dropped): all but lessonplan's own. */
+const tables = async (db: Database) =>
+  (
+    await db.query<{ t: string }>(
+      "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'lp\\_%' AND tablename <> 'schema_migrations' ORDER BY 1",
+    )
+  ).rows.map((r) => r.t);
 
 const options = { waitMs: 0, budgetMs: 10_000, batchSize: 100 };
 
 describe('the models a slave fetches from the master', () => {
+  test('a model with an attribute type that is not one of the known types is refused, nothing executed', async () => {
+    const db = await slaveDatabase('inject');
+    const master = await fakeMaster();
+    // The checksum the block names is the injected model's own, so only validation can stop it.
+    const checksum = modelChecksum(INJECTED as unknown as Model);
+    master.models.set(checksum, INJECTED);
+    master.blocks = [block(1, checksum, 1)];
+    const refused: unknown = await catchUp(db, client(master), options).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    // What ran first: the injected statement, if anything, shows in the tables.
+    assert.deepEqual(await tables(db), ['x'], 'no table created, none dropped');
+    assert.equal(await currentModel(db), null, 'no model recorded');
+    assert.ok(refused instanceof ModelIntegrityError, `refused as a bad model, not with: ${String(refused)}`);
+    assert.match(refused.message, new RegExp(`the master at ${master.url} sent model ${checksum.slice(0, 12)} that is not a valid model`));
+    assert.match(refused.message, /classes\[0\]\.attributes\[1\]\.type/);
+  });
+
+  test('a model that does not hash to the checksum it was fetched for is refused, nothing executed', async () => {
+    const db = await slaveDatabase('mismatch');
+    const master = await fakeMaster();
+    const asked = 'a'.repeat(64);
+    master.models.set(asked, COTTAGES);
+    master.blocks = [block(1, asked, 1)];
+    await assert.rejects(
+      catchUp(db, client(master), options),
+      (err: Error) => err instanceof ModelIntegrityError && err.message.includes(`whose checksum is ${modelChecksum(COTTAGES)}, not ${asked}`),
+    );
+    assert.deepEqual(await tables(db), ['x']);
+    assert.equal(await currentModel(db), null);
+  });
+
+  test('the slave activity halts on a bad model: a non-retryable ModelIntegrity failure an operator can act on', async () => {
+    const db = await slaveDatabase('activity');
+    const master = await fakeMaster();
+    const checksum = modelChecksum(INJECTED as unknown as Model);
+    master.models.set(checksum, INJECTED);
+    master.blocks = [block(1, checksum, 1)];
+    const activities = createSlaveActivities({ slave: 'slave-a', db, master: client(master) });
+    const env = new MockActivityEnvironment();
+    await assert.rejects(
+      env.run(() => activities.pullAndApplyCommitblocks({ waitMs: 0, budgetMs: 10_000 })),
+      (err: unknown) =>
+        err instanceof ApplicationFailure &&
+        err.nonRetryable &&
+        err.type === 'ModelIntegrity' &&
+        /^slave slave-a: the master at .* not a valid model/.test(err.message),
+    );
+    assert.deepEqual(await tables(db), ['x']);
+  });
+
   test('a model recorded under a locale-sorted checksum of an earlier version is accepted and keeps that name', async () => {
     const legacy = czechChecksum(COTTAGES);
     assert.notEqual(legacy, modelChecksum(COTTAGES), 'the example must differ between the two orders');

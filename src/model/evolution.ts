@@ -4,7 +4,8 @@
  * or destructive (a dropped class or attribute, a narrowed or unrelated type, a changed
  * key, a new NOT NULL), which is refused unless explicitly allowed.
  */
-import { WIDENINGS, type AttributeSpec, type ClassSpec, type Model } from '../shared/model';
+import { ATTRIBUTE_TYPES, WIDENINGS, type AttributeSpec, type AttributeType, type ClassSpec, type Model } from '../shared/model';
+import { ModelError } from './modelFile';
 
 export interface SchemaChange {
   /** One line for people: "add attribute book.isbn (text)". */
@@ -17,7 +18,29 @@ export interface SchemaChange {
 
 export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-const columnSql = (a: AttributeSpec) => `${quoteIdent(a.name)} ${a.type}${a.nullable ? '' : ' NOT NULL'}`;
+/** The SQL each attribute type stands for: the only type text that ever reaches DDL. */
+const SQL_TYPES: Record<AttributeType, string> = {
+  boolean: 'boolean',
+  integer: 'integer',
+  bigint: 'bigint',
+  numeric: 'numeric',
+  text: 'text',
+  timestamptz: 'timestamptz',
+  jsonb: 'jsonb',
+};
+
+/**
+ * The SQL type of an attribute type. A model is validated before it is planned, but the
+ * type is looked up rather than trusted: a string from a model is never pasted into SQL.
+ */
+export function sqlType(type: string): string {
+  if (!Object.hasOwn(SQL_TYPES, type)) {
+    throw new ModelError(`unknown attribute type ${JSON.stringify(type)}: expected one of ${ATTRIBUTE_TYPES.join(', ')}`);
+  }
+  return SQL_TYPES[type as AttributeType];
+}
+
+const columnSql = (a: AttributeSpec) => `${quoteIdent(a.name)} ${sqlType(a.type)}${a.nullable ? '' : ' NOT NULL'}`;
 
 function createTable(c: ClassSpec): string {
   const columns = c.attributes.map(columnSql);
@@ -70,12 +93,12 @@ export function planEvolution(from: Model | null, to: Model): SchemaChange[] {
         continue;
       }
       if (was.type !== a.type) {
-        const widening = WIDENINGS[was.type].includes(a.type);
+        const widening = Object.hasOwn(WIDENINGS, was.type) && WIDENINGS[was.type].includes(a.type);
         changes.push({
           description: `${widening ? 'widen' : 'change'} attribute ${column} from ${was.type} to ${a.type}`,
           destructive: !widening,
           ...(widening ? {} : { why: `not every ${was.type} value is a ${a.type} value` }),
-          sql: [`ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(a.name)} TYPE ${a.type} USING ${quoteIdent(a.name)}::${a.type}`],
+          sql: [`ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(a.name)} TYPE ${sqlType(a.type)} USING ${quoteIdent(a.name)}::${sqlType(a.type)}`],
         });
       }
       if (was.nullable !== a.nullable) {

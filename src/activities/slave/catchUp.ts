@@ -7,13 +7,41 @@
 import type { Database } from '../../db/database';
 import { checksumNames, modelChecksum } from '../../model/checksum';
 import { currentModel } from '../../model/deploy';
+import { ModelError, parseModel } from '../../model/modelFile';
 import type { BlocksAfterAnswer } from '../../shared/commitblock';
+import type { Model } from '../../shared/model';
 import type { SlaveSyncResult } from '../../shared/slaveSync';
 import { applyBlocks, evolveSlave, markOf, runsByModel } from './applyBlocks';
 import type { MasterClient } from './masterClient';
 
 export class ModelIntegrityError extends Error {
   override readonly name = 'ModelIntegrityError';
+}
+
+/**
+ * The model the master sent for checksum `wanted`, before any of its SQL runs: validated
+ * by the same function that validates a model deployed to the master (it came over the
+ * network, and its names and types become DDL), and checked to be the model asked for.
+ */
+export function verifiedModel(sent: unknown, wanted: string, masterUrl: string): Model {
+  const shown = `model ${wanted.slice(0, 12)}`;
+  let model: Model;
+  try {
+    model = parseModel(sent, shown);
+  } catch (err) {
+    if (!(err instanceof ModelError)) throw err;
+    throw new ModelIntegrityError(
+      `the master at ${masterUrl} sent ${shown} that is not a valid model, refused before any of it ran: ${err.message.replace(/\n/g, '; ')}; check the model with that checksum in the master's lp_models (and what lies between slave and master), then resume the slave`,
+    );
+  }
+  // The master's word on a model is its checksum: a model that hashes otherwise is not the one the blocks were made under.
+  // An earlier version's locale-sorted checksum names the same model; the slave keeps it, as the blocks carry it.
+  if (!checksumNames(model, wanted)) {
+    throw new ModelIntegrityError(
+      `the master at ${masterUrl} sent a model whose checksum is ${modelChecksum(model)}, not ${wanted} as asked for; refused before any of it ran`,
+    );
+  }
+  return model;
 }
 
 export interface CatchUpOptions {
@@ -41,12 +69,7 @@ export async function catchUp(db: Database, master: MasterClient, options: Catch
    */
   const evolveTo = async (wanted: string, needed: (highWaterMark: number) => boolean) => {
     if (wanted === model) return;
-    const fetched = await master.model(wanted, options.signal);
-    // The master's word on a model is its checksum: a model that hashes otherwise is not the one the blocks were made under.
-    // An earlier version's locale-sorted checksum names the same model; the slave keeps it, as the blocks carry it.
-    if (!checksumNames(fetched, wanted)) {
-      throw new ModelIntegrityError(`the master sent a model whose checksum is ${modelChecksum(fetched)}, not ${wanted}`);
-    }
+    const fetched = verifiedModel(await master.model(wanted, options.signal), wanted, master.url);
     const result = await evolveSlave(db, fetched, needed, wanted);
     if (!result) {
       // Another applier went further; take the model it left.

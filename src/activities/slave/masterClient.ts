@@ -5,7 +5,6 @@
  * answer that trying again will not change.
  */
 import type { BlocksAfterAnswer, SaveAnswer, SaveRequest } from '../../shared/commitblock';
-import type { Model } from '../../shared/model';
 import { authorizationHeader } from '../../master/credentials';
 
 export class MasterCallError extends Error {
@@ -36,7 +35,8 @@ export interface MasterClient {
    * made its block `after`, which the master checks against its own.
    */
   blocksAfter(after: number, options: BlocksAfterOptions): Promise<BlocksAfterAnswer>;
-  model(checksum: string, signal?: AbortSignal): Promise<Model>;
+  /** The master's answer as it came: not a model until the caller validated it (catchUp's verifiedModel). */
+  model(checksum: string, signal?: AbortSignal): Promise<unknown>;
   save(request: Omit<SaveRequest, 'origin'>, options: { timeoutMs: number; signal?: AbortSignal }): Promise<SaveAnswer>;
 }
 
@@ -87,7 +87,7 @@ export function createMasterClient(options: { url: string; slave: string; creden
       return call<BlocksAfterAnswer>('GET', `/v1/blocks?${query}`, waitMs + ANSWER_MARGIN_MS, undefined, signal);
     },
     model: async (checksum, signal) =>
-      (await call<{ model: Model }>('GET', `/v1/models/${encodeURIComponent(checksum)}`, ANSWER_MARGIN_MS, undefined, signal)).model,
+      (await call<{ model?: unknown }>('GET', `/v1/models/${encodeURIComponent(checksum)}`, ANSWER_MARGIN_MS, undefined, signal)).model,
     save: (request, { timeoutMs, signal }) => call<SaveAnswer>('POST', '/v1/saves', timeoutMs, request, signal),
   };
 }
