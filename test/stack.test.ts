@@ -10,6 +10,7 @@ import path from 'node:path';
 import { readFile as readFileAsync } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load';
+import { localFixedPorts } from '../src/config/schema';
 import { connectClient } from '../src/operator/client';
 import { isAlive, logLength, reasonInLog } from '../src/stack/processes';
 import { choosePort, PortTakenError } from '../src/stack/ports';
@@ -83,6 +84,20 @@ describe('the embedded stack', () => {
     for (let i = 0; i < 50; i++) assert.ok((await choosePort(0, 'temporal.embedded.port')) < low!);
     // A previous port inside the ephemeral range (a stack.json from an older lessonplan) is not reused.
     assert.ok((await choosePort(0, 'temporal.embedded.port', low! + 5)) < low!);
+  });
+
+  test('a port lessonplan picks is never one the config gives another part, even when it was the last one used', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-ports-'));
+    try {
+      const config = loadConfig(writeTestConfig(dir, (raw) => (raw.satellites[0].webServer.port = 24_321)));
+      const fixed = localFixedPorts(config);
+      assert.ok(fixed.has(24_321), `the satellite's port is among the config's fixed ports: ${[...fixed].join(', ')}`);
+      // A stack.json from a run before the satellite took that port: the port is free now, but not ours to take.
+      assert.notEqual(await choosePort(0, 'postgres.embedded.port', 24_321, fixed), 24_321);
+      for (let i = 0; i < 50; i++) assert.ok(!fixed.has(await choosePort(0, 'postgres.embedded.port', undefined, fixed)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a server that died while starting is explained by its own start's error lines, not by a goroutine dump", () => {

@@ -423,6 +423,32 @@ interface Listener {
  * master's API, and the Prometheus port every worker serves. Port 0 picks a free one.
  */
 function portClashes(config: ClusterConfig): { path: (string | number)[]; message: string }[] {
+  const listeners = listenersOf(config);
+  const clashes: { path: (string | number)[]; message: string }[] = [];
+  const taken = new Map<string, Listener[]>();
+  for (const listener of listeners) {
+    for (const host of listener.hosts) {
+      const where = `${host}:${listener.port}`;
+      const earlier = taken.get(where) ?? [];
+      for (const owner of earlier) {
+        clashes.push({ path: listener.path, message: `${where} is already used by ${fieldPath(owner.path)}${owner.note ? ` (${owner.note})` : ''}` });
+      }
+      taken.set(where, [...earlier, listener]);
+    }
+  }
+  return clashes;
+}
+
+/**
+ * The fixed ports the config gives parts on this machine: a port lessonplan picks for
+ * itself (port 0) must not be one of them, even while it is still free (the part that
+ * owns it may start later, as the satellites' Apaches start after PostgreSQL).
+ */
+export function localFixedPorts(config: ClusterConfig): Set<number> {
+  return new Set(listenersOf(config).flatMap((l) => (l.hosts.includes('localhost') ? [l.port] : [])));
+}
+
+function listenersOf(config: ClusterConfig): Listener[] {
   const listeners: Listener[] = [];
   const listen = (path: Listener['path'], hosts: string[], port: number, note?: string) => {
     if (port > 0) listeners.push({ path, hosts: [...new Set(hosts.map(hostKey))], port, ...(note ? { note } : {}) });
@@ -457,20 +483,7 @@ function portClashes(config: ClusterConfig): { path: (string | number)[]; messag
     const workerHosts = [config.reference.host, ...config.satellites.map((s) => s.host), ...(config.master ? [config.master.api.host] : [])];
     listen(['metrics', 'bindAddress'], workerHosts, Number(/:(\d+)$/.exec(config.metrics.bindAddress)![1]));
   }
-
-  const clashes: { path: (string | number)[]; message: string }[] = [];
-  const taken = new Map<string, Listener[]>();
-  for (const listener of listeners) {
-    for (const host of listener.hosts) {
-      const where = `${host}:${listener.port}`;
-      const earlier = taken.get(where) ?? [];
-      for (const owner of earlier) {
-        clashes.push({ path: listener.path, message: `${where} is already used by ${fieldPath(owner.path)}${owner.note ? ` (${owner.note})` : ''}` });
-      }
-      taken.set(where, [...earlier, listener]);
-    }
-  }
-  return clashes;
+  return listeners;
 }
 
 /**

@@ -57,18 +57,19 @@ export class PortTakenError extends Error {
 /**
  * The port to use for a service: the configured one (refused when something else
  * holds it), else the one used last time if still free, else a free one below the
- * ephemeral range. The services get the number on their command line and bind it a
+ * ephemeral range, and never one in `avoid`. The services get the number on their command line and bind it a
  * moment later; an ephemeral port could meanwhile be handed to the Temporal dev
  * server's own internal listeners (it picks them by binding port 0), and the server
  * then panics on the collision.
  */
-export async function choosePort(configured: number, setting: string, previous?: number): Promise<number> {
+export async function choosePort(configured: number, setting: string, previous?: number, avoid: Set<number> = new Set()): Promise<number> {
   if (configured > 0) {
     if (!(await isPortFree(configured))) throw new PortTakenError(configured, setting);
     return configured;
   }
-  if (previous && previous < EPHEMERAL_RANGE_START && (await isPortFree(previous))) return previous;
-  return freeStablePort();
+  // `avoid`: ports the config gives other parts, which may not have started yet, and ports picked a moment ago.
+  if (previous && previous < EPHEMERAL_RANGE_START && !avoid.has(previous) && (await isPortFree(previous))) return previous;
+  return freeStablePort(new Set(avoid));
 }
 
 /** Waits until something accepts connections on the port, or the deadline passes. */

@@ -46,6 +46,8 @@ export async function startPostgresServer(options: {
   dataDir: string;
   port: number;
   previous?: PostgresServerState;
+  /** Ports not to pick for port 0: those the config gives other parts. */
+  avoidPorts?: Set<number>;
   /** Extra lines for lessonplan.conf, e.g. `wal_level = logical` (the replication benchmark's own server). */
   settings?: string[];
 }): Promise<PostgresServerState> {
@@ -61,7 +63,7 @@ export async function startPostgresServer(options: {
 
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(base, dataDir, passwordFile, owner);
 
-  const port = await choosePort(options.port, 'postgres.embedded.port', options.previous?.port);
+  const port = await choosePort(options.port, 'postgres.embedded.port', options.previous?.port, options.avoidPorts);
   // Settings that change between starts live in their own file, included from postgresql.conf.
   writeFileSync(
     path.join(dataDir, 'lessonplan.conf'),

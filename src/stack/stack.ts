@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ClusterConfig } from '../config/schema';
+import { localFixedPorts, type ClusterConfig } from '../config/schema';
 import type { Logger } from '../logging';
 import {
   ensureDatabase,
@@ -84,11 +84,18 @@ export async function startStack(config: ClusterConfig, log?: Logger): Promise<S
       writeStackState(config, state);
     }
   };
+  // Ports picked for port 0 keep clear of every port the config gives a part of this machine.
+  const fixedPorts = localFixedPorts(config);
   try {
     if (embeddedDatabases(config).length > 0) {
       if (!postgresServerRunning(state.postgres)) {
         log?.info('starting PostgreSQL (embedded)');
-        state.postgres = await startPostgresServer({ dataDir: config.dataDir, port: config.postgres.embedded.port, previous: state.postgres });
+        state.postgres = await startPostgresServer({
+          dataDir: config.dataDir,
+          port: config.postgres.embedded.port,
+          previous: state.postgres,
+          avoidPorts: new Set([...fixedPorts, ...(state.temporal ? [state.temporal.port, state.temporal.uiPort] : [])]),
+        });
         started.push('postgres');
         writeStackState(config, state);
       }
@@ -105,6 +112,7 @@ export async function startStack(config: ClusterConfig, log?: Logger): Promise<S
         port: config.temporal.embedded.port,
         uiPort: config.temporal.embedded.uiPort,
         previous: state.temporal,
+        avoidPorts: new Set([...fixedPorts, ...(state.postgres ? [state.postgres.port] : [])]),
       });
       started.push('temporal');
       writeStackState(config, state);

@@ -40,13 +40,18 @@ export interface TemporalServerOptions {
   port: number;
   uiPort: number;
   previous?: TemporalServerState;
+  /** Ports not to pick for port 0: those the config gives other parts. */
+  avoidPorts?: Set<number>;
 }
 
 export async function startTemporalServer(options: TemporalServerOptions): Promise<TemporalServerState> {
   const dir = path.join(options.dataDir, 'temporal');
   mkdirSync(dir, { recursive: true });
-  const port = await choosePort(options.port, 'temporal.embedded.port', options.previous?.port);
-  const uiPort = await choosePort(options.uiPort, 'temporal.embedded.uiPort', options.previous?.uiPort);
+  const avoid = new Set(options.avoidPorts);
+  const port = await choosePort(options.port, 'temporal.embedded.port', options.previous?.port, avoid);
+  // Neither is bound until the server starts: the UI's port must not be the frontend's.
+  avoid.add(port);
+  const uiPort = await choosePort(options.uiPort, 'temporal.embedded.uiPort', options.previous?.uiPort, avoid);
   const logFile = path.join(dir, 'server.log');
   const dbFile = path.join(dir, 'temporal.db');
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort)];
