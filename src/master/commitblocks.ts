@@ -2,20 +2,25 @@
  * The master's commitblocks: a save applies its changes and appends its block in one
  * transaction; blocks are read back in sequence order.
  *
- * Why no block is ever skipped: sequence numbers taken from a sequence become visible
- * in commit order, not number order (save 7 can commit after save 8, and a slave that
- * already read 8 would skip 7). Here the number is taken last, under a transaction-wide
- * advisory lock held until commit, as max(seq) + 1: a later save can only number itself
- * after the earlier one has committed, so visibility order is number order. Only the
- * tail of each save (number, insert, commit) is serialized; the business writes run
- * concurrently.
+ * Why the numbering lock is the first thing a save takes, and is held until commit: the
+ * slaves apply blocks in number order, so the master must have applied them in that
+ * order too. With the business writes done before the lock, two saves on one key could
+ * apply in one order and be numbered in the other: a delete that found nothing (the
+ * insert it raced was not committed yet) numbered after that insert drops, on every
+ * slave, a row the master keeps. Under the lock, saves apply, number and commit one at a
+ * time, so the blocks' order is the order of their effects for every pair of saves.
+ *
+ * Why no block is ever skipped: the number is max(seq) + 1 taken under the same lock, so
+ * a later save can only number itself after the earlier one has committed, and
+ * visibility order is number order (a sequence's numbers become visible in commit order,
+ * and a slave that already read 8 would skip 7).
  */
 import type { Database, Transaction } from '../db/database';
+import { lockForTransaction } from '../db/locks';
 import { applyObjectChanges } from '../model/objectChanges';
 import type { BlocksAfterAnswer, CommitBlock, SaveAnswer, SaveRequest } from '../shared/commitblock';
 import type { Model } from '../shared/model';
 
-const ORDER_LOCK = 'lessonplan.commitblock-order';
 /** NOTIFY channel: a committed save wakes the slaves' long polls (delivered at commit, never before). */
 export const NEWS_CHANNEL = 'lp_commitblocks';
 
@@ -23,47 +28,54 @@ export class ModelMismatch extends Error {
   override readonly name = 'ModelMismatch';
 }
 
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction did nothing, and may simply run again. */
+const TRY_AGAIN = new Set(['40P01', '40001']);
+const ATTEMPTS = 5;
+
 export async function saveOnMaster(db: Database, request: SaveRequest): Promise<SaveAnswer> {
-  const earlier = async () => {
-    const { rows } = await db.query<{ seq: string }>('SELECT seq FROM lp_commitblocks WHERE origin = $1 AND idempotency_key = $2', [
+  const earlier = async (q: Pick<Transaction, 'query'>) => {
+    const { rows } = await q.query<{ seq: string }>('SELECT seq FROM lp_commitblocks WHERE origin = $1 AND idempotency_key = $2', [
       request.origin,
       request.idempotencyKey,
     ]);
     return rows[0] ? { seq: Number(rows[0].seq), duplicate: true } : undefined;
   };
-  const seen = await earlier();
+  // A save sent again (a retry, a re-sent file) is answered without waiting for the lock.
+  const seen = await earlier(db);
   if (seen) return seen;
-  try {
-    return await db.transaction(async (tx) => {
-      const currentModel = async () =>
-        (await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current FOR SHARE')).rows[0];
-      // A deploy that committed while this save waited for the lock leaves the row it waited on
-      // no longer current: look once more, to compare with the model now deployed.
-      const current = (await currentModel()) ?? (await currentModel());
-      if (!current) throw new ModelMismatch('the master has no model deployed yet; deploy one first');
-      if (current.checksum !== request.modelChecksum) {
-        throw new ModelMismatch(
-          `the save is made under model ${request.modelChecksum.slice(0, 12)}, but the master is at ${current.checksum.slice(0, 12)}; reload the model and save again`,
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(async (tx) => {
+        await lockForTransaction(tx, 'numbering');
+        // The same key saved concurrently: the other save got the lock first; its number is the answer.
+        const other = await earlier(tx);
+        if (other) return other;
+        const current = (await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current')).rows[0];
+        if (!current) throw new ModelMismatch('the master has no model deployed yet; deploy one first');
+        if (current.checksum !== request.modelChecksum) {
+          throw new ModelMismatch(
+            `the save is made under model ${request.modelChecksum.slice(0, 12)}, but the master is at ${current.checksum.slice(0, 12)}; reload the model and save again`,
+          );
+        }
+        await applyObjectChanges(tx, current.model, request.changes);
+        const next = await tx.query<{ seq: string }>(
+          `INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
+           SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, now() FROM lp_commitblocks
+           RETURNING seq`,
+          [request.modelChecksum, JSON.stringify(request.changes), request.origin, request.idempotencyKey],
         );
+        await tx.query('SELECT pg_notify($1, $2)', [NEWS_CHANNEL, next.rows[0]!.seq]);
+        return { seq: Number(next.rows[0]!.seq), duplicate: false };
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== undefined && TRY_AGAIN.has(code) && attempt < ATTEMPTS) {
+        // Rolled back whole: nothing of it was written. A short, growing pause lets the other transaction finish.
+        await new Promise((r) => setTimeout(r, 10 * attempt));
+        continue;
       }
-      await applyObjectChanges(tx, current.model, request.changes);
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [ORDER_LOCK]);
-      const next = await tx.query<{ seq: string }>(
-        `INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
-         SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, now() FROM lp_commitblocks
-         RETURNING seq`,
-        [request.modelChecksum, JSON.stringify(request.changes), request.origin, request.idempotencyKey],
-      );
-      await tx.query('SELECT pg_notify($1, $2)', [NEWS_CHANNEL, next.rows[0]!.seq]);
-      return { seq: Number(next.rows[0]!.seq), duplicate: false };
-    });
-  } catch (err) {
-    // The same key saved concurrently: the other save won; its number is the answer.
-    if ((err as { code?: string }).code === '23505') {
-      const other = await earlier();
-      if (other) return other;
+      throw err;
     }
-    throw err;
   }
 }
 

@@ -5,6 +5,7 @@
  * why, unless explicitly allowed; a dry run returns the plan and changes nothing.
  */
 import type { Database, Transaction } from '../db/database';
+import { lockForTransaction } from '../db/locks';
 import { migrate, readMigrations } from '../db/migrate';
 import type { Model } from '../shared/model';
 import path from 'node:path';
@@ -53,7 +54,9 @@ export async function deployModelIn(
   options: { allowDestructive?: boolean; dryRun?: boolean } = {},
 ): Promise<DeployResult> {
   const checksum = modelChecksum(model);
-  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['lessonplan.model']);
+  await lockForTransaction(tx, 'model');
+  // Before any table: saves hold the numbering lock from their first read (src/db/locks.ts).
+  if (!options.dryRun) await lockForTransaction(tx, 'numbering');
   const { rows } = await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current');
   const current = rows[0] ?? null;
   if (current?.checksum === checksum) return { checksum, previous: checksum, changes: [], applied: false };
