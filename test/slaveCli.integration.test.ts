@@ -97,6 +97,35 @@ describe('lessonplan slave, save and model deploy', async () => {
     await waitForStatus(handle, (s) => !s.paused);
   });
 
+  test(
+    'slave verify: the same rows say so (exit 0); a row changed on the slave is named by table and key (exit 1)',
+    { timeout: 90_000 },
+    async () => {
+      const same = await lessonplan('slave', 'verify', 'cli-a', '--wait', '30');
+      assert.equal(same.exitCode, 0, same.stdout + same.stderr);
+      assert.match(same.stdout, /^cli-a: same as the master at block \d+ \(\d+ tables, \d+ rows\)$/m);
+      const slaveDb = cluster.slaves['cli-a']!.db;
+      // Written behind the slave's back, as a stray script or a restored file might.
+      await slaveDb.query("UPDATE book SET title = 'Tampered' WHERE id = 7");
+      try {
+        const differs = await lessonplan('--json', 'slave', 'verify', 'cli-a', '--wait', '30');
+        assert.equal(differs.exitCode, 1, differs.stdout + differs.stderr);
+        const report = JSON.parse(differs.stdout) as {
+          slaves: { same: boolean; differences: { table: string; firstKey: Record<string, string> }[] }[];
+        };
+        assert.equal(report.slaves[0]!.same, false);
+        assert.deepEqual(
+          report.slaves[0]!.differences.map((d) => [d.table, d.firstKey]),
+          [['book', { id: '7' }]],
+        );
+        const text = await lessonplan('slave', 'verify', 'cli-a', '--wait', '30');
+        assert.match(text.stdout, /cli-a: DIFFERS from the master at block \d+\n {2}table book: .*first differing key \{"id":"7"\}/);
+      } finally {
+        await slaveDb.query("UPDATE book SET title = 'Seven' WHERE id = 7");
+      }
+    },
+  );
+
   test('bad save files and unknown slaves: one line, exit 2, nothing saved', async () => {
     const bad = await lessonplan('save', file('bad.json', { changes: [{ class: 'book', op: 'rename' }] }), '--slave', 'cli-a');
     assert.equal(bad.exitCode, 2);

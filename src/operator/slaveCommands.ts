@@ -1,5 +1,5 @@
 /**
- * `lessonplan slave start|status|pause|resume`, `lessonplan save` and `lessonplan model
+ * `lessonplan slave start|status|pause|resume|verify`, `lessonplan save` and `lessonplan model
  * deploy`: the master/slave cluster from a terminal. Exit codes: 0 done (and, for status,
  * every slave syncing or caught up), 1 failed or a slave needs attention, 2 bad usage.
  */
@@ -17,6 +17,7 @@ import type { SlaveSaveInput, SlaveSyncStatus } from '../shared/slaveSync';
 import { databaseUrl } from '../stack/endpoints';
 import { connectClient, workflowUrl } from './client';
 import { saveThroughSlave, slaveSyncInput, startSlaveSync } from './slaveSync';
+import { describeVerification, verifySlave, type SlaveVerification } from './slaveVerify';
 import { UsageError, type CommandContext } from './commandContext';
 
 function slavesOf(config: ClusterConfig, names: string[]): string[] {
@@ -108,6 +109,36 @@ export function registerSlaveCommands(program: Command, ctx: CommandContext): vo
         }
       });
   }
+
+  slave
+    .command('verify')
+    .description('compare each slave with the master, table by table (exit 1 on a difference, naming the table and the first differing key)')
+    .argument('[names...]', 'slave names')
+    .option('--wait <seconds>', 'how long to wait for a slave to catch up and for saves to pause, so both sides hold the same blocks', '60')
+    .action(async (names: string[], options: { wait: string }) => {
+      const config = ctx.config();
+      if (!config.master) throw new UsageError('the config has no master');
+      const waitMs = Number(options.wait) * 1000;
+      if (!Number.isFinite(waitMs) || waitMs < 0) throw new UsageError(`--wait: expected a number of seconds, found "${options.wait}"`);
+      const master = openDatabase(databaseUrl(config, config.master.database), { applicationName: 'lessonplan-verify' });
+      try {
+        const results: SlaveVerification[] = [];
+        for (const name of slavesOf(config, names)) {
+          const spec = config.slaves.find((s) => s.name === name)!.database;
+          const slaveDb = openDatabase(databaseUrl(config, spec), { applicationName: 'lessonplan-verify' });
+          try {
+            ctx.say(`${name}: comparing with the master`);
+            results.push({ slave: name, ...(await verifySlave(master, slaveDb, waitMs)) });
+          } finally {
+            await slaveDb.close();
+          }
+        }
+        ctx.print(results.map(describeVerification).join('\n'), { slaves: results });
+        if (results.some((r) => !r.same)) ctx.fail();
+      } finally {
+        await master.close();
+      }
+    });
 
   program
     .command('save')
