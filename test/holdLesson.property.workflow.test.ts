@@ -785,6 +785,15 @@ const FOUND: Record<string, Scenario> = {
     consistency: 'one-lesson',
     actions: [{ do: 'cancel', afterMs: 0 }],
   }),
+  'a cancel while a drain is under way: the restore reads who serves, and brings the drained satellite back': scenario({
+    groups: [1],
+    consistency: 'one-lesson',
+    window: 'open',
+    actions: [
+      { do: 'hold', what: 'exam', sat: 'all', afterMs: 0 },
+      { do: 'cancel', afterMs: 0 },
+    ],
+  }),
   'the restore says a satellite is leaving the lesson before it drains it': scenario({
     groups: [1, 2],
     consistency: 'capacity-first',

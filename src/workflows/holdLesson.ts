@@ -841,12 +841,15 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const aboveTheFloor = patched(RESTORE_ABOVE_THE_FLOOR);
     restoring = aboveTheFloor;
     const lb = input.loadBalancerControl;
-    // Stopped before the start had read what every satellite serves: read it now, or the report would count them out.
-    const unread = [...satellites.keys()].filter((name) => !servedBefore.has(name));
-    if (unread.length > 0 && aboveTheFloor) {
-      const { found, inService } = await readServices(unread);
-      for (const name of unread) servedBefore.set(name, inService(name) ? found.get(name)!.current : null);
-      reach(...unread.map((name): [string[], string | undefined] => [[name], servedBefore.get(name) ?? undefined]));
+    if (aboveTheFloor) {
+      // What users reach now, read rather than believed: the call an abort or a cancel interrupted
+      // (a drain, a switch) may or may not have taken effect. A run stopped before it had read what
+      // every satellite served at the start takes what serves now as that.
+      const all = [...satellites.keys()];
+      const { found, inService } = await readServices(all);
+      const serves = (name: string) => (inService(name) ? (found.get(name)!.current ?? undefined) : undefined);
+      for (const name of all) if (!servedBefore.has(name)) servedBefore.set(name, serves(name) ?? null);
+      reach(...all.map((name): [string[], string | undefined] => [[name], serves(name)]));
     }
     const previous = (name: string) => servedBefore.get(name)!;
     const restorable = (names: string[]) => names.filter((n) => servedBefore.get(n));
