@@ -13,7 +13,8 @@ import { parseModel } from '../src/model/modelFile';
 import type { Model } from '../src/shared/model';
 import { freshDatabase, testStack } from './helpers/stack';
 
-// Started here, not in a test: the stack's teardown belongs to the file, not to its first test.
+// Everything that needs a teardown is made here, not in a test: onTeardown's hook belongs to
+// where it is first called, and one registered in a test would run when that test ends.
 const stack = await testStack();
 
 const model = (name: string, key: string[], attributes: { name: string; type: string; nullable?: boolean }[]): Model =>
@@ -24,6 +25,14 @@ async function replica(prefix: string): Promise<Database> {
   await migrateReplica(db);
   return db;
 }
+
+/** One database per test. */
+const databases = {
+  keycol: await replica('keycol'),
+  keydrop: await replica('keydrop'),
+  keynull: await replica('keynull'),
+  longname: await replica('longname'),
+};
 
 /** The primary key's columns as the catalog has them, in key order. */
 async function primaryKey(db: Database, table: string): Promise<string[]> {
@@ -66,14 +75,14 @@ describe('key changes in the evolution plan', () => {
   });
 
   test('a key changed to a column added in the same model deploys on PostgreSQL', async () => {
-    const db = await replica('keycol');
+    const db = databases.keycol;
     await deployModel(db, V1);
     await deployModel(db, V2, { allowDestructive: true });
     assert.deepEqual(await primaryKey(db, 'book'), ['code']);
   });
 
   test('an old key column dropped in the same model goes after the key change', async () => {
-    const db = await replica('keydrop');
+    const db = databases.keydrop;
     await deployModel(db, V2, { allowDestructive: true });
     const v3 = model('book', ['title'], [{ name: 'title', type: 'text', nullable: false }]);
     await deployModel(db, v3, { allowDestructive: true });
@@ -81,7 +90,7 @@ describe('key changes in the evolution plan', () => {
   });
 
   test('an old key column allowed null in the same model loses its NOT NULL after the key change', async () => {
-    const db = await replica('keynull');
+    const db = databases.keynull;
     await deployModel(db, V2, { allowDestructive: true });
     const v3 = model(
       'book',
@@ -101,7 +110,7 @@ describe('key changes in the evolution plan', () => {
   });
 
   test('the key of a class with a 63-byte name changes, its truncated constraint name found in the catalog', async () => {
-    const db = await replica('longname');
+    const db = databases.longname;
     const name = `t${'x'.repeat(62)}`;
     assert.equal(Buffer.byteLength(name), 63);
     await deployModel(

@@ -119,7 +119,8 @@ const INJECTED = {
   ],
 };
 
-// Started here, not in a test: the stack's teardown belongs to the file, not to its first test.
+// Everything that needs a teardown is made here, not in a test: onTeardown's hook belongs to
+// where it is first called, and one registered in a test would run when that test ends.
 const stack = await testStack();
 
 async function slaveDatabase(prefix: string): Promise<Database> {
@@ -140,10 +141,18 @@ const tables = async (db: Database) =>
 
 const options = { waitMs: 0, budgetMs: 10_000, batchSize: 100 };
 
+/** One slave database and one master per test. */
+const slaveWithMaster = async (prefix: string) => ({ db: await slaveDatabase(prefix), master: await fakeMaster() });
+const slaves = {
+  inject: await slaveWithMaster('inject'),
+  mismatch: await slaveWithMaster('mismatch'),
+  activity: await slaveWithMaster('activity'),
+  legacy: await slaveWithMaster('legacy'),
+};
+
 describe('the models a slave fetches from the master', () => {
   test('a model with an attribute type that is not one of the known types is refused, nothing executed', async () => {
-    const db = await slaveDatabase('inject');
-    const master = await fakeMaster();
+    const { db, master } = slaves.inject;
     // The checksum the block names is the injected model's own, so only validation can stop it.
     const checksum = modelChecksum(INJECTED as unknown as Model);
     master.models.set(checksum, INJECTED);
@@ -161,8 +170,7 @@ describe('the models a slave fetches from the master', () => {
   });
 
   test('a model that does not hash to the checksum it was fetched for is refused, nothing executed', async () => {
-    const db = await slaveDatabase('mismatch');
-    const master = await fakeMaster();
+    const { db, master } = slaves.mismatch;
     const asked = 'a'.repeat(64);
     master.models.set(asked, COTTAGES);
     master.blocks = [block(1, asked, 1)];
@@ -175,8 +183,7 @@ describe('the models a slave fetches from the master', () => {
   });
 
   test('the slave activity halts on a bad model: a non-retryable ModelIntegrity failure an operator can act on', async () => {
-    const db = await slaveDatabase('activity');
-    const master = await fakeMaster();
+    const { db, master } = slaves.activity;
     const checksum = modelChecksum(INJECTED as unknown as Model);
     master.models.set(checksum, INJECTED);
     master.blocks = [block(1, checksum, 1)];
@@ -196,8 +203,7 @@ describe('the models a slave fetches from the master', () => {
   test('a model recorded under a locale-sorted checksum of an earlier version is accepted and keeps that name', async () => {
     const legacy = czechChecksum(COTTAGES);
     assert.notEqual(legacy, modelChecksum(COTTAGES), 'the example must differ between the two orders');
-    const db = await slaveDatabase('legacy');
-    const master = await fakeMaster();
+    const { db, master } = slaves.legacy;
     master.models.set(legacy, COTTAGES);
     master.blocks = [block(1, legacy, 1), block(2, legacy, 2)];
     master.masterModel = legacy;
