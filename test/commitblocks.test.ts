@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { openDatabase } from '../src/db/database';
 import { applyBlocks } from '../src/activities/slave/applyBlocks';
-import { blocksAfter, ModelMismatch, saveOnMaster } from '../src/master/commitblocks';
+import {
+  answerBlocksAfter,
+  blocksAfter,
+  MAX_ANSWER_BYTES,
+  ModelMismatch,
+  pruneCommitblocks,
+  recordSlaveProgress,
+  saveOnMaster,
+} from '../src/master/commitblocks';
 import { deployModel, migrateReplica } from '../src/model/deploy';
 import { compareReplicas } from '../src/model/replicaDigest';
 import { parseModel } from '../src/model/modelFile';
@@ -169,6 +177,65 @@ describe('master commitblocks', async () => {
     },
   );
 
+  test('a key saved again after its block was pruned is answered as the first save, and a slave applies on', { timeout: 60_000 }, async () => {
+    const slave = await freshDatabase(stack, 'keys');
+    await migrateReplica(slave.db);
+    await deployModel(slave.db, model);
+    await applyBlocks(slave.db, await blocksAfter(db, 0, 100_000));
+    const request = {
+      modelChecksum: checksum,
+      origin: 'a-client',
+      idempotencyKey: 'sha256-of-a-file',
+      changes: [{ class: 'account', op: 'upsert' as const, values: { id: 777_001, owner: 'file', balance: 5 } }],
+    };
+    const first = await saveOnMaster(master, request);
+    // Something newer, so that the first block is not the newest (which is always kept).
+    await saveOnMaster(master, {
+      ...request,
+      idempotencyKey: 'something-newer',
+      changes: [{ class: 'account', op: 'upsert', values: { id: 777_002 } }],
+    });
+    await applyBlocks(slave.db, await blocksAfter(db, first.seq - 1, 100_000));
+    await recordSlaveProgress(db, 'keys-slave', first.seq + 1);
+    const pruned = await pruneCommitblocks(db, ['keys-slave'], 0);
+    assert.ok(pruned.pruned > 0 && (await blocksAfter(db, 0, 1))[0]!.seq > first.seq, 'the first block is pruned');
+    // The same file saved again a week later.
+    const again = await saveOnMaster(master, request);
+    assert.deepEqual(again, { seq: first.seq, duplicate: true });
+    await applyBlocks(slave.db, await blocksAfter(db, first.seq + 1, 100_000));
+    assert.deepEqual(await compareReplicas(db, slave.db, model), []);
+  });
+
+  test(
+    'a pull answer is bounded by bytes as well as by count: large blocks come a few at a time, and all of them',
+    { timeout: 120_000 },
+    async () => {
+      const start = (await blocksAfter(db, 0, 1_000_000)).at(-1)!.seq;
+      // 24 saves of 1 MiB each: more than one answer may carry.
+      const big = 'x'.repeat(1 << 20);
+      for (let i = 0; i < 24; i++) {
+        await saveOnMaster(master, {
+          modelChecksum: checksum,
+          origin: 'big-writer',
+          idempotencyKey: `big-${i}`,
+          changes: [{ class: 'account', op: 'upsert', values: { id: 900_000 + i, owner: big, balance: i } }],
+        });
+      }
+      let after = start;
+      let answers = 0;
+      while (after < start + 24) {
+        const { blocks } = await answerBlocksAfter(db, after, 500);
+        const bytes = blocks.reduce((n, b) => n + JSON.stringify(b.changes).length, 0);
+        assert.ok(blocks.length >= 1, 'every answer carries at least one block');
+        assert.ok(bytes <= MAX_ANSWER_BYTES || blocks.length === 1, `an answer carried ${blocks.length} blocks, ${bytes} bytes of changes`);
+        assert.equal(blocks[0]!.seq, after + 1);
+        after = blocks.at(-1)!.seq;
+        answers++;
+      }
+      assert.ok(answers > 1, `${answers} answers`);
+    },
+  );
+
   test(
     'deploying models while 16 writers save: no deadlock, and every save is made or refused as made under an old model',
     { timeout: 120_000 },
@@ -178,8 +245,11 @@ describe('master commitblocks', async () => {
       let current = checksum;
       const failures: string[] = [];
       let made = 0;
+      let madeWhileDeploying = 0;
       const write = async (w: number) => {
-        for (let i = 0; deploying || i < 3; i++) {
+        // On while the deploys go on, then three more saves each under the last model.
+        for (let i = 0, after = 0; deploying || after < 3; i++) {
+          if (!deploying) after++;
           try {
             await saveOnMaster(master, {
               modelChecksum: current,
@@ -188,6 +258,7 @@ describe('master commitblocks', async () => {
               changes: [{ class: 'account', op: 'upsert', values: { id: 500_000 + (i % 50) * writers + w, owner: `w${w}`, balance: i } }],
             });
             made++;
+            if (deploying) madeWhileDeploying++;
           } catch (err) {
             // Made under the model a deploy just replaced: the writer reloads it, as the message says.
             if (!(err instanceof ModelMismatch)) failures.push(`${(err as { code?: string }).code ?? ''} ${(err as Error).message}`);
@@ -209,7 +280,8 @@ describe('master commitblocks', async () => {
         await Promise.all(running);
       }
       assert.deepEqual(failures.slice(0, 5), [], `${failures.length} saves failed`);
-      assert.ok(made > writers * 3, `${made} saves made`);
+      assert.ok(madeWhileDeploying > 0, 'saves were made while the models were deployed');
+      assert.ok(made >= writers * 3, `${made} saves made`);
     },
   );
 });

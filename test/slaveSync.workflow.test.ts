@@ -112,6 +112,25 @@ describe('slaveSync logic (stubbed activities, real Temporal server)', async () 
     assert.equal(resumed.halt, null);
   });
 
+  test('a master that fails the same way pass after pass halts the slave, saying why; resume tries again', { timeout: 90_000 }, async () => {
+    const handle = await start();
+    await waitForStatus(handle, (s) => s.state === 'caught-up');
+    slave.failWith = {
+      kind: 'MasterFailed',
+      message: 'the master at http://m failed: it answered HTTP 500 (Cannot create a string longer than 0x1fffffe8 characters)',
+      nonRetryable: false,
+    };
+    const halted = await waitForStatus(handle, (s) => s.state === 'halted', 60_000);
+    assert.equal(halted.halt?.kind, 'MasterFailing');
+    assert.match(halted.halt!.reason, /failed the same way \d+ times in a row: .*HTTP 500 \(Cannot create a string/);
+    assert.equal(halted.masterUnreachableSince, null, 'an answer, even a failing one, is not an unreachable master');
+    slave.failWith = undefined;
+    slave.masterSeq = 4;
+    await handle.signal('resume');
+    const resumed = await waitForStatus(handle, (s) => s.highWaterMark === 4);
+    assert.equal(resumed.halt, null);
+  });
+
   test('pause stops the passes and refuses saves; resume goes on', { timeout: 60_000 }, async () => {
     const handle = await start();
     await waitForStatus(handle, (s) => s.state === 'caught-up');

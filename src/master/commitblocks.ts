@@ -34,7 +34,8 @@ const ATTEMPTS = 5;
 
 export async function saveOnMaster(db: Database, request: SaveRequest): Promise<SaveAnswer> {
   const earlier = async (q: Pick<Transaction, 'query'>) => {
-    const { rows } = await q.query<{ seq: string }>('SELECT seq FROM lp_commitblocks WHERE origin = $1 AND idempotency_key = $2', [
+    // The keys are remembered apart from the blocks, which retention prunes (migration 005).
+    const { rows } = await q.query<{ seq: string }>('SELECT seq FROM lp_saved_keys WHERE origin = $1 AND idempotency_key = $2', [
       request.origin,
       request.idempotencyKey,
     ]);
@@ -64,6 +65,11 @@ export async function saveOnMaster(db: Database, request: SaveRequest): Promise<
            RETURNING seq`,
           [request.modelChecksum, JSON.stringify(request.changes), request.origin, request.idempotencyKey],
         );
+        await tx.query('INSERT INTO lp_saved_keys (origin, idempotency_key, seq) VALUES ($1, $2, $3)', [
+          request.origin,
+          request.idempotencyKey,
+          next.rows[0]!.seq,
+        ]);
         await tx.query('SELECT pg_notify($1, $2)', [NEWS_CHANNEL, next.rows[0]!.seq]);
         return { seq: Number(next.rows[0]!.seq), duplicate: false };
       });
@@ -79,7 +85,15 @@ export async function saveOnMaster(db: Database, request: SaveRequest): Promise<
   }
 }
 
-/** Blocks after `after`, in order, at most `limit`. */
+/**
+ * The most change data one answer to a slave carries (the blocks' changes as JSON text).
+ * An answer is built whole in memory on both sides; large saves would otherwise take it
+ * past V8's string limit or the heap, and every pull would fail the same way. A single
+ * block larger than this still goes, alone (a save is bounded by the API's body limit).
+ */
+export const MAX_ANSWER_BYTES = 8 << 20;
+
+/** Blocks after `after`, in order: at most `limit`, and no more than MAX_ANSWER_BYTES of changes (at least one block). */
 export async function blocksAfter(db: Transaction, after: number, limit: number): Promise<CommitBlock[]> {
   const { rows } = await db.query<{
     seq: string;
@@ -90,8 +104,17 @@ export async function blocksAfter(db: Transaction, after: number, limit: number)
     committed_at: string;
     // The commit time as PostgreSQL's ISO text: a JS Date would drop the microseconds, and the slaves' copies would differ.
   }>(
-    `SELECT seq, model_checksum, changes, origin, idempotency_key, to_json(committed_at) #>> '{}' AS committed_at FROM lp_commitblocks WHERE seq > $1 ORDER BY seq LIMIT $2`,
-    [after, limit],
+    // The sizes are summed before any block is read whole: the cut is made in the database.
+    `WITH candidates AS (
+       SELECT seq, octet_length(changes::text) AS size FROM lp_commitblocks WHERE seq > $1 ORDER BY seq LIMIT $2
+     ), sized AS (
+       SELECT seq, size, sum(size) OVER (ORDER BY seq) - size AS before FROM candidates
+     )
+     SELECT b.seq, b.model_checksum, b.changes, b.origin, b.idempotency_key, to_json(b.committed_at) #>> '{}' AS committed_at
+       FROM sized JOIN lp_commitblocks b USING (seq)
+      WHERE sized.before = 0 OR sized.before + sized.size <= $3
+      ORDER BY b.seq`,
+    [after, limit, MAX_ANSWER_BYTES],
   );
   return rows.map((r) => ({
     seq: Number(r.seq),
@@ -142,10 +165,9 @@ export async function recordSlaveProgress(db: Database, slave: string, applied: 
 
 /**
  * Retention: drops the blocks every registered slave has applied and that are older than
- * `keepForMs`. A slave the master has never heard from counts as having applied nothing,
+ * `keepForMs` (never the keys they were saved with: lp_saved_keys keeps those for good). A slave the master has never heard from counts as having applied nothing,
  * so nothing is pruned before it first pulls. The age keeps a margin for the rest: a
- * master backup younger than it can always become a slave, and an idempotency key is
- * remembered at least that long. The newest block is always kept: numbering continues
+ * master backup younger than it can always become a slave. The newest block is always kept: numbering continues
  * from it, and a slave made from a backup learns from it where the master stands.
  */
 export async function pruneCommitblocks(db: Database, registeredSlaves: string[], keepForMs: number): Promise<{ pruned: number; upTo: number }> {

@@ -29,6 +29,7 @@ import {
   continueAsNew,
   log,
   metricMeter,
+  patched,
   defineQuery,
   defineSignal,
   defineUpdate,
@@ -62,6 +63,14 @@ export const saveUpdate = defineUpdate<SlaveSaveResult, [SlaveSaveInput]>('save'
 
 /** The longest pause between attempts while the master does not answer. */
 const MAX_RETRY_PAUSE_MS = 30_000;
+/**
+ * A master that answers with the same failure this many passes in a row (about two
+ * minutes with the growing pause) will not get better by asking again: the slave halts
+ * and says why, instead of asking the same thing forever.
+ */
+const SAME_FAILURES_BEFORE_HALT = 8;
+/** Patch: the halt on a master that keeps failing the same way. */
+const HALT_ON_A_FAILING_MASTER = 'halt-on-a-failing-master';
 /** Passes per run before continue-as-new: about 10 history events each, well below the limits. */
 const PASSES_PER_RUN = 1_000;
 /** A pass returns after this long even while blocks keep coming, so status stays fresh. */
@@ -260,6 +269,8 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
       : Math.max(1, Date.parse(status.masterUnreachableSince) + alerts.unreachableAfterMs - Date.now());
 
   let retryPause = pollIntervalMs;
+  /** The master's failing answer seen on the last passes in a row, and how many times. */
+  let failing: { message: string; times: number } | undefined;
   for (let pass = 0; pass < passesPerRun && !workflowInfo().continueAsNewSuggested; pass++) {
     if (status.halt) {
       status.state = 'halted';
@@ -276,18 +287,27 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
       news = false;
       record(await sync.pullAndApplyCommitblocks({ waitMs, budgetMs: PASS_BUDGET_MS }));
       retryPause = pollIntervalMs;
+      failing = undefined;
     } catch (err) {
       const kind = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
       status.lastError = operatorMessage(err);
-      if (kind && SLAVE_HALT_KINDS.includes(kind)) {
+      failing =
+        kind === 'MasterFailed' ? { message: status.lastError, times: failing?.message === status.lastError ? failing.times + 1 : 1 } : undefined;
+      // A master that answers, even with a failure, is not unreachable.
+      if (kind === 'MasterFailed') status.masterUnreachableSince = null;
+      const failingForGood = failing && failing.times >= SAME_FAILURES_BEFORE_HALT && patched(HALT_ON_A_FAILING_MASTER);
+      if ((kind && SLAVE_HALT_KINDS.includes(kind)) || failingForGood) {
         status.halt = {
-          kind,
-          reason: status.lastError,
+          kind: failingForGood ? 'MasterFailing' : kind!,
+          reason: failingForGood
+            ? `the master failed the same way ${failing!.times} times in a row: ${status.lastError}; look at the master's log, fix the cause, then resume`
+            : status.lastError,
           since: new Date().toISOString(),
           resumeWith: `temporal workflow signal --workflow-id ${workflowInfo().workflowId} --name resume`,
         } satisfies SlaveHalt;
         log.warn(`halted: ${status.halt.reason}; after the fix: ${status.halt.resumeWith}`);
-        raise('slave-halted', status.halt.since, `slave ${slave} stopped syncing: ${kind}`, status.halt.reason, status.halt.resumeWith);
+        raise('slave-halted', status.halt.since, `slave ${slave} stopped syncing: ${status.halt.kind}`, status.halt.reason, status.halt.resumeWith);
+        failing = undefined;
         continue;
       }
       if (kind === 'MasterUnreachable' && !status.masterUnreachableSince) {

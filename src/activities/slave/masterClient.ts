@@ -1,8 +1,11 @@
 /**
  * A slave's side of the master's HTTP API (src/master/api.ts). Failures come back as
  * MasterCallError with a `kind` to decide by: `MasterUnreachable` (no answer: network,
- * timeout, the master down or failing) is worth trying again; every other kind is an
- * answer that trying again will not change.
+ * timeout, the master down) and `MasterFailed` (an answer, but a failing one: a 5xx, or
+ * one that is not JSON) are worth trying again; every other kind is an answer that
+ * trying again will not change. The two are kept apart because they mean different
+ * things to an operator: a master that answers is reachable, and one that fails the same
+ * way again and again needs someone (slaveSync halts on it).
  */
 import type { BlocksAfterAnswer, SaveAnswer, SaveRequest } from '../../shared/commitblock';
 import { authorizationHeader } from '../../master/credentials';
@@ -16,7 +19,7 @@ export class MasterCallError extends Error {
     super(message);
   }
   get retryable(): boolean {
-    return this.kind === 'MasterUnreachable';
+    return this.kind === 'MasterUnreachable' || this.kind === 'MasterFailed';
   }
 }
 
@@ -65,14 +68,17 @@ export function createMasterClient(options: { url: string; slave: string; creden
     try {
       payload = JSON.parse(text);
     } catch {
-      throw new MasterCallError('MasterUnreachable', `the master at ${options.url} answered ${response.status} with something that is not JSON`);
+      throw new MasterCallError(
+        'MasterFailed',
+        `the master at ${options.url} failed: it answered HTTP ${response.status} with something that is not JSON`,
+      );
     }
     if (response.ok) return payload as T;
     const kind = payload.error ?? 'MasterError';
     const message = payload.message ?? `HTTP ${response.status}`;
-    // A failing or stopping master (5xx) is as good as an unreachable one: try again later.
+    // A failing or stopping master (5xx): worth trying again, but it answered.
     if (response.status >= 500)
-      throw new MasterCallError('MasterUnreachable', `the master at ${options.url} is unreachable: it answered HTTP ${response.status} (${message})`);
+      throw new MasterCallError('MasterFailed', `the master at ${options.url} failed: it answered HTTP ${response.status} (${message})`);
     throw new MasterCallError(kind, `the master at ${options.url} refused: ${message}`);
   };
   return {
