@@ -56,16 +56,21 @@ export async function runReplicationDemo(
     for (let i = 0; i < saves; i++) {
       const book = `demo ${run} #${i + 1}`;
       const started = performance.now();
-      await saveThroughSlave(operator.client, first!.name, {
-        idempotencyKey: `main-job-${run}-${i}`,
-        changes: [
-          {
-            class: 'loan',
-            op: 'upsert',
-            values: { member_id: 1 + (i % 5), book, due: new Date(Date.now() + 14 * 86_400_000).toISOString(), renewals: 0 },
-          },
-        ],
-      });
+      await saveThroughSlave(
+        operator.client,
+        first!.name,
+        {
+          idempotencyKey: `main-job-${run}-${i}`,
+          changes: [
+            {
+              class: 'loan',
+              op: 'upsert',
+              values: { member_id: 1 + (i % 5), book, due: new Date(Date.now() + 14 * 86_400_000).toISOString(), renewals: 0 },
+            },
+          ],
+        },
+        config.timings.saveTimeout,
+      );
       saveMs.push(performance.now() - started);
       const visible = await Promise.all(otherDbs.map((db) => waitForRow(db, book, 10_000)));
       if (visible.some((v) => !v)) problems.push(`save ${i + 1} through ${first!.name} did not show on every other slave within 10 s`);

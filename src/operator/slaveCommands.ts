@@ -16,7 +16,7 @@ import { workflowIds } from '../shared/names';
 import type { SlaveSaveInput, SlaveSyncStatus } from '../shared/slaveSync';
 import { databaseUrl } from '../stack/endpoints';
 import { connectClient, workflowUrl } from './client';
-import { saveThroughSlave, slaveSyncInput, startSlaveSync } from './slaveSync';
+import { SaveNotAnsweredError, saveThroughSlave, slaveSyncInput, startSlaveSync } from './slaveSync';
 import { describeVerification, verifySlave, type SlaveVerification } from './slaveVerify';
 import { UsageError, type CommandContext } from './commandContext';
 
@@ -155,7 +155,12 @@ export function registerSlaveCommands(program: Command, ctx: CommandContext): vo
       const save = readSaveFile(file, options.key);
       const operator = await connectClient(config);
       try {
-        const result = await saveThroughSlave(operator.client, options.slave, save);
+        const result = await saveThroughSlave(operator.client, options.slave, save, config.timings.saveTimeout).catch((err: unknown) => {
+          // The operator gets the command that saves again with the same key, which is safe.
+          if (!(err instanceof SaveNotAnsweredError)) throw err;
+          const again = ['lessonplan', 'save', file, '--slave', options.slave, '--key', save.idempotencyKey].map(shellWord).join(' ');
+          throw new Error(`${err.message}; to save again: ${again}`, { cause: err });
+        });
         ctx.print(
           `saved as block ${result.seq}${result.duplicate ? ' (this key was saved before: nothing new)' : ''}; ${options.slave} is at block ${result.highWaterMark}`,
           { ...result, idempotencyKey: save.idempotencyKey },
@@ -195,6 +200,11 @@ function describeDeploy(result: DeployResult, dryRun: boolean): string {
   ];
   if (dryRun && result.changes.some((c) => c.destructive)) lines.push('destructive changes are refused unless --allow-destructive');
   return lines.join('\n');
+}
+
+/** A word as a POSIX shell reads it back: quoted only when it needs to be. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }
 
 function readSaveFile(file: string, key?: string): SlaveSaveInput {
