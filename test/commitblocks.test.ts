@@ -206,6 +206,24 @@ describe('master commitblocks', async () => {
     assert.deepEqual(await compareReplicas(db, slave.db, model), []);
   });
 
+  test('a slave applies a block the master accepted before values were checked, as the master wrote it', { timeout: 60_000 }, async () => {
+    const slave = await freshDatabase(stack, 'oldblock');
+    await migrateReplica(slave.db);
+    await deployModel(slave.db, model);
+    // An object for a text attribute: accepted (and written as its JSON text) by masters before the check existed.
+    const block = {
+      seq: 1,
+      modelChecksum: checksum,
+      changes: [{ class: 'account', op: 'upsert' as const, values: { id: 1, owner: { first: 'Ada' }, balance: 1 } }],
+      origin: 'old-client',
+      idempotencyKey: 'before-value-checks',
+      committedAt: '2026-11-01T10:00:00.000001+00:00',
+    };
+    await applyBlocks(slave.db, [block]);
+    const { rows } = await slave.db.query<{ owner: string }>('SELECT owner FROM account WHERE id = 1');
+    assert.deepEqual(rows, [{ owner: '{"first":"Ada"}' }]);
+  });
+
   test(
     'a pull answer is bounded by bytes as well as by count: large blocks come a few at a time, and all of them',
     { timeout: 120_000 },

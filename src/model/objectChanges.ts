@@ -41,7 +41,11 @@ interface Statement {
 }
 
 /** Checks every change first, so an invalid one writes nothing (the caller's transaction rolls back anyway). */
-function validated(model: Model, changes: ObjectChange[]): { spec: ClassSpec; change: ObjectChange; given: Record<string, ObjectValue> }[] {
+function validated(
+  model: Model,
+  changes: ObjectChange[],
+  checkValues: boolean,
+): { spec: ClassSpec; change: ObjectChange; given: Record<string, ObjectValue> }[] {
   return changes.map((change, index) => {
     const spec = classOf(model, change, index);
     const given = change.op === 'upsert' ? change.values : change.key;
@@ -53,7 +57,7 @@ function validated(model: Model, changes: ObjectChange[]): { spec: ClassSpec; ch
       if (given[k] === undefined || given[k] === null)
         throw new InvalidChange(`changes[${index}]: key attribute "${k}" of class ${spec.name} is missing`);
     }
-    for (const [name, value] of Object.entries(given)) {
+    for (const [name, value] of checkValues ? Object.entries(given) : []) {
       const attribute = spec.attributes.find((a) => a.name === name)!;
       const problem = valueProblem(attribute, value);
       if (problem) throw new InvalidChange(`changes[${index}]: attribute "${name}" of class ${spec.name} is ${problem}`);
@@ -173,13 +177,23 @@ function found(value: unknown): string {
   return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
 }
 
-export async function applyObjectChanges(tx: Transaction, model: Model, changes: ObjectChange[]): Promise<void> {
+/**
+ * `checkValues: false` is for slaves applying blocks the master accepted: a slave writes
+ * what the master wrote, and a block accepted before a value rule existed must not stop
+ * it (the rows would differ from the master's, or the slave would halt for good).
+ */
+export async function applyObjectChanges(
+  tx: Transaction,
+  model: Model,
+  changes: ObjectChange[],
+  options: { checkValues?: boolean } = {},
+): Promise<void> {
   let current: Statement | undefined;
   const flush = async () => {
     if (current) await run(tx, current);
     current = undefined;
   };
-  for (const { spec, change, given } of validated(model, changes)) {
+  for (const { spec, change, given } of validated(model, changes, options.checkValues ?? true)) {
     // A delete names only the key; an upsert the attributes it sets, in a stable order.
     const columns = change.op === 'delete' ? spec.key : Object.keys(given).sort();
     const signature = `${spec.name}\u0000${change.op}\u0000${columns.join(',')}`;
