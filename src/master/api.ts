@@ -32,6 +32,7 @@ import { authenticate } from './credentials';
 import type { NewsFeed } from './newsFeed';
 import type { MetricMeter } from '@temporalio/common';
 import { savesCommitted } from '../shared/metrics';
+import { MAX_SAVE_BYTES, saveTooLarge } from '../shared/commitblock';
 
 /** The longest a pull may wait for news, whatever the slave asks. */
 const MAX_WAIT_MS = 30_000;
@@ -70,7 +71,8 @@ class ApiError extends Error {
 
 export function buildMasterApi({ db, news, credentials, log, meter }: MasterApiOptions): FastifyInstance {
   const saves = meter ? savesCommitted(meter) : undefined;
-  const app = Fastify({ bodyLimit: 64 * 1024 * 1024, logger: false });
+  // The body holds the changes and a small envelope; the changes themselves are checked against MAX_SAVE_BYTES below.
+  const app = Fastify({ bodyLimit: MAX_SAVE_BYTES + 64 * 1024, logger: false });
   const slaveOf = new WeakMap<object, string>();
 
   app.addHook('onRequest', async (request) => {
@@ -91,6 +93,14 @@ export function buildMasterApi({ db, news, credentials, log, meter }: MasterApiO
         .send({ error: 'InvalidChange', message: `the master's database refused the changes: ${(err.cause as Error).message}` });
     }
     const status = (err as { statusCode?: number }).statusCode;
+    if (status === 413) {
+      return reply
+        .status(413)
+        .send({
+          error: 'SaveTooLarge',
+          message: `a save carries at most ${MAX_SAVE_BYTES >> 20} MiB of changes; this request is larger: split it into smaller saves`,
+        });
+    }
     if (status && status < 500) return reply.status(status).send({ error: 'BadRequest', message: (err as Error).message });
     log.error({ err, url: request.url }, 'the master API failed a request');
     return reply.status(500).send({ error: 'MasterError', message: `the master failed: ${(err as Error).message}` });
@@ -159,6 +169,8 @@ export function buildMasterApi({ db, news, credentials, log, meter }: MasterApiO
     // attribute's type, and bounds jsonb nesting, before anything recursive touches it: 422.
     const parsed = saveSchema.safeParse(request.body);
     if (!parsed.success) throw new ApiError(422, 'InvalidSave', describeIssues(parsed.error));
+    const tooLarge = saveTooLarge(parsed.data.changes);
+    if (tooLarge) throw new ApiError(413, 'SaveTooLarge', tooLarge);
     // The origin is who authenticated, not what the body claims.
     const origin = slaveOf.get(request)!;
     const answer = await saveOnMaster(db, { ...parsed.data, origin });

@@ -13,6 +13,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { ClusterConfig } from '../config/schema';
+import { saveTooLarge } from '../shared/commitblock';
 import { ORCHESTRATION_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
 import { SAVE_AGAIN_HINT, type SlaveSaveInput, type SlaveSaveResult, type SlaveSyncInput } from '../shared/slaveSync';
 
@@ -100,12 +101,20 @@ class OutOfTime extends Error {
  * the client's connection retries first, with its own growing pauses (from 1 s), before the
  * error reaches here; the deadline ends those retries too.
  */
+/** A save over MAX_SAVE_BYTES: refused before it is sent, with both sizes. */
+export class SaveTooLargeError extends Error {
+  override readonly name = 'SaveTooLargeError';
+}
+
 export async function saveThroughSlave(
   client: Client,
   slave: string,
   save: SlaveSaveInput,
   timeoutMs = DEFAULT_SAVE_TIMEOUT_MS,
 ): Promise<SlaveSaveResult> {
+  // Refused here, before it travels: the update would carry it into slaveSync's history, which takes no more.
+  const tooLarge = saveTooLarge(save.changes);
+  if (tooLarge) throw new SaveTooLargeError(tooLarge);
   const deadline = Date.now() + timeoutMs + SAVE_ANSWER_MARGIN_MS / 2;
   // Without a run id the handle reaches the newest run, so a try after continue-as-new finds it.
   const handle = client.workflow.getHandle(workflowIds.slaveSync(slave));

@@ -38,3 +38,35 @@ export interface SaveAnswer {
   /** The idempotency key was saved before: this is the first save's number, nothing changed now. */
   duplicate: boolean;
 }
+
+/**
+ * The most a save may carry: its changes as JSON, in bytes. One number for every path. A
+ * save through a slave travels as a workflow update, in slaveSync's history, where
+ * Temporal refuses a payload over 2 MB; the master's API takes no more either, so that a
+ * save that goes one way also goes the other.
+ */
+export const MAX_SAVE_BYTES = 1 << 20;
+
+/** The size MAX_SAVE_BYTES bounds: UTF-8 bytes of the changes' JSON, counted without an encoder (workflow code checks it too). */
+export function changesBytes(changes: unknown): number {
+  const text = JSON.stringify(changes) ?? '';
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A surrogate pair is one code point of four bytes; a lone surrogate becomes U+FFFD, three.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+  }
+  return bytes;
+}
+
+const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+
+/** Why a save is too large, or undefined when it is not. */
+export function saveTooLarge(changes: unknown): string | undefined {
+  const bytes = changesBytes(changes);
+  if (bytes <= MAX_SAVE_BYTES) return undefined;
+  return `a save carries at most ${MAX_SAVE_BYTES >> 20} MiB of changes, this one ${mib(bytes)}: split it into smaller saves`;
+}

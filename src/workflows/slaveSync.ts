@@ -53,6 +53,7 @@ import {
   type SlaveSyncResult,
   type SlaveSyncStatus,
 } from '../shared/slaveSync';
+import { saveTooLarge } from '../shared/commitblock';
 import { operatorMessage } from './failures';
 
 export const slaveStatusQuery = defineQuery<SlaveSyncStatus>('status');
@@ -235,6 +236,9 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
       validator: (request) => {
         if (!request || !Array.isArray(request.changes) || request.changes.length === 0) throw new Error('a save needs at least one change');
         if (typeof request.idempotencyKey !== 'string' || request.idempotencyKey.length === 0) throw new Error('a save needs an idempotencyKey');
+        // Refused before it is accepted into the history: an accepted one this large would wedge the run (Temporal's payload limit).
+        const tooLarge = saveTooLarge(request.changes);
+        if (tooLarge) throw new Error(tooLarge);
         if (status.halt) throw new Error(`slave ${slave} is halted (${status.halt.reason}); saves through it are refused until it is fixed`);
         // Continue-as-new waits for running saves; new ones would keep it waiting under a steady stream.
         if (draining) throw new Error(`slave ${slave}'s sync is starting its next run; ${SAVE_AGAIN_HINT}`);
