@@ -23,7 +23,14 @@ export class InvalidChange extends Error {
 const MAX_PARAMETERS = 30_000;
 const MAX_ROWS = 1_000;
 
-const param = (v: ObjectValue) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
+/**
+ * A value as a query parameter. A jsonb column takes JSON text, so every jsonb value is
+ * encoded, strings and numbers too: the string "[1]" sent as it is would be stored as an
+ * array, and "plain words" refused as invalid JSON. Other columns take the value itself
+ * (an object only reaches one in a block a master accepted before values were checked,
+ * and was written as its JSON text then).
+ */
+const param = (v: ObjectValue, type: AttributeType) => (v === null ? null : type === 'jsonb' || typeof v === 'object' ? JSON.stringify(v) : v);
 
 function classOf(model: Model, change: ObjectChange, index: number): ClassSpec {
   const c = model.classes.find((x) => x.name === change.class);
@@ -208,7 +215,7 @@ export async function applyObjectChanges(
       await flush();
       current = { spec, op: change.op, columns, signature, rows: [], keys: new Set() };
     }
-    current.rows.push(columns.map((col) => param(given[col]!)));
+    current.rows.push(columns.map((col) => param(given[col]!, spec.attributes.find((a) => a.name === col)!.type)));
     current.keys.add(key);
   }
   await flush();
