@@ -94,12 +94,10 @@ export function buildMasterApi({ db, news, credentials, log, meter }: MasterApiO
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (status === 413) {
-      return reply
-        .status(413)
-        .send({
-          error: 'SaveTooLarge',
-          message: `a save carries at most ${MAX_SAVE_BYTES >> 20} MiB of changes; this request is larger: split it into smaller saves`,
-        });
+      return reply.status(413).send({
+        error: 'SaveTooLarge',
+        message: `a save carries at most ${MAX_SAVE_BYTES >> 20} MiB of changes; this request is larger: split it into smaller saves`,
+      });
     }
     if (status && status < 500) return reply.status(status).send({ error: 'BadRequest', message: (err as Error).message });
     log.error({ err, url: request.url }, 'the master API failed a request');
