@@ -47,9 +47,39 @@ export interface SaveAnswer {
  */
 export const MAX_SAVE_BYTES = 1 << 20;
 
-/** The size MAX_SAVE_BYTES bounds: UTF-8 bytes of the changes' JSON, counted without an encoder (workflow code checks it too). */
+/**
+ * The size MAX_SAVE_BYTES bounds: the UTF-8 bytes of the changes as JSON. Measured by
+ * walking the value with a stack of its own, never by JSON.stringify of the whole: a
+ * value nested 100,000 deep would overflow the call stack (and is the value check's to
+ * refuse, 422), and workflow code measures it too.
+ */
 export function changesBytes(changes: unknown): number {
-  const text = JSON.stringify(changes) ?? '';
+  let bytes = 0;
+  const todo: unknown[] = [changes];
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (Array.isArray(v)) {
+      // Brackets, and a comma between items.
+      bytes += 2 + Math.max(0, v.length - 1);
+      // One by one: spreading a very long array would overflow the call stack too.
+      for (const x of v) todo.push(x);
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+      bytes += 2 + Math.max(0, entries.length - 1);
+      for (const [key, x] of entries) {
+        bytes += utf8Bytes(JSON.stringify(key)) + 1;
+        todo.push(x);
+      }
+    } else {
+      // A string, number, boolean or null: JSON.stringify of one of them does not recurse.
+      bytes += utf8Bytes(JSON.stringify(v) ?? 'null');
+    }
+  }
+  return bytes;
+}
+
+/** UTF-8 bytes of a string, counted without an encoder. */
+function utf8Bytes(text: string): number {
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
