@@ -142,7 +142,7 @@ export function appendBenchmarkRow(table: { intro: string[]; header: string }, r
 const ROLLOUT_TABLE = {
   intro: [
     'Made by `npm run bench` on this machine kind (2 cores); each run appends its rows. Targets and',
-    'reference points: `../shared/DESIGN.md`. The critical path is the time during which some',
+    'reference points: README, "Benchmarks". The critical path is the time during which some',
     'activity or timer of the rollout was running; the rest of the wall time is orchestration.',
     'rsync figures: bytes sent over the pipe against the size of the files that changed.',
   ],
