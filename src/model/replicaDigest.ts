@@ -120,7 +120,7 @@ async function firstDifferingKey(master: Database, slave: Database, c: ClassSpec
 
 /** Compares every class's table, master against slave; an empty list means they hold the same rows. */
 export async function compareReplicas(master: Database, slave: Database, model: Model): Promise<TableDifference[]> {
-  const [ours, theirs] = await Promise.all([tableDigests(master, model), compareableDigests(slave, model)]);
+  const [ours, theirs] = await Promise.all([tableDigests(master, model), digestsOfPresentTables(slave, model)]);
   const differences: TableDifference[] = [];
   for (const m of ours) {
     const s = theirs.get(m.table);
@@ -143,7 +143,7 @@ export async function compareReplicas(master: Database, slave: Database, model: 
 }
 
 /** The slave's digests, skipping (rather than failing on) tables it does not have. */
-async function compareableDigests(slave: Database, model: Model): Promise<Map<string, TableDigest>> {
+async function digestsOfPresentTables(slave: Database, model: Model): Promise<Map<string, TableDigest>> {
   const present: ClassSpec[] = [];
   for (const c of model.classes) if (await tableExists(slave, c.name)) present.push(c);
   return new Map((await tableDigests(slave, { classes: present })).map((d) => [d.table, d]));

@@ -6,7 +6,7 @@
  */
 import type { Database } from '../db/database';
 import { compareReplicas, tableDigests, type TableDifference } from '../model/replicaDigest';
-import type { Model } from '../shared/model';
+import { currentModel } from '../model/deploy';
 
 export interface SlaveVerification {
   slave: string;
@@ -23,8 +23,6 @@ export interface SlaveVerification {
 
 const newestBlock = async (db: Database) =>
   Number((await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM lp_commitblocks')).rows[0]?.seq ?? 0);
-const currentModel = async (db: Database) =>
-  (await db.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current')).rows[0];
 
 export async function verifySlave(master: Database, slave: Database, waitMs: number): Promise<Omit<SlaveVerification, 'slave'>> {
   const until = Date.now() + waitMs;
