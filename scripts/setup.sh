@@ -4,7 +4,7 @@
 #
 #   1. npm packages (npm ci) when node_modules is missing or older than the lock file
 #   2. the Temporal CLI, pinned in package.json (config.temporalCliVersion), under .tools/
-#   3. Debian packages the cluster runs on: apache2, haproxy, rsync, chromium, postgresql-client-15
+#   3. Debian packages the cluster runs on: apache2, haproxy, rsync, chromium, postgresql-client-15, openssl
 #   4. an unprivileged system user for PostgreSQL when running as root (postgres
 #      refuses to run as root)
 set -euo pipefail
@@ -65,8 +65,9 @@ ln -sfn "$tool_dir/temporal" "$root/.tools/bin/temporal"
 # --- Debian packages -------------------------------------------------------------
 # apache2: each satellite's web server; haproxy: the load balancer; rsync: the copy;
 # chromium: the browser for the proof-reading test suite and the Temporal UI test;
-# postgresql-client-15: pg_dump of the embedded PostgreSQL 15 (lesson backups).
-packages=(apache2 haproxy rsync chromium postgresql-client-15)
+# postgresql-client-15: pg_dump of the embedded PostgreSQL 15 (lesson backups);
+# openssl: the certificates of the tests of the master's HTTPS API.
+packages=(apache2 haproxy rsync chromium postgresql-client-15 openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

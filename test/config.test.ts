@@ -183,7 +183,7 @@ describe('config: bad files get one clear line per problem', () => {
     const apart: any = minimal();
     apart.satellites[0].host = 'boy-1';
     apart.loadBalancer = { ...haproxy, runtimeApi: 'haproxy:9999' };
-    apart.master = { name: 'master', database: { name: 'm' }, api: { host: 'master', port: 9001 } };
+    apart.master = { name: 'master', database: { name: 'm' }, api: { host: 'master', port: 9001, plainHttp: 'trusted network' } };
     assert.equal(parseConfig(stringify(apart), 'apart.yaml', dir).satellites[0]!.host, 'boy-1');
   });
 
@@ -237,6 +237,35 @@ describe('config: bad files get one clear line per problem', () => {
     assert.equal(problems.length, 1);
     assert.match(problems[0]!, /postgres\.url: must not contain a password/);
     assert.doesNotMatch(problems[0]!, /hunter2/);
+  });
+
+  test("the master's API on another host is HTTPS, or plain HTTP only where the config says the network is trusted", () => {
+    const withMaster = (api: Record<string, unknown>) => {
+      const config: any = minimal();
+      config.master = { name: 'master', database: { name: 'm' }, api: { port: 9300, ...api } };
+      return stringify(config);
+    };
+    const plain = problemsOf(withMaster({ host: '10.20.0.5' }));
+    assert.equal(plain.length, 1, plain.join('\n'));
+    assert.match(plain[0]!, /^bad\.yaml:\d+: master\.api\.tls: /);
+    assert.match(plain[0]!, /10\.20\.0\.5 is not this machine/);
+    assert.match(plain[0]!, /plainHttp: "trusted network"/);
+    // Anything but the words is refused: a boolean flipped by accident does not turn encryption off.
+    assert.match(problemsOf(withMaster({ host: '10.20.0.5', plainHttp: true })).join('\n'), /master\.api\.plainHttp: /);
+    assert.equal(parseConfig(withMaster({ host: '10.20.0.5', plainHttp: 'trusted network' }), 'ok.yaml', dir).master!.api.tls, undefined);
+    // On this machine nothing crosses a network: plain HTTP needs no words.
+    assert.equal(parseConfig(withMaster({ host: '127.0.0.1' }), 'ok.yaml', dir).master!.api.host, '127.0.0.1');
+    // TLS files are resolved against the config file's folder like every path.
+    const tls = parseConfig(
+      withMaster({ host: 'master.example', tls: { certFile: 'tls/master.crt', keyFile: 'tls/master.key', caFile: '/etc/ca.crt' } }),
+      'ok.yaml',
+      dir,
+    ).master!.api.tls!;
+    assert.deepEqual(tls, { certFile: path.join(dir, 'tls/master.crt'), keyFile: path.join(dir, 'tls/master.key'), caFile: '/etc/ca.crt' });
+    assert.match(
+      problemsOf(withMaster({ host: 'master.example', plainHttp: 'trusted network', tls: { certFile: 'a.crt', keyFile: 'a.key' } })).join('\n'),
+      /master\.api\.plainHttp: .*tls/,
+    );
   });
 
   test('capacity: more groups kept serving than can be', () => {

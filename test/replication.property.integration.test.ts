@@ -342,13 +342,15 @@ type Failure = 'mismatch' | 'no-answer';
 /** What a client does on the failure: reload the model and save again, or save the same again; anything else is a defect. */
 function classify(err: unknown): Failure | undefined {
   if (err instanceof ModelMismatch) return 'mismatch';
-  if (err instanceof MasterCallError) return err.kind === 'ModelMismatch' ? 'mismatch' : err.kind === 'MasterUnreachable' ? 'no-answer' : undefined;
+  // A failing master (5xx) may or may not have made the save: the same key again is safe, as after no answer.
+  if (err instanceof MasterCallError) return err.kind === 'ModelMismatch' ? 'mismatch' : err.retryable ? 'no-answer' : undefined;
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause;
     if (cause instanceof ApplicationFailure) {
       if (cause.type === 'ModelMismatch') return 'mismatch';
       // Each message says "saving again with the same idempotency key is safe".
-      if (cause.type === 'SaveTimedOut' || cause.type === 'SaveNotYetApplied' || cause.type === 'MasterUnreachable') return 'no-answer';
+      if (cause.type === 'SaveTimedOut' || cause.type === 'SaveNotYetApplied' || cause.type === 'MasterUnreachable' || cause.type === 'MasterFailed')
+        return 'no-answer';
     }
     if ((cause?.message ?? '').endsWith(SAVE_AGAIN_HINT)) return 'no-answer';
   }

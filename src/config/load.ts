@@ -106,6 +106,21 @@ function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
       backupsDir: abs(config.reference.backupsDir ?? path.join(path.dirname(config.reference.lessonsDir), 'backups')),
     },
     satellites: config.satellites.map((s) => ({ ...s, dataDir: abs(s.dataDir) })),
+    ...(config.master?.api.tls
+      ? {
+          master: {
+            ...config.master,
+            api: {
+              ...config.master.api,
+              tls: {
+                certFile: abs(config.master.api.tls.certFile),
+                keyFile: abs(config.master.api.tls.keyFile),
+                ...(config.master.api.tls.caFile ? { caFile: abs(config.master.api.tls.caFile) } : {}),
+              },
+            },
+          },
+        }
+      : {}),
     loadBalancer:
       config.loadBalancer.kind === 'haproxy' && !/^[^/]+:\d+$/.test(config.loadBalancer.runtimeApi)
         ? { ...config.loadBalancer, runtimeApi: abs(config.loadBalancer.runtimeApi) }

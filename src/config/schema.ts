@@ -202,11 +202,29 @@ const reference = z.strictObject({
   maxItemsPerLesson: integer().min(1).default(50_000),
 });
 
+/** What `master.api.plainHttp` must say for saves and credentials to cross a network unencrypted. */
+export const PLAIN_HTTP_WORDS = 'trusted network';
+
 const master = z.strictObject({
   name,
   database,
-  /** HTTP API slaves talk to. */
-  api: z.strictObject({ host: z.string().default('127.0.0.1'), port: fixedPort }),
+  /** The HTTP API slaves talk to: HTTPS with `tls`; plain HTTP off this machine only where the config says the network is trusted. */
+  api: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: fixedPort,
+    tls: z
+      .strictObject({
+        /** The master's certificate (PEM, with any intermediates after it), valid for `host`. */
+        certFile: z.string().min(1),
+        /** Its private key (PEM); only the master's worker reads it. */
+        keyFile: z.string().min(1),
+        /** The CA certificate(s) the slaves verify the master by; omitted: the system's CAs. */
+        caFile: z.string().min(1).optional(),
+      })
+      .optional(),
+    /** Without `tls`, a master on another host is refused unless this says, in these words, that the network is trusted. */
+    plainHttp: z.literal(PLAIN_HTTP_WORDS, { error: expecting(`the words "${PLAIN_HTTP_WORDS}" (or configure master.api.tls)`) }).optional(),
+  }),
   /** How often the master prunes the commitblocks every configured slave has applied. */
   pruneInterval: duration.default(60_000),
   /** Blocks younger than this are never pruned: the margin for slaves made from a backup, and how long idempotency keys last. */
@@ -379,6 +397,20 @@ export const clusterConfigSchema = z
         path: ['reference', 'name'],
         message: 'the reference machine must not also be a satellite: it never serves users',
       });
+    }
+    const api = config.master?.api;
+    if (api && !api.tls && !api.plainHttp && !LOOPBACK.test(api.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['master', 'api', 'tls'],
+        message:
+          `${api.host} is not this machine, and without TLS the slaves' credentials and every save and block would cross the network unencrypted, ` +
+          `for anyone on the path to read or change. Give the master a certificate (tls: { certFile, keyFile, caFile }), ` +
+          `or, on a network you trust, say so: plainHttp: "${PLAIN_HTTP_WORDS}"`,
+      });
+    }
+    if (api?.tls && api.plainHttp) {
+      ctx.addIssue({ code: 'custom', path: ['master', 'api', 'plainHttp'], message: 'the master serves HTTPS (tls is set): remove plainHttp' });
     }
     if (config.slaves.length > 0 && !config.master) {
       ctx.addIssue({ code: 'custom', path: ['master'], message: 'slaves are configured, so a master is required' });

@@ -30,6 +30,7 @@ import type { Model } from '../shared/model';
 import { answerBlocksAfter, blockIdentity, ModelMismatch, recordSlaveProgress, saveOnMaster } from './commitblocks';
 import { authenticate } from './credentials';
 import type { NewsFeed } from './newsFeed';
+import type { MasterTls } from './tls';
 import type { MetricMeter } from '@temporalio/common';
 import { savesCommitted } from '../shared/metrics';
 import { MAX_SAVE_BYTES, saveTooLarge } from '../shared/commitblock';
@@ -57,6 +58,8 @@ export interface MasterApiOptions {
   log: Logger;
   /** Where `lessonplan_saves` is counted (the worker's Prometheus endpoint); none: not counted. */
   meter?: MetricMeter;
+  /** The master's certificate and key: the API serves HTTPS only. None: plain HTTP. */
+  tls?: MasterTls;
 }
 
 class ApiError extends Error {
@@ -69,10 +72,10 @@ class ApiError extends Error {
   }
 }
 
-export function buildMasterApi({ db, news, credentials, log, meter }: MasterApiOptions): FastifyInstance {
+export function buildMasterApi({ db, news, credentials, log, meter, tls }: MasterApiOptions): FastifyInstance {
   const saves = meter ? savesCommitted(meter) : undefined;
   // The body holds the changes and a small envelope; the changes themselves are checked against MAX_SAVE_BYTES below.
-  const app = Fastify({ bodyLimit: MAX_SAVE_BYTES + 64 * 1024, logger: false });
+  const app = Fastify({ bodyLimit: MAX_SAVE_BYTES + 64 * 1024, logger: false, https: tls ?? null });
   const slaveOf = new WeakMap<object, string>();
 
   app.addHook('onRequest', async (request) => {

@@ -7,15 +7,16 @@ import type { ClusterConfig } from '../config/schema';
 import { openDatabase, type Database } from '../db/database';
 import type { Logger } from '../logging';
 import { migrateReplica } from '../model/deploy';
-import { databaseUrl } from '../stack/endpoints';
+import { databaseUrl, masterApiUrl } from '../stack/endpoints';
 import { buildMasterApi } from './api';
 import { pruneCommitblocks } from './commitblocks';
 import { slaveCredential } from './credentials';
 import { openNewsFeed } from './newsFeed';
+import { readMasterTls, TlsFileError } from './tls';
 
 export interface MasterService {
   db: Database;
-  /** http://host:port of the API. */
+  /** http(s)://host:port of the API. */
   url: string;
   /** Runs retention now (the timer does it every master.pruneInterval). */
   prune(): Promise<{ pruned: number; upTo: number }>;
@@ -29,13 +30,20 @@ export class MasterConfigError extends Error {
 export async function startMasterService(config: ClusterConfig, log: Logger, meter?: MetricMeter): Promise<MasterService> {
   const master = config.master;
   if (!master) throw new MasterConfigError('the config has no master');
+  let tls;
+  try {
+    tls = readMasterTls(config);
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new MasterConfigError(err.message);
+    throw err;
+  }
   const url = databaseUrl(config, master.database);
   const db = openDatabase(url, { max: 20, applicationName: 'lessonplan-master' });
   const news = openNewsFeed(url, log);
   try {
     await migrateReplica(db);
     const credentials = new Map(config.slaves.map((s) => [s.name, slaveCredential(config, s)]));
-    const app = buildMasterApi({ db, news, credentials, log, meter });
+    const app = buildMasterApi({ db, news, credentials, log, meter, tls });
     await app.listen({ host: master.api.host, port: master.api.port });
     const registered = config.slaves.map((s) => s.name);
     const prune = async () => {
@@ -47,7 +55,7 @@ export async function startMasterService(config: ClusterConfig, log: Logger, met
       prune().catch((err) => log.warn({ err: (err as Error).message }, 'retention failed; trying again later'));
     }, master.pruneInterval);
     timer.unref();
-    const apiUrl = `http://${master.api.host}:${master.api.port}`;
+    const apiUrl = masterApiUrl(config);
     log.info({ api: apiUrl, slaves: registered }, 'master API listening');
     return {
       db,

@@ -58,6 +58,7 @@ export const SLAVE_HALT_KINDS = [
   'ApplyFailed',
   'Unauthorized',
   'UnknownModel',
+  'MasterUntrusted',
 ];
 
 /** How a save refused while slaveSync starts its next run ends its message; clients save again on it. */

@@ -46,3 +46,10 @@ export function databaseUrl(config: ClusterConfig, db: DatabaseConfig): string {
   }
   return url.toString();
 }
+
+/** Where the slaves reach the master's API: HTTPS when `master.api.tls` is configured. */
+export function masterApiUrl(config: ClusterConfig): string {
+  const api = config.master?.api;
+  if (!api) throw new Error('the config has no master');
+  return `${api.tls ? 'https' : 'http'}://${api.host}:${api.port}`;
+}

@@ -19,10 +19,11 @@ import { createSlaveActivities } from '../activities/slave';
 import { createMasterClient } from '../activities/slave/masterClient';
 import { slaveCredential } from '../master/credentials';
 import { startMasterService } from '../master/service';
+import { readMasterCa } from '../master/tls';
 import { migrateReplica } from '../model/deploy';
 import type { Logger } from '../logging';
 import { MASTER_TASK_QUEUE, ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue, slaveTaskQueue } from '../shared/names';
-import { databaseUrl, temporalEndpoint } from '../stack/endpoints';
+import { databaseUrl, masterApiUrl, temporalEndpoint } from '../stack/endpoints';
 
 export const ROLES = ['orchestration', 'reference', 'satellite', 'master', 'slave'] as const;
 export type Role = (typeof ROLES)[number];
@@ -147,9 +148,10 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
       const db = connect(slave.database, `slave-${slave.name}`);
       await migrateReplica(db);
       const master = createMasterClient({
-        url: `http://${config.master.api.host}:${config.master.api.port}`,
+        url: masterApiUrl(config),
         slave: slave.name,
         credential: slaveCredential(config, slave),
+        ca: readMasterCa(config),
       });
       return {
         role,

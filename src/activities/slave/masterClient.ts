@@ -5,8 +5,16 @@
  * one that is not JSON) are worth trying again; every other kind is an answer that
  * trying again will not change. The two are kept apart because they mean different
  * things to an operator: a master that answers is reachable, and one that fails the same
- * way again and again needs someone (slaveSync halts on it).
+ * way again and again needs someone (slaveSync halts on it). A third, `MasterUntrusted`,
+ * is an https master the slave cannot verify (a certificate its CA did not sign, one for
+ * another name, expired, or no TLS at all): nothing is sent to it, and trying again does not
+ * help, so slaveSync halts and says why.
+ *
+ * undici (Node's own HTTP client, as a package) rather than the global fetch: it takes the
+ * CA to verify the master by for this client alone, where the global fetch knows only the
+ * process-wide NODE_EXTRA_CA_CERTS.
  */
+import { Agent, fetch, type Response } from 'undici';
 import type { BlocksAfterAnswer, SaveAnswer, SaveRequest } from '../../shared/commitblock';
 import { authorizationHeader } from '../../master/credentials';
 
@@ -46,8 +54,18 @@ export interface MasterClient {
 /** Time a request may take beyond the long poll's own wait before the master counts as unreachable. */
 const ANSWER_MARGIN_MS = 10_000;
 
-export function createMasterClient(options: { url: string; slave: string; credential: string }): MasterClient {
+export interface MasterClientOptions {
+  /** http(s)://host:port of the master's API (masterApiUrl). */
+  url: string;
+  slave: string;
+  credential: string;
+  /** PEM CA certificate(s) an https master must be verified by; none: the system's CAs. */
+  ca?: string;
+}
+
+export function createMasterClient(options: MasterClientOptions): MasterClient {
   const authorization = authorizationHeader(options.slave, options.credential);
+  const dispatcher = new Agent(options.ca ? { connect: { ca: options.ca } } : {});
   const call = async <T>(method: 'GET' | 'POST', route: string, timeoutMs: number, body?: unknown, signal?: AbortSignal): Promise<T> => {
     const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
@@ -57,9 +75,18 @@ export function createMasterClient(options: { url: string; slave: string; creden
         headers: { authorization, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        dispatcher,
       });
     } catch (err) {
       if (signal?.aborted) throw err;
+      const untrusted = tlsFailure(err);
+      if (untrusted) {
+        throw new MasterCallError(
+          'MasterUntrusted',
+          `could not verify the master at ${options.url}: ${untrusted}; nothing was sent to it. Check that master.api.tls.certFile is valid for ` +
+            `"${new URL(options.url).hostname}" and signed by what master.api.tls.caFile holds, then restart this slave's worker and resume it`,
+        );
+      }
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(err);
       throw new MasterCallError('MasterUnreachable', `the master at ${options.url} is unreachable: ${why}`);
     }
@@ -96,6 +123,38 @@ export function createMasterClient(options: { url: string; slave: string; creden
       (await call<{ model?: unknown }>('GET', `/v1/models/${encodeURIComponent(checksum)}`, ANSWER_MARGIN_MS, undefined, signal)).model,
     save: (request, { timeoutMs, signal }) => call<SaveAnswer>('POST', '/v1/saves', timeoutMs, request, signal),
   };
+}
+
+/**
+ * Node's codes for a certificate it could not verify (OpenSSL's X509 verification errors
+ * and the host-name check), and for an https request answered by something that does not
+ * speak TLS.
+ */
+const TLS_FAILURES = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'EPROTO',
+]);
+
+/** What was wrong with the master's TLS, when that is why the request failed. */
+function tlsFailure(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (!cause?.code || !TLS_FAILURES.has(cause.code)) return undefined;
+  return `${cause.message ?? cause.code} (${cause.code})`;
 }
 
 function describeNetworkError(err: unknown): string {
