@@ -329,6 +329,103 @@ describe('config: bad files get one clear line per problem', () => {
     );
   });
 
+  test("subjects of the cluster's own: commands resolved against the config's folder, with their time limits", () => {
+    const config: any = minimal();
+    config.reference.servedDir = 'served';
+    config.reference.subjects = [
+      {
+        name: 'library',
+        check: ['python3', 'scripts/check.py'],
+        prepare: [{ command: ['./scripts/update.sh', '--all'], timeout: '30m' }],
+        proofRead: { queries: ['/index/catalogue.json'] },
+        owns: ['db/', 'index/'],
+      },
+      { name: 'maps', check: ['true'], prepare: [['make', 'tiles']], owns: ['tiles/'] },
+    ];
+    config.reference.snapshot = { before: ['sqlite3', 'db/library.sqlite', 'PRAGMA wal_checkpoint(TRUNCATE)'] };
+    const loaded = parseConfig(stringify(config), 'own.yaml', dir).reference;
+    assert.deepEqual(loaded.subjects, ['library', 'maps']);
+    assert.equal(loaded.servedDir, path.join(dir, 'served'));
+    const [library, maps] = loaded.ownSubjects;
+    assert.deepEqual(library!.check, { command: ['python3', 'scripts/check.py'], timeout: 10 * 60_000, cwd: dir });
+    assert.deepEqual(library!.prepare[0], { command: [path.join(dir, 'scripts/update.sh'), '--all'], timeout: 30 * 60_000, cwd: dir });
+    assert.deepEqual(library!.proofRead, { commands: [], queries: ['/index/catalogue.json'] });
+    assert.deepEqual(maps!.prepare, [{ command: ['make', 'tiles'], timeout: 10 * 60_000, cwd: dir }]);
+    assert.equal(loaded.snapshot!.before!.cwd, dir);
+  });
+
+  test("subjects of the cluster's own: mixed with the catalog, without servedDir, owning one path twice, or badly timed are refused", () => {
+    const own = (name: string, owns: string[]) => ({ name, check: ['true'], prepare: [['true']], owns });
+    const problems = (change: (reference: any) => void) => {
+      const config: any = minimal();
+      change(config.reference);
+      return problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
+    };
+    assert.deepEqual(
+      problems((r) => {
+        r.subjects = ['records', own('library', ['db/'])];
+      }),
+      [
+        'reference.subjects[0]: "records" is a subject of the built-in catalog, and "library" the cluster\'s own: a cluster\'s lessons are made one way or the other, so give every subject its commands, or none',
+        "reference.servedDir: subjects of the cluster's own work in the folder that holds what the satellites serve: name it (e.g. servedDir: /srv/app/data)",
+      ],
+    );
+    assert.deepEqual(
+      problems((r) => {
+        r.servedDir = 'served';
+        r.subjects = [own('library', ['db/', 'index/']), own('search', ['index/books/'])];
+      }),
+      ['reference.subjects[1].owns[0]: "index/books/" overlaps "index/", owned by subject "library": no two subjects may write the same file'],
+    );
+    const timed = problems((r) => {
+      r.servedDir = 'served';
+      r.subjects = [
+        {
+          name: 'library',
+          check: { command: ['true'], timeout: '2d' },
+          prepare: [{ command: ['true'], timeout: '90' }],
+          proofRead: { queries: ['index.html'] },
+        },
+      ];
+    });
+    assert.equal(timed.length, 3, timed.join('\n'));
+    assert.match(timed.join('\n'), /reference\.subjects\[0\]\.check\.timeout: expected at most 24h/);
+    assert.match(timed.join('\n'), /reference\.subjects\[0\]\.prepare\[0\]\.timeout: "90" has no unit/);
+    assert.match(timed.join('\n'), /reference\.subjects\[0\]\.proofRead\.queries\[0\]: expected a URL path starting with "\/"/);
+    assert.match(
+      problems((r) => {
+        r.servedDir = 'served';
+        r.subjects = [{ name: 'library', check: 'python3 check.py', prepare: [['true']] }];
+      }).join('\n'),
+      /reference\.subjects\[0\]\.check: expected a command as an argument array/,
+    );
+  });
+
+  test('a worker refuses to start when a command of its role names a program this machine does not have, naming the field', async () => {
+    const config: any = minimal();
+    config.reference.servedDir = 'served';
+    config.reference.subjects = [
+      { name: 'library', check: ['python3', '-c', 'pass'], prepare: [['./scripts/no-such-update.sh'], ['no-such-indexer-xyz']] },
+    ];
+    const file = path.join(dir, 'own-missing.yaml');
+    writeFileSync(file, stringify(config));
+    // Any other process reads the config as it is: the reference's programs need not be on an operator's machine.
+    const plain = await execa('node', [path.join(ROOT, 'bin/lessonplan.js'), 'config', file], { reject: false });
+    assert.equal(plain.exitCode, 0, plain.stderr);
+    for (const args of [
+      ['config', file, '--role', 'reference'],
+      ['--config', file, 'worker', 'reference'],
+    ]) {
+      const result = await execa('node', [path.join(ROOT, 'bin/lessonplan.js'), ...args], { reject: false });
+      assert.equal(result.exitCode, 2, `${args.join(' ')}: ${result.stderr}`);
+      const lines = result.stderr.trim().split('\n');
+      assert.deepEqual(lines, [
+        `error: ${path.relative(process.cwd(), file)}: reference.subjects[0].prepare[0]: "${path.join(dir, 'scripts/no-such-update.sh')}" is not a program on this machine (no executable file there)`,
+        `error: ${path.relative(process.cwd(), file)}: reference.subjects[0].prepare[1]: "no-such-indexer-xyz" is not a program on this machine (not found in PATH)`,
+      ]);
+    }
+  });
+
   test('the CLI prints one line per problem and exits 2', async () => {
     const config: any = minimal();
     config.satellites[0].url = 'not a url';

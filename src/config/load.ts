@@ -9,7 +9,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
 import { describeWrongType, fieldPath, unsafeCharacter } from './messages';
-import { clusterConfigSchema, generatedConfigPaths, type ClusterConfig } from './schema';
+import { clusterConfigSchema, generatedConfigPaths, type ClusterConfig, type UserCommand } from './schema';
 
 export { fieldPath };
 
@@ -97,11 +97,33 @@ function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocu
 
 function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
   const abs = (p: string) => path.resolve(baseDir, p);
+  // A command runs in the config's folder; a program named by a relative path is found from there too.
+  const run = (c: UserCommand): UserCommand => {
+    const [program, ...args] = c.command;
+    return { ...c, command: [program!.includes('/') ? abs(program!) : program!, ...args], cwd: baseDir };
+  };
+  const ref = config.reference;
   return {
     ...config,
     dataDir: abs(config.dataDir),
     reference: {
-      ...config.reference,
+      ...ref,
+      ownSubjects: ref.ownSubjects.map((o) => ({
+        ...o,
+        check: run(o.check),
+        prepare: o.prepare.map(run),
+        proofRead: { ...o.proofRead, commands: o.proofRead.commands.map(run) },
+      })),
+      ...(ref.servedDir ? { servedDir: abs(ref.servedDir) } : {}),
+      ...(ref.snapshot
+        ? {
+            snapshot: {
+              ...(ref.snapshot.before ? { before: run(ref.snapshot.before) } : {}),
+              ...(ref.snapshot.after ? { after: run(ref.snapshot.after) } : {}),
+            },
+          }
+        : {}),
+      ...(ref.backup ? { backup: run(ref.backup) } : {}),
       lessonsDir: abs(config.reference.lessonsDir),
       backupsDir: abs(config.reference.backupsDir ?? path.join(path.dirname(config.reference.lessonsDir), 'backups')),
     },

@@ -40,7 +40,7 @@ function typeInWords(expected: string): string {
 }
 
 /** "is required" when the field is absent, else what was expected and what was found. */
-function wrongTypeMessage(what: string, input: unknown): string {
+export function wrongTypeMessage(what: string, input: unknown): string {
   return input === undefined ? `is required (expected ${what})` : `expected ${what}, found ${shownValue(input)}`;
 }
 

@@ -8,7 +8,7 @@
 import { mostGroupsKeptOneLesson, oneLessonSwitch, servingFloor, type Consistency } from '../shared/rolloutOrder';
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { expecting, fieldPath, unsafeCharacter } from './messages';
+import { describeWrongType, expecting, fieldPath, unsafeCharacter, wrongTypeMessage } from './messages';
 
 const DURATION_EXAMPLES = '"250ms", "30s", "5m" or "1h"';
 
@@ -179,28 +179,127 @@ const noLoadBalancerControl = z.strictObject({
   healthCheckWait: duration.default(60_000),
 });
 
-const reference = z.strictObject({
-  /** The reference machine (the teacher); never serves users. */
-  name,
-  host: z.string().min(1).default('localhost'),
-  database,
-  /** Filed lessons live here, one folder per lesson; the proof-reading Apache's config names it. */
-  lessonsDir: generatedConfigText(APACHE),
-  /** How many filed lessons (and database backups) to keep. */
-  keepLessons: integer().min(2).default(5),
-  /** Subjects the inbox is read for, in this order. */
-  subjects: z.array(name).min(1).default(['records', 'documents']),
-  /** Database backups (pg_dump), one per filed lesson; defaults to a "backups" folder beside lessonsDir. */
-  backupsDir: z.string().min(1).optional(),
-  /** Test suite run in the proof-reading step and in every examination; omitted means the built-in browser test. */
-  testCommand: command.optional(),
-  /** Private port of the reference's own Apache, which answers the proof-reading queries; 0 picks a free one. */
-  proofReadPort: port.default(0),
-  /** The browser of the built-in test (Debian's chromium), launched headless. */
-  chromium: z.string().min(1).default('/usr/bin/chromium'),
-  /** Inbox items taken per subject and lesson, so that one lesson stays a reviewable size. */
-  maxItemsPerLesson: integer().min(1).default(50_000),
+/**
+ * A field that takes one of several shapes, told apart by the value's type (a list or a
+ * mapping, a string or a mapping), so that a mistake inside the chosen shape is reported
+ * as itself, where a union would only say "matches none of them".
+ */
+function chosenByType<S extends z.ZodType>(what: string, pick: (value: unknown) => S | undefined) {
+  return z.unknown().transform((value, ctx): z.output<S> => {
+    const schema = pick(value);
+    if (!schema) {
+      ctx.addIssue({ code: 'custom', message: wrongTypeMessage(what, value) });
+      return z.NEVER;
+    }
+    const result = schema.safeParse(value, { error: describeWrongType });
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    return z.NEVER;
+  });
+}
+
+/** How long a command of the cluster's own may run when its entry gives no timeout. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * A command of the cluster's own, run by a lessonplan worker: an argument array (never a
+ * shell string), alone or with its time limit. Run in the config file's folder, so a
+ * relative script path is relative to the config, as every path in it.
+ */
+const userCommandObject = z.strictObject({
+  command,
+  timeout: duration.pipe(z.number().max(24 * 3_600_000, 'expected at most 24h')).default(DEFAULT_COMMAND_TIMEOUT_MS),
 });
+const userCommand = chosenByType('a command as an argument array, or { command: [...], timeout: "10m" }', (value) =>
+  Array.isArray(value) ? command : typeof value === 'object' && value !== null ? userCommandObject : undefined,
+).transform((c) => (Array.isArray(c) ? { command: c, timeout: DEFAULT_COMMAND_TIMEOUT_MS, cwd: '' } : { ...c, cwd: '' }));
+export type UserCommand = z.output<typeof userCommand>;
+
+/** A path inside the lesson, "/"-separated, without "..": a file, or a folder when it ends with "/". */
+const lessonPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').some((part) => part === '..' || part === '.') && !p.includes('//'), {
+    message: 'expected a path inside the lesson such as "db/catalog.sqlite" or "index/" (relative, no "." or "..")',
+  });
+
+/** A URL path the reference answers and every satellite must answer the same, e.g. /search?q=dune */
+const queryPath = z.string().regex(/^\/[^\s#]*$/, 'expected a URL path starting with "/", such as /search?q=dune');
+
+/**
+ * A subject of the cluster's own: its steps are the cluster's commands, working in
+ * `reference.servedDir`. Exit statuses of `check`: NEW_MATTER_EXIT (0) new matter,
+ * NOTHING_NEW_EXIT (10) nothing new; any other status is a failure.
+ */
+const ownSubject = z.strictObject({
+  name,
+  /** Says whether there is new subject matter (by its exit status) and, in its output, what it found. */
+  check: userCommand,
+  /** The update and index-build commands, in order. */
+  prepare: z.array(userCommand).min(1, 'expected at least one command (the update)'),
+  proofRead: z
+    .strictObject({
+      /** The subject's test suite, run against the reference's web server (LESSON_URL). */
+      commands: z.array(userCommand).default([]),
+      /** URL paths whose answers on the reference become the lesson's expected answers. */
+      queries: z.array(queryPath).default([]),
+    })
+    .default({ commands: [], queries: [] }),
+  /** The files (or folders, ending in "/") of the lesson this subject writes; no two subjects own one path. */
+  owns: z.array(lessonPath).min(1).optional(),
+});
+export type OwnSubject = z.output<typeof ownSubject>;
+
+/** A name or a subject of the cluster's own. */
+const subjectEntry = chosenByType('a subject name, or { name, check, prepare, proofRead?, owns? }', (value) =>
+  typeof value === 'string' ? name : typeof value === 'object' && value !== null && !Array.isArray(value) ? ownSubject : undefined,
+);
+export const NEW_MATTER_EXIT = 0;
+export const NOTHING_NEW_EXIT = 10;
+
+const reference = z
+  .strictObject({
+    /** The reference machine (the teacher); never serves users. */
+    name,
+    host: z.string().min(1).default('localhost'),
+    database,
+    /** Filed lessons live here, one folder per lesson; the proof-reading Apache's config names it. */
+    lessonsDir: generatedConfigText(APACHE),
+    /** How many filed lessons (and database backups) to keep. */
+    keepLessons: integer().min(2).default(5),
+    /**
+     * Subjects, prepared in this order: a name is a subject of the built-in catalog (read
+     * from the inbox); an object is a subject of the cluster's own, prepared by its commands.
+     */
+    subjects: z.array(subjectEntry).min(1).default(['records', 'documents']),
+    /**
+     * The folder on the reference that holds what the satellites serve (database, index and
+     * application files): the cluster's own subjects update it in place, and filing copies it
+     * into the lesson. Required with subjects of the cluster's own.
+     */
+    servedDir: z.string().min(1).optional(),
+    /** Commands around the copy of servedDir, so that its files are consistent (e.g. checkpoint or stop a database, then start it). */
+    snapshot: z.strictObject({ before: userCommand.optional(), after: userCommand.optional() }).optional(),
+    /** A backup of the cluster's own, run after filing with the filed lesson in LESSON_DIR. */
+    backup: userCommand.optional(),
+    /** Database backups (pg_dump), one per filed lesson; defaults to a "backups" folder beside lessonsDir. */
+    backupsDir: z.string().min(1).optional(),
+    /** Test suite run in the proof-reading step and in every examination; omitted means the built-in browser test. */
+    testCommand: command.optional(),
+    /** Private port of the reference's own Apache, which answers the proof-reading queries; 0 picks a free one. */
+    proofReadPort: port.default(0),
+    /** The browser of the built-in test (Debian's chromium), launched headless. */
+    chromium: z.string().min(1).default('/usr/bin/chromium'),
+    /** Inbox items taken per subject and lesson, so that one lesson stays a reviewable size. */
+    maxItemsPerLesson: integer().min(1).default(50_000),
+  })
+  .transform((r) => ({
+    ...r,
+    /** Every subject's name, in order. */
+    subjects: r.subjects.map((s) => (typeof s === 'string' ? s : s.name)),
+    /** The subjects of the cluster's own, with their commands. */
+    ownSubjects: r.subjects.filter((s): s is OwnSubject => typeof s !== 'string'),
+  }));
 
 /** What `master.api.plainHttp` must say for saves and credentials to cross a network unencrypted. */
 export const PLAIN_HTTP_WORDS = 'trusted network';
@@ -412,6 +511,7 @@ export const clusterConfigSchema = z
     if (api?.tls && api.plainHttp) {
       ctx.addIssue({ code: 'custom', path: ['master', 'api', 'plainHttp'], message: 'the master serves HTTPS (tls is set): remove plainHttp' });
     }
+    for (const clash of subjectProblems(config.reference)) ctx.addIssue({ code: 'custom', ...clash });
     if (config.slaves.length > 0 && !config.master) {
       ctx.addIssue({ code: 'custom', path: ['master'], message: 'slaves are configured, so a master is required' });
     }
@@ -433,6 +533,54 @@ export function consistencyOf(config: Pick<ClusterConfig, 'groups' | 'loadBalanc
 /** Groups in rollout order. */
 export function groupOrder(config: ClusterConfig): string[] {
   return config.groups.order ?? [...new Set(config.satellites.map((s) => s.group))];
+}
+
+/**
+ * The subjects as a whole: names unique; the built-in catalog and the cluster's own not
+ * mixed (the catalog writes the lesson folder itself, the cluster's own subjects fill
+ * servedDir, which filing copies; one lesson is made one way); servedDir given with
+ * subjects of the cluster's own; no path owned by two subjects.
+ */
+function subjectProblems(reference: ClusterConfig['reference']): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const at = (name: string) => reference.subjects.indexOf(name);
+  const seen = new Set<string>();
+  reference.subjects.forEach((name, i) => {
+    if (seen.has(name)) problems.push({ path: ['reference', 'subjects', i], message: `duplicate subject "${name}"` });
+    seen.add(name);
+  });
+  // (Absent when the reference itself did not validate: its own problems are reported already.)
+  const own = reference.ownSubjects ?? [];
+  if (own.length === 0) return problems;
+  const builtIn = reference.subjects.filter((name) => !own.some((o) => o.name === name));
+  if (builtIn.length > 0) {
+    problems.push({
+      path: ['reference', 'subjects', at(builtIn[0]!)],
+      message: `"${builtIn[0]}" is a subject of the built-in catalog, and ${own.map((o) => `"${o.name}"`).join(', ')} the cluster's own: a cluster's lessons are made one way or the other, so give every subject its commands, or none`,
+    });
+  }
+  if (!reference.servedDir) {
+    problems.push({
+      path: ['reference', 'servedDir'],
+      message: "subjects of the cluster's own work in the folder that holds what the satellites serve: name it (e.g. servedDir: /srv/app/data)",
+    });
+  }
+  const owners: { subject: string; owned: string; i: number; j: number }[] = own.flatMap((o) =>
+    (o.owns ?? []).map((owned, j) => ({ subject: o.name, owned, i: at(o.name), j })),
+  );
+  for (const [k, a] of owners.entries()) {
+    for (const b of owners.slice(0, k)) {
+      if (a.subject === b.subject) continue;
+      const covers = (x: string, y: string) => x === y || (x.endsWith('/') && y.startsWith(x));
+      if (covers(a.owned, b.owned) || covers(b.owned, a.owned)) {
+        problems.push({
+          path: ['reference', 'subjects', a.i, 'owns', a.j],
+          message: `"${a.owned}" overlaps "${b.owned}", owned by subject "${b.subject}": no two subjects may write the same file`,
+        });
+      }
+    }
+  }
+  return problems;
 }
 
 /** The local machine, however a config spells it: the embedded demo has every role on it. */
@@ -526,6 +674,7 @@ export function generatedConfigPaths(config: ClusterConfig): { path: (string | n
   return [
     { path: ['dataDir'], value: config.dataDir, file: POSTGRES },
     { path: ['reference', 'lessonsDir'], value: config.reference.lessonsDir, file: APACHE },
+    ...(config.reference.servedDir ? [{ path: ['reference', 'servedDir'], value: config.reference.servedDir, file: APACHE }] : []),
     ...config.satellites.map((s, i) => ({ path: ['satellites', i, 'dataDir'], value: s.dataDir, file: APACHE })),
     ...(config.loadBalancer.kind === 'haproxy'
       ? [{ path: ['loadBalancer', 'runtimeApi'], value: config.loadBalancer.runtimeApi, file: HAPROXY }]

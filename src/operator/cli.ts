@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load';
+import { checkProgramsOfRoles } from '../config/commands';
 import type { ClusterConfig } from '../config/schema';
 import { createLogger } from '../logging';
 import { stackDown, stackReset, stackStatus } from '../stack/stack';
@@ -102,6 +103,7 @@ export function buildProgram(): Command {
     .action(async (role: Role | 'all-in-one', options: { name?: string; metrics?: string }) => {
       const cfg = config();
       const roles = role === 'all-in-one' ? allRoles(cfg) : [{ role, name: options.name }];
+      checkProgramsOfRoles(cfg, configFileFrom(program.opts<GlobalOptions>().config), roles);
       const workers = await startWorkers(cfg, roles, createLogger(`worker:${role}`), { metricsAddress: options.metrics });
       await workers.done;
     });
@@ -110,8 +112,10 @@ export function buildProgram(): Command {
     .command('config')
     .description('check a config file and print it as loaded (defaults filled in, paths resolved)')
     .argument('[file]', 'the config file (default: --config, $LESSONPLAN_CONFIG or the local demo)')
-    .action((file?: string) => {
+    .option('--role <role>', "also check that this machine has the programs of that role's commands (e.g. reference)")
+    .action((file: string | undefined, options: { role?: Role }) => {
       const cfg = loadConfig(configFileFrom(file ?? program.opts<GlobalOptions>().config));
+      if (options.role) checkProgramsOfRoles(cfg, configFileFrom(file ?? program.opts<GlobalOptions>().config), [{ role: options.role }]);
       print(
         `${configFileFrom(file ?? program.opts<GlobalOptions>().config)}: valid (${cfg.satellites.length} satellites, ${cfg.slaves.length} slaves)`,
         cfg,

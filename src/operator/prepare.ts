@@ -11,6 +11,7 @@ export function prepareLessonInput(config: ClusterConfig, requestedBy: string): 
     cluster: config.cluster,
     reference: config.reference.name,
     subjects: config.reference.subjects,
+    ...(config.reference.ownSubjects.length > 0 ? { ownSubjects: config.reference.ownSubjects.map((o) => o.name) } : {}),
     rollout: rolloutPlan(config),
     requestedBy,
   };

@@ -11,6 +11,8 @@ export interface PrepareLessonInput {
   reference: string;
   /** Subjects in the order they are prepared. */
   subjects: string[];
+  /** Those of the cluster's own (reference.subjects with commands); the rest are the built-in catalog's. */
+  ownSubjects?: string[];
   /** How the lesson is held, once filed: holdLesson's input without the lesson. */
   rollout: Omit<HoldLessonInput, 'lesson' | 'requestedBy'>;
   /** Who started it: "schedule", "operator", "main job"... for reports. */
@@ -44,6 +46,8 @@ export interface SubjectProgress {
   applied: number;
   /** Items refused (bad id or payload); marked in the inbox with the reason, not lost. */
   refused: number;
+  /** A subject of the cluster's own: the end of what its check command printed. */
+  found?: string;
   proofRead?: ProofReadResult;
 }
 

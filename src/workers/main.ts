@@ -5,6 +5,7 @@
  * one clear line when it cannot start.
  */
 import { parseArgs } from 'node:util';
+import { checkProgramsOfRoles } from '../config/commands';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load';
 import { createLogger } from '../logging';
 import { allRoles, type Role } from './roles';
@@ -19,8 +20,10 @@ export async function workerMain(role: Role | 'all-in-one', argv = process.argv.
       options: { config: { type: 'string' }, name: { type: 'string' }, metrics: { type: 'string' } },
       strict: true,
     });
-    const config = loadConfig(configFileFrom(values.config));
+    const file = configFileFrom(values.config);
+    const config = loadConfig(file);
     const roles = role === 'all-in-one' ? allRoles(config) : [{ role, name: values.name ?? process.env.LESSONPLAN_NAME }];
+    checkProgramsOfRoles(config, file, roles);
     const workers = await startWorkers(config, roles, log, { metricsAddress: values.metrics });
     await workers.done;
   } catch (err) {

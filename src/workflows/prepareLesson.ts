@@ -61,6 +61,14 @@ const long = proxyActivities<ReferenceActivities>({
   retry: { ...retry, maximumAttempts: 3, nonRetryableErrorTypes },
 });
 
+/** Commands of the cluster's own: each stops at its own timeout (at most a day); this only bounds a worker that hangs. */
+const commands = proxyActivities<ReferenceActivities>({
+  taskQueue: REFERENCE_TASK_QUEUE,
+  startToCloseTimeout: '25h',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  retry: { ...retry, maximumAttempts: 3, nonRetryableErrorTypes },
+});
+
 /** This host is not the reference: the run fails (nothing to resume; fix the registry or the config). */
 class NotTheReference extends Error {}
 
@@ -83,6 +91,9 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   let filed: FiledPreparation | undefined;
   const testQueries: TestQuery[] = [];
   let searchProbe: SearchProbe | undefined;
+  /** Subjects of the cluster's own (their steps are its commands), and the prepare commands each check named. */
+  const own = new Set(input.ownSubjects ?? []);
+  const prepareCommands = new Map<string, string[]>();
 
   // Descriptions are what the Temporal UI shows beside each name in its signal and query lists.
   setHandler(preparationStatusQuery, () => status, { description: 'Where the teacher stands: phase, subjects, a halt, the rollout' });
@@ -230,8 +241,15 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     return true;
   }
 
-  /** Check new subject matter: items waiting in the inbox, or changes an aborted run left unfiled. */
+  /** Check new subject matter: items waiting in the inbox, or changes an aborted run left unfiled; for a subject of the cluster's own, its check command. */
   async function checkNewSubjectMatter(subject: string): Promise<boolean> {
+    if (own.has(subject)) {
+      const checked = await step(`check new subject matter (${subject})`, () => commands.runCheckCommand({ lessonId, subject }));
+      prepareCommands.set(subject, checked.prepare);
+      status.subjects.push({ subject, waiting: checked.newMatter ? 1 : 0, unfiled: 0, taken: 0, applied: 0, refused: 0, found: checked.found });
+      note(`${subject}: ${checked.newMatter ? 'new subject matter' : 'nothing new'}${checked.found ? `; the check said:\n${checked.found}` : ''}`);
+      return checked.newMatter;
+    }
     const found = await step(`check new subject matter (${subject})`, () => quick.countNewSubjectMatter(subject));
     const progress: SubjectProgress = { subject, ...found, taken: 0, applied: 0, refused: 0 };
     status.subjects.push(progress);
@@ -243,6 +261,19 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   async function prepareSubjectMatter(subject: string): Promise<void> {
     setPhase('preparing');
     const progress = status.subjects.find((s) => s.subject === subject)!;
+    if (own.has(subject)) {
+      // One step per command: a halt names the command, and resume runs that one again.
+      for (const [index, label] of prepareCommands.get(subject)!.entries()) {
+        const done = await step(`prepare the subject matter (${subject}): ${label}`, () =>
+          commands.runPrepareCommand({ lessonId, subject, index, label }),
+        );
+        progress.applied += 1;
+        note(
+          `${subject}: ${label} done in ${(done.durationMs / 1000).toFixed(1)} s, ${done.filesChanged} files changed${done.output ? `; it printed:\n${done.output}` : ''}`,
+        );
+      }
+      return;
+    }
     const db = await step(`prepare the subject matter (${subject}): reference database`, () => long.updateReferenceDatabase({ lessonId, subject }));
     Object.assign(progress, { taken: db.taken, applied: db.applied, refused: db.refused.length });
     for (const r of db.refused) note(`${subject}: inbox item ${r.inboxId} (${r.externalId}) refused: ${r.reason}`);
@@ -255,7 +286,9 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     setPhase('proof-reading');
     const progress = status.subjects.find((s) => s.subject === subject)!;
     for (;;) {
-      const result = await step(`proof-read the preparation (${subject})`, () => long.proofReadLesson({ lessonId, subject }));
+      const result = await step(`proof-read the preparation (${subject})`, () =>
+        own.has(subject) ? commands.runProofReadCommands({ lessonId, subject }) : long.proofReadLesson({ lessonId, subject }),
+      );
       progress.proofRead = result;
       if (result.passed) {
         testQueries.push(...result.testQueries);
@@ -278,7 +311,9 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   /** File the preparation: database backup, manifest and stats; old lessons pruned. */
   async function filePreparation(): Promise<void> {
     setPhase('filing');
-    filed = await step('file the preparation', () => long.fileLesson({ lessonId, testQueries, ...(searchProbe ? { searchProbe } : {}) }));
+    // A lesson of the cluster's own files is copied between its snapshot commands, and backed up by its own command: as long as they take.
+    const filing = own.size > 0 ? commands : long;
+    filed = await step('file the preparation', () => filing.fileLesson({ lessonId, testQueries, ...(searchProbe ? { searchProbe } : {}) }));
     status.stats = filed.stats;
     note(
       `filed: ${filed.stats.files} files, ${filed.stats.filesAdded} added, ${filed.stats.filesChanged} changed, ${filed.stats.filesRemoved} removed; backup ${filed.stats.backupFile}`,
@@ -335,7 +370,11 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
       status.summary = `lesson ${lessonId} was filed, but its rollout was aborted; the satellites serve their previous lesson`;
       return 'aborted';
     }
-    status.summary = `lesson ${lessonId}: ${filed!.stats.records} records and ${filed!.stats.documents} documents; served by ${result.serving} satellites`;
+    const content =
+      own.size > 0
+        ? `${filed!.stats.files} files, ${filed!.stats.filesAdded + filed!.stats.filesChanged} new or changed`
+        : `${filed!.stats.records} records and ${filed!.stats.documents} documents`;
+    status.summary = `lesson ${lessonId}: ${content}; served by ${result.serving} satellites`;
     return 'ok';
   }
 

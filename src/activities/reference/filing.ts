@@ -15,6 +15,11 @@ import { LESSON_META_DIR, MANIFEST_FILE, type FiledLesson, type LessonManifest, 
 import type { FiledPreparation, LessonStats } from '../../shared/preparation';
 import { pgDump } from '../../db/pgTools';
 import type { catalogOf } from './catalog';
+import { ApplicationFailure } from '@temporalio/common';
+import { execa } from 'execa';
+import { VERSION_FILE, versionBody } from '../../lesson/layout';
+import { keepAlive } from '../keepAlive';
+import { runAsStep } from './ownSubjects';
 
 type ReferenceConfig = ClusterConfig['reference'];
 
@@ -100,7 +105,10 @@ export async function fileLessonFolder(options: {
   // Each subject's proof-read recorded its answers; a later subject may have changed a
   // shared search file since. The satellites must match the lesson as filed, so the
   // expected answers are taken from the final files (Apache serves them byte for byte).
+  // (A lesson of the cluster's own files is answered by its web server, not file for URL: its answers stand as proof-read.)
+  const own = reference.ownSubjects.length > 0;
   const testQueries = options.testQueries.map((q) => {
+    if (own) return q;
     const file = path.join(dir, ...q.path.split('/').filter(Boolean).map(decodeURIComponent));
     return existsSync(file) ? { ...q, expectedSha256: sha256(readFileSync(file)) } : q;
   });
@@ -123,6 +131,8 @@ export async function fileLessonFolder(options: {
     const stats = filed[0].stats;
     return { lesson: describe(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'), stats), stats, pruned: [] };
   }
+  const previous = await latestFiledLesson(db);
+  if (own) await snapshotServedDir(reference, lessonId, previous);
   if (!existsSync(dir))
     throw new Error(`the lesson folder ${dir} does not exist (removed by hand?); abort this run, and the next run prepares the changes again`);
 
@@ -133,7 +143,6 @@ export async function fileLessonFolder(options: {
     signal: options.signal,
     heartbeat: options.heartbeat,
   });
-  const previous = await latestFiledLesson(db);
   const manifest = await buildManifest(dir, lessonId);
   options.heartbeat?.();
   const manifestText = JSON.stringify(manifest);
@@ -150,6 +159,13 @@ export async function fileLessonFolder(options: {
   writeFileSync(path.join(dir, MANIFEST_FILE), manifestText);
   writeFileSync(path.join(dir, STATS_FILE), JSON.stringify({ lessonId, previous, ...stats }, null, 2));
 
+  if (reference.backup) {
+    await runAsStep(reference.backup, {
+      field: 'reference.backup',
+      env: { LESSON_ID: lessonId, LESSON_DIR: dir, BACKUPS_DIR: reference.backupsDir!, PREVIOUS_LESSON: previous ?? '' },
+    });
+  }
+
   await db.transaction(async (tx) => {
     await tx.query(
       'INSERT INTO lessons (lesson_id, manifest_sha256, stats, backup_file) VALUES ($1, $2, $3, $4) ON CONFLICT (lesson_id) DO NOTHING',
@@ -158,6 +174,47 @@ export async function fileLessonFolder(options: {
   });
   const pruned = await pruneLessons(reference, db, lessonId);
   return { lesson: describe(manifestText, stats), stats, pruned };
+}
+
+/**
+ * Files the cluster's own files: servedDir copied into the lesson folder, between the
+ * snapshot commands (e.g. a checkpoint, or the reference's database stopped and started),
+ * so that the copy is consistent. A copy, never hard links: a database server rewrites its
+ * files in place, and a kept lesson must stay as filed. `cp --reflink=auto` shares blocks
+ * where the file system can (btrfs, XFS) and copies elsewhere. lessonplan adds `version`
+ * (the lesson id, which the load balancer's health check and the examination read).
+ */
+export async function snapshotServedDir(reference: ReferenceConfig, lessonId: string, previous: string | null): Promise<void> {
+  const servedDir = reference.servedDir!;
+  const dir = path.join(reference.lessonsDir, lessonId);
+  const building = `${dir}.building`;
+  if (!existsSync(servedDir)) {
+    throw ApplicationFailure.nonRetryable(
+      `reference.servedDir ${servedDir} does not exist: the subjects' commands should have filled it; fix it, then resume`,
+      'ServedDirMissing',
+    );
+  }
+  for (const name of [VERSION_FILE, LESSON_META_DIR]) {
+    if (existsSync(path.join(servedDir, name))) {
+      throw ApplicationFailure.nonRetryable(
+        `${path.join(servedDir, name)} is lessonplan's to write in every lesson (the lesson id, the manifest): rename it in your application, then resume`,
+        'SubjectWroteOutsideItsFiles',
+      );
+    }
+  }
+  const env = { LESSON_ID: lessonId, LESSON_DIR: servedDir, PREVIOUS_LESSON: previous ?? '', SNAPSHOT_DIR: building };
+  rmSync(building, { recursive: true, force: true });
+  mkdirSync(building, { recursive: true });
+  if (reference.snapshot?.before) await runAsStep(reference.snapshot.before, { field: 'reference.snapshot.before', env });
+  try {
+    await keepAlive(() => execa('cp', ['-a', '--reflink=auto', '--', `${servedDir}/.`, building]));
+  } finally {
+    // Whatever the copy did, what was stopped for it starts again.
+    if (reference.snapshot?.after) await runAsStep(reference.snapshot.after, { field: 'reference.snapshot.after', env });
+  }
+  writeFileSync(path.join(building, VERSION_FILE), versionBody(lessonId));
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(building, dir);
 }
 
 /**

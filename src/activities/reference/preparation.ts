@@ -21,6 +21,7 @@ import { inboxOf } from './inbox';
 import { lectureshipOf, type PreparationRun } from './lectureship';
 import { writeLessonFolder } from './lessonFiles';
 import { proofRead, proofReadingHost } from './proofReading';
+import { checkOwnSubjectMatter, proofReadOwnSubject, runPrepareCommand, type OwnCheckResult, type OwnPrepareResult } from './ownSubjects';
 
 export interface PreparationDependencies {
   config: ClusterConfig;
@@ -177,6 +178,21 @@ export function createPreparationActivities(deps: PreparationDependencies) {
         ),
       );
     },
+    /** Check new subject matter of the cluster's own: its check command says, by exit status. */
+    async runCheckCommand(input: { lessonId: string; subject: string }): Promise<OwnCheckResult> {
+      return checkOwnSubjectMatter(ref, { ...input, previous: await latestFiledLesson(deps.reference) });
+    },
+
+    /** Prepare the subject matter of the cluster's own: one of its update or index-build commands, in servedDir. */
+    async runPrepareCommand(input: { lessonId: string; subject: string; index: number; label: string }): Promise<OwnPrepareResult> {
+      return oneAtATime(input.lessonId, async () => runPrepareCommand(ref, { ...input, previous: await latestFiledLesson(deps.reference) }));
+    },
+
+    /** Proof-read a subject of the cluster's own: its test commands and queries against the reference's web server. */
+    async runProofReadCommands(input: { lessonId: string; subject: string }): Promise<ProofReadResult> {
+      return oneAtATime(input.lessonId, async () => proofReadOwnSubject(ref, { ...input, previous: await latestFiledLesson(deps.reference) }));
+    },
+
     /** Call the scholars: the "lesson-ready" flag names the lesson satellites may copy. */
     async markLessonReady(lesson: { lessonId: string; manifestSha256: string }): Promise<void> {
       await lectureship.setLessonReady(lesson);

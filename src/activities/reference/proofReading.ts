@@ -32,7 +32,7 @@ export function proofReadingHost(reference: ReferenceConfig, port: number): Apac
     name: `${reference.name}-proof-reading`,
     dataDir: path.join(path.dirname(reference.lessonsDir), 'proof-reading'),
     webServer: { port, examPort: port },
-    readableRoots: [reference.lessonsDir],
+    readableRoots: [reference.lessonsDir, ...(reference.servedDir ? [reference.servedDir] : [])],
   };
 }
 
@@ -131,7 +131,8 @@ function answerOf(item: ItemAnswer & { titleTerms?: string[] }): ItemAnswer {
   return answer;
 }
 
-function pointAt(host: ApacheHost, lessonDir: string): void {
+/** Points the proof-reading server's document root at a folder (a lesson, or servedDir). */
+export function pointAt(host: ApacheHost, lessonDir: string): void {
   mkdirSync(host.dataDir, { recursive: true });
   const link = path.join(host.dataDir, 'exam');
   const temp = `${link}.${process.pid}.new`;
