@@ -13,6 +13,7 @@ import { appendFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSyn
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { lessonDir, linkedLesson } from '../src/activities/satellite/lessons';
+import { liveCommandOutput, type LiveCommand } from '../src/operator/liveCommands';
 import { startPrepareLesson } from '../src/operator/prepare';
 import { replayAndRecord } from './helpers/histories';
 import { preparationTestBed, servedVersions, waitForStatus } from './helpers/preparation';
@@ -46,6 +47,8 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
         prepare: [
           { command: python('update.py', '--feed', feed), timeout: '2m' },
           python('build-index.py'),
+          // A slow step that says what it does: lesson watch shows it while it runs.
+          ['python3', '-c', 'import time; print("warming the cache", flush=True); time.sleep(3)'],
           // An operator's mistake, on demand: a file outside what the subject owns.
           [
             'python3',
@@ -83,9 +86,24 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
     { timeout: 300_000 },
     async () => {
       const handle = await startPrepareLesson(client, config, 'test');
-      const result = await handle.result();
+      // What lesson watch reads: the running command and its output, from the activity's heartbeat.
+      const seen: LiveCommand[] = [];
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const live = await liveCommandOutput(client, handle.workflowId).catch(() => undefined);
+          if (live) seen.push(live);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const result = await handle.result().finally(() => (watching = false));
+      await watcher;
       assert.equal(result.phase, 'done', result.summary);
       first = result.lessonId!;
+      assert.ok(
+        seen.some((l) => l.command === 'reference.subjects[0].prepare[2]' && l.output === 'warming the cache'),
+        `seen live: ${JSON.stringify(seen.slice(0, 20))}`,
+      );
       assert.match(result.summary, /served by 4 satellites/);
       assert.deepEqual(
         result.subjects.map((s) => [s.subject, s.found]),

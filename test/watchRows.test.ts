@@ -89,3 +89,10 @@ test('a wait for the maintenance window, and a pause, are said in words', () => 
   assert.match(watchView(prep, rollout({ paused: true })).notice!, /^paused before the next group; lessonplan lesson resume L1 goes on$/);
   assert.equal(watchView(undefined, undefined).teacher, 'waiting for the run to start');
 });
+
+test("a command of the cluster's own that runs shows with the last line it printed; none, no line", () => {
+  const preparing = { ...prep, phase: 'preparing', rollout: undefined } as unknown as PreparationStatus;
+  const view = watchView(preparing, undefined, new Map(), { command: 'reference.subjects[0].prepare[1]', output: 'indexing\n4,000 of 9,000 books' });
+  assert.equal(view.running, 'running reference.subjects[0].prepare[1]: 4,000 of 9,000 books');
+  assert.equal(watchView(preparing, undefined).running, undefined);
+});

@@ -6,6 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type { PreparationStatus } from '../shared/preparation';
 import type { RolloutStatus } from '../shared/rollout';
+import { liveCommandOutput } from './liveCommands';
 
 export interface ProgressPrinter {
   stop(): Promise<void>;
@@ -33,6 +34,11 @@ export function printProgress(client: Client, workflowId: string, out: (line: st
               `proof:${s.subject}:${s.proofRead.passed}`,
               `  subject ${s.subject}: proof-read ${s.proofRead.passed ? 'passed' : 'FAILED'} (${s.proofRead.checks} checks)`,
             );
+        }
+        // What a command of the cluster's own prints, line by line as the heartbeats bring it.
+        const running = await liveCommandOutput(client, workflowId).catch(() => undefined);
+        for (const printed of running?.output.split('\n') ?? []) {
+          if (printed.trim()) say(`out:${running!.command}:${printed}`, `    ${running!.command}: ${printed}`);
         }
         if (prep.halted) say(`halt:${prep.halted.since}`, `  HALTED in "${prep.halted.step}": ${prep.halted.reason}`);
         if (prep.stats)

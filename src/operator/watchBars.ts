@@ -10,6 +10,7 @@ import type { PreparationStatus } from '../shared/preparation';
 import type { RolloutStatus } from '../shared/rollout';
 import type { ProgressPrinter } from './progress';
 import { liveCopyBytes } from './liveCopies';
+import { liveCommandOutput } from './liveCommands';
 import { watchView, type BarRow } from './watchRows';
 
 type Bar = ReturnType<cliProgress.MultiBar['create']>;
@@ -60,8 +61,10 @@ export function showBars(client: Client, workflowId: string, stream: NodeJS.Writ
           rolloutId && rollout
             ? await liveCopyBytes(client, rolloutId, satellites).catch(() => new Map<string, number>())
             : new Map<string, number>();
-        const view = watchView(prep, rollout, live);
+        const command = await liveCommandOutput(client, workflowId).catch(() => undefined);
+        const view = watchView(prep, rollout, live, command);
         line('teacher', view.teacher);
+        if (view.running || lines.has('running')) line('running', view.running ?? '');
         const pad = width([...view.groups, ...view.satellites]);
         for (const row of view.groups) bar(row, pad);
         for (const row of view.satellites) bar(row, pad);

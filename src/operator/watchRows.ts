@@ -6,6 +6,7 @@
 import type { PreparationStatus } from '../shared/preparation';
 import type { RolloutStatus, SatelliteStatus } from '../shared/rollout';
 import { resumeCommand } from '../shared/summaries';
+import type { LiveCommand } from './liveCommands';
 import { formatBytes } from './progress';
 
 export interface BarRow {
@@ -20,6 +21,8 @@ export interface BarRow {
 
 export interface WatchView {
   teacher: string;
+  /** A command of the cluster's own running on the reference, and the last line it printed. */
+  running?: string;
   groups: BarRow[];
   satellites: BarRow[];
   notice?: string;
@@ -36,6 +39,7 @@ export function watchView(
   prep: PreparationStatus | undefined,
   rollout: RolloutStatus | undefined,
   liveBytes: Map<string, number> = new Map(),
+  liveCommand?: LiveCommand,
 ): WatchView {
   const subjects = prep?.subjects.map((s) => `${s.subject} ${s.applied}${s.refused ? ` (+${s.refused} refused)` : ''}`).join(', ');
   const teacher = prep
@@ -73,5 +77,6 @@ export function watchView(
   } else if (rollout?.window && !rollout.window.open) {
     notice = `waiting for the maintenance window (${rollout.window.spec}): group ${rollout.window.parkedBefore} goes in at ${rollout.window.opensAt}`;
   } else if (rollout?.paused) notice = `paused before the next group; ${resumeCommand(rollout.lessonId)} goes on`;
-  return { teacher, groups, satellites, notice };
+  const running = liveCommand ? `running ${liveCommand.command}: ${liveCommand.output.split('\n').at(-1) ?? ''}` : undefined;
+  return { teacher, ...(running ? { running } : {}), groups, satellites, notice };
 }

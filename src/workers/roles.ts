@@ -34,7 +34,7 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 export interface RoleWorker {
   role: Role;
   name: string;
-  options: Pick<WorkerOptions, 'taskQueue' | 'workflowsPath' | 'workflowBundle' | 'activities'>;
+  options: Pick<WorkerOptions, 'taskQueue' | 'workflowsPath' | 'workflowBundle' | 'activities' | 'maxHeartbeatThrottleInterval'>;
   close(): Promise<void>;
 }
 
@@ -83,6 +83,8 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
         name: config.reference.name,
         options: {
           taskQueue: REFERENCE_TASK_QUEUE,
+          // Heartbeats carry what a command of the cluster's own prints: sent within 2 s, not the SDK's 80% of the heartbeat timeout.
+          maxHeartbeatThrottleInterval: '2s',
           activities: {
             ...createReferenceActivities({
               operational,

@@ -91,18 +91,27 @@ function commandHeartbeat(field: string): { onOutput: (tail: string) => void; st
   const ctx = Context.current();
   let output = '';
   let beatAt = 0;
+  let trailing: NodeJS.Timeout | undefined;
   const beat = () => {
     beatAt = Date.now();
+    trailing = undefined;
     ctx.heartbeat({ command: field, output });
   };
   beat();
   const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
   return {
+    // At most a beat a second, and the last output always goes out (a trailing beat), however fast it comes.
     onOutput: (tail) => {
       output = tail;
-      if (Date.now() - beatAt >= 1_000) beat();
+      if (trailing) return;
+      const wait = 1_000 - (Date.now() - beatAt);
+      if (wait <= 0) beat();
+      else trailing = setTimeout(beat, wait);
     },
-    stop: () => clearInterval(timer),
+    stop: () => {
+      clearInterval(timer);
+      if (trailing) clearTimeout(trailing);
+    },
   };
 }
 
