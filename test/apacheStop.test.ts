@@ -12,9 +12,8 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa, type ResultPromise } from 'execa';
-import { apachePid, startApache, stopApache, WebServerError } from '../src/activities/satellite/apache';
+import { apachePid, startApache, stopApache, WebServerError, type ApacheSatellite } from '../src/activities/satellite/apache';
 import { createSatelliteActivities } from '../src/activities/satellite';
-import type { SatelliteConfig } from '../src/config/schema';
 import { freeStablePort, isPortFree } from '../src/stack/ports';
 import { isAlive } from '../src/stack/processes';
 
@@ -25,7 +24,7 @@ describe('stopping Apache when the stop cannot be confirmed', () => {
   // Apache's children run as www-data when we are root: they must reach the files.
   chmodSync(dir, 0o755);
   const ports = new Set<number>();
-  const satellites: SatelliteConfig[] = [];
+  const satellites: ApacheSatellite[] = [];
   const others: ResultPromise[] = [];
   after(async () => {
     for (const other of others) other.kill('SIGKILL');
@@ -37,7 +36,7 @@ describe('stopping Apache when the stop cannot be confirmed', () => {
   });
 
   /** A satellite of its own, serving a big (sparse) file that a slow download can hold on to. */
-  async function satellite(name: string): Promise<SatelliteConfig> {
+  async function satellite(name: string): Promise<ApacheSatellite> {
     const dataDir = path.join(dir, name);
     mkdirSync(path.join(dataDir, 'lessons/big'), { recursive: true });
     const big = openSync(path.join(dataDir, 'lessons/big/big.bin'), 'w');
@@ -52,7 +51,7 @@ describe('stopping Apache when the stop cannot be confirmed', () => {
       dataDir,
       url: `http://127.0.0.1:${port}/`,
       webServer: { kind: 'apache', port, examPort: await freeStablePort(ports) },
-    } as SatelliteConfig;
+    } as ApacheSatellite;
     satellites.push(s);
     assert.equal(await startApache(s, 'serve'), 'started');
     return s;

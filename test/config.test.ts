@@ -426,6 +426,22 @@ describe('config: bad files get one clear line per problem', () => {
     }
   });
 
+  test("a satellite's own services: a service without a stop command is refused at load, naming the field; paths resolved", () => {
+    const config: any = minimal();
+    const own = (services: unknown[]) => ({ kind: 'own', port: 9001, lessonLink: 'srv/current', services });
+    config.satellites[0].webServer = own([{ name: 'app', start: ['./app.sh', 'start'], isUp: ['./app.sh', 'status'] }]);
+    assert.deepEqual(
+      problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, '')),
+      ['satellites[0].webServer.services[0].stop: is required (expected a command as an argument array, or { command: [...], timeout: "10m" })'],
+    );
+    config.satellites[0].webServer = own([{ name: 'app', start: ['./app.sh', 'start'], stop: ['./app.sh', 'stop'] }]);
+    const loaded = parseConfig(stringify(config), 'own.yaml', dir).satellites[0]!.webServer;
+    assert.equal(loaded.kind, 'own');
+    if (loaded.kind !== 'own') return;
+    assert.equal(loaded.lessonLink, path.join(dir, 'srv/current'));
+    assert.deepEqual(loaded.services[0]!.stop, { command: [path.join(dir, 'app.sh'), 'stop'], timeout: 10 * 60_000, cwd: dir });
+  });
+
   test('the CLI prints one line per problem and exits 2', async () => {
     const config: any = minimal();
     config.satellites[0].url = 'not a url';

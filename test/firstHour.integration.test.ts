@@ -9,6 +9,7 @@
  * halt and the worker's Prometheus endpoint has the rollout's figures.
  * (Bringing the stack up is the main job's test; resuming from the UI, temporalUi's.)
  */
+import { apacheOf } from '../src/activities/satellite/apache';
 import assert from 'node:assert/strict';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -58,7 +59,7 @@ describe("an operator's first hour, from the README", async () => {
   });
 
   /** Another program on girl-1's examination port: her examination's web server cannot start. */
-  const girl1 = config.satellites.find((s) => s.name === 'girl-1')!;
+  const girl1 = apacheOf(config.satellites.find((s) => s.name === 'girl-1')!);
   let squatter: Server | undefined;
 
   test('enroll, fill the inbox, start and watch a lesson, see it halt, resume after the fix', { timeout: 300_000 }, async () => {

@@ -8,7 +8,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ClusterConfig } from '../config/schema';
 import type { Logger } from '../logging';
-import { apachePid } from '../activities/satellite/apache';
+import { apacheOf, apachePid } from '../activities/satellite/apache';
+import { isOwnSatellite, servicesRunning } from '../activities/satellite/ownServices';
 import { describeHolders, isPortFree, portHolders } from '../stack/ports';
 import { postgresServerRunning } from '../stack/postgresServer';
 import { readStackState, startStack, type StackState } from '../stack/stack';
@@ -86,7 +87,7 @@ export async function checksBeforeUp(config: ClusterConfig): Promise<string[]> {
   // The local cluster: a satellite's port only when its Apache does not run yet.
   config.satellites.forEach((s) => folder(`satellite ${s.name}: dataDir`, s.dataDir));
   for (const [i, s] of config.satellites.entries()) {
-    if (apachePid(s, 'serve')) continue;
+    if (isOwnSatellite(s) ? await servicesRunning(s) : apachePid(apacheOf(s), 'serve')) continue;
     await port(`satellite ${s.name}: `, s.webServer.port, `satellites[${i}].webServer.port`, another(`satellites[${i}].webServer.port`));
   }
   if (config.loadBalancer.kind === 'haproxy') {

@@ -1,12 +1,13 @@
 /**
  * The local cluster of the demo and the tests: every satellite of the config as a
- * real Apache instance on loopback, with its own config, ports and data folder, and
+ * real Apache instance on loopback (or its own services, once it has a lesson), with its own config, ports and data folder, and
  * one real HAProxy in front. Started and stopped by lessonplan itself.
  */
 import { mkdirSync } from 'node:fs';
 import type { ClusterConfig } from '../config/schema';
 import type { Logger } from '../logging';
-import { apachePid, portAnswers, startApache, stopApache } from '../activities/satellite/apache';
+import { apacheOf, apachePid, portAnswers, startApache, stopApache } from '../activities/satellite/apache';
+import { isOwnSatellite, servicesRunning, startServices, stopServices } from '../activities/satellite/ownServices';
 import { linkedLesson } from '../activities/satellite/lessons';
 import { haproxyPid, startHaproxy, stopHaproxy } from './haproxy';
 
@@ -24,14 +25,23 @@ export async function clusterUp(config: ClusterConfig, log?: Logger): Promise<vo
       } catch (err) {
         throw new Error(`satellite ${satellite.name}: dataDir ${satellite.dataDir} cannot be created: ${(err as Error).message}`);
       }
-      if (!apachePid(satellite, 'serve')) {
+      if (isOwnSatellite(satellite)) {
+        // The satellite's own services serve a lesson: before the first rollout there is none to start them on.
+        if (!linkedLesson(satellite)) continue;
+        if ((await startServices(satellite)) === 'started') {
+          startedHere.push(() => stopServices(satellite));
+          log?.info({ satellite: satellite.name, port: satellite.webServer.port }, 'services started');
+        }
+        continue;
+      }
+      const apache = apacheOf(satellite);
+      if (!apachePid(apache, 'serve')) {
         startedHere.push(() => {
           log?.info({ satellite: satellite.name }, 'stopping Apache again');
-          return stopApache(satellite, 'serve');
+          return stopApache(apache, 'serve');
         });
       }
-      if ((await startApache(satellite, 'serve')) === 'started')
-        log?.info({ satellite: satellite.name, port: satellite.webServer.port }, 'Apache started');
+      if ((await startApache(apache, 'serve')) === 'started') log?.info({ satellite: satellite.name, port: apache.webServer.port }, 'Apache started');
     }
     if (config.loadBalancer.kind === 'haproxy') {
       if (!haproxyPid(config)) {
@@ -51,9 +61,15 @@ export async function clusterUp(config: ClusterConfig, log?: Logger): Promise<vo
 export async function clusterDown(config: ClusterConfig, log?: Logger): Promise<void> {
   if (config.loadBalancer.kind === 'haproxy') await stopHaproxy(config);
   for (const satellite of config.satellites) {
+    if (isOwnSatellite(satellite)) {
+      if (await servicesRunning(satellite))
+        await stopServices(satellite).catch((err) => log?.warn({ err, satellite: satellite.name }, 'could not stop its services'));
+      continue;
+    }
+    const apache = apacheOf(satellite);
     for (const mode of ['serve', 'exam'] as const) {
-      if (apachePid(satellite, mode) || (await portAnswers(mode === 'serve' ? satellite.webServer.port : satellite.webServer.examPort))) {
-        await stopApache(satellite, mode).catch((err) => log?.warn({ err, satellite: satellite.name }, 'could not stop Apache'));
+      if (apachePid(apache, mode) || (await portAnswers(mode === 'serve' ? apache.webServer.port : apache.webServer.examPort))) {
+        await stopApache(apache, mode).catch((err) => log?.warn({ err, satellite: satellite.name }, 'could not stop Apache'));
       }
     }
   }

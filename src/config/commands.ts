@@ -32,6 +32,27 @@ export function referenceCommands(config: ClusterConfig): CommandField[] {
   return fields;
 }
 
+/** The cluster's own test commands a satellite with its own services runs in its examination: the subjects' proof-read commands. */
+export function examinationCommands(config: ClusterConfig): CommandField[] {
+  return referenceCommands(config).filter((f) => f.path.includes('proofRead'));
+}
+
+/** Every command of the cluster's own one satellite runs: its services', and the examination's. */
+export function satelliteCommands(config: ClusterConfig, name: string | undefined): CommandField[] {
+  const fields: CommandField[] = [];
+  config.satellites.forEach((s, i) => {
+    if (s.webServer.kind !== 'own' || (name !== undefined && s.name !== name)) return;
+    s.webServer.services.forEach((service, j) => {
+      for (const key of ['start', 'stop', 'isUp'] as const) {
+        const command = service[key];
+        if (command) fields.push({ path: ['satellites', i, 'webServer', 'services', j, key], command });
+      }
+    });
+    fields.push(...examinationCommands(config));
+  });
+  return fields;
+}
+
 /** Where a program is found: its own path when it has a "/", else the first match in PATH. */
 export function findProgram(program: string, searchPath = process.env.PATH ?? ''): string | undefined {
   const candidates = program.includes('/')
@@ -51,7 +72,7 @@ export function findProgram(program: string, searchPath = process.env.PATH ?? ''
 }
 
 /** Refuses, as a config error of `file`, commands of these roles whose program is not on this machine. */
-export function checkProgramsOfRoles(config: ClusterConfig, file: string, roles: { role: Role | 'all-in-one' }[]): void {
+export function checkProgramsOfRoles(config: ClusterConfig, file: string, roles: { role: Role | 'all-in-one'; name?: string }[]): void {
   const shown = path.relative(process.cwd(), file) || file;
   const problems = missingPrograms(config, roles);
   if (problems.length > 0)
@@ -62,10 +83,20 @@ export function checkProgramsOfRoles(config: ClusterConfig, file: string, roles:
 }
 
 /** One line per command of these roles whose program is not on this machine, naming the field. */
-export function missingPrograms(config: ClusterConfig, roles: { role: Role | 'all-in-one' }[]): string[] {
-  const runsReference = roles.some((r) => r.role === 'reference' || r.role === 'all-in-one');
-  const fields = runsReference ? referenceCommands(config) : [];
+export function missingPrograms(config: ClusterConfig, roles: { role: Role | 'all-in-one'; name?: string }[]): string[] {
+  const fields = roles.flatMap((r) =>
+    r.role === 'all-in-one'
+      ? [...referenceCommands(config), ...satelliteCommands(config, undefined)]
+      : r.role === 'reference'
+        ? referenceCommands(config)
+        : r.role === 'satellite'
+          ? satelliteCommands(config, r.name)
+          : [],
+  );
+  const seen = new Set<string>();
   return fields.flatMap(({ path: keys, command }) => {
+    if (seen.has(fieldPath(keys))) return [];
+    seen.add(fieldPath(keys));
     const program = command.command[0]!;
     if (findProgram(program)) return [];
     const where = program.includes('/') ? 'no executable file there' : 'not found in PATH';

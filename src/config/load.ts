@@ -127,7 +127,23 @@ function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
       lessonsDir: abs(config.reference.lessonsDir),
       backupsDir: abs(config.reference.backupsDir ?? path.join(path.dirname(config.reference.lessonsDir), 'backups')),
     },
-    satellites: config.satellites.map((s) => ({ ...s, dataDir: abs(s.dataDir) })),
+    satellites: config.satellites.map((s) => ({
+      ...s,
+      dataDir: abs(s.dataDir),
+      webServer:
+        s.webServer.kind === 'own'
+          ? {
+              ...s.webServer,
+              lessonLink: abs(s.webServer.lessonLink),
+              services: s.webServer.services.map((service) => ({
+                ...service,
+                start: run(service.start),
+                stop: run(service.stop),
+                ...(service.isUp ? { isUp: run(service.isUp) } : {}),
+              })),
+            }
+          : s.webServer,
+    })),
     ...(config.master?.api.tls
       ? {
           master: {

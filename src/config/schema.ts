@@ -126,59 +126,6 @@ const postgres = z.strictObject({
   embedded: z.strictObject({ port: port.default(0) }).default({ port: 0 }),
 });
 
-const apacheWebServer = z.strictObject({
-  kind: z.literal('apache'),
-  /** Port users reach through the load balancer. */
-  port: fixedPort,
-  /** Private port for the examination: Apache answers here while the load balancer keeps the satellite out. */
-  examPort: fixedPort,
-  /** Optional overrides of how to start and stop it (argument arrays, never shell strings). */
-  start: command.optional(),
-  stop: command.optional(),
-});
-
-const satellite = z.strictObject({
-  name,
-  group: name,
-  /** Host the satellite runs on; its worker polls the task queue satellite-<name>. */
-  host: z.string().min(1).default('localhost'),
-  /** Where this satellite keeps its copy of the lessons; written into its Apache configs. */
-  dataDir: generatedConfigText(APACHE),
-  webServer: apacheWebServer,
-  /** URL users (and the load balancer's health check) reach this satellite at; its host goes into HAProxy's config. */
-  url: z.url({
-    hostname: SAFE_HOSTNAME,
-    error: (issue) => {
-      const host = hostnameOf(issue.input);
-      return host !== undefined && !SAFE_HOSTNAME.test(host)
-        ? `expected a host name of letters, digits, ".", "-" and "_", or an IP address (it goes into ${HAPROXY}), found ${JSON.stringify(host)}`
-        : undefined;
-    },
-  }),
-  /** Caps the copy's bandwidth (KiB/s), so that copying does not starve the satellites still serving. */
-  copyBandwidthLimit: integer().min(1).optional(),
-});
-
-const haproxy = z.strictObject({
-  kind: z.literal('haproxy'),
-  /** Port users connect to. */
-  frontendPort: fixedPort,
-  /** HAProxy runtime API: a unix socket path, or host:port. */
-  runtimeApi: generatedConfigText(HAPROXY),
-  /** The backend of the satellites; its servers are named after them (names are safe there by their own pattern). */
-  backend: haproxyName.default('satellites'),
-  /** A drain waits for in-flight sessions to reach zero, at most this long. */
-  drainDeadline: duration.default(30_000),
-  /** How long to wait for the load balancer to report a server healthy again. */
-  healthyDeadline: duration.default(60_000),
-});
-
-const noLoadBalancerControl = z.strictObject({
-  kind: z.literal('none'),
-  /** Without control, the rollout relies on health checks and this wait, as in the seed. */
-  healthCheckWait: duration.default(60_000),
-});
-
 /**
  * A field that takes one of several shapes, told apart by the value's type (a list or a
  * mapping, a string or a mapping), so that a mistake inside the chosen shape is reported
@@ -214,6 +161,88 @@ const userCommand = chosenByType('a command as an argument array, or { command: 
   Array.isArray(value) ? command : typeof value === 'object' && value !== null ? userCommandObject : undefined,
 ).transform((c) => (Array.isArray(c) ? { command: c, timeout: DEFAULT_COMMAND_TIMEOUT_MS, cwd: '' } : { ...c, cwd: '' }));
 export type UserCommand = z.output<typeof userCommand>;
+
+const apacheWebServer = z.strictObject({
+  kind: z.literal('apache'),
+  /** Port users reach through the load balancer. */
+  port: fixedPort,
+  /** Private port for the examination: Apache answers here while the load balancer keeps the satellite out. */
+  examPort: fixedPort,
+  /** Optional overrides of how to start and stop it (argument arrays, never shell strings). */
+  start: command.optional(),
+  stop: command.optional(),
+});
+
+/** One service of the satellite's own that reads the lesson: how to start and stop it, and how to tell it is up. */
+const ownService = z.strictObject({
+  name,
+  /** Returns once the service is started (as `apachectl start` does); the satellite's worker runs it. */
+  start: userCommand,
+  /** Returns once it is stopped: without one, a lesson could never be switched under it. */
+  stop: userCommand,
+  /** Exit status 0 while it is up and answering; polled after start (until up) and after stop (until not). */
+  isUp: userCommand.optional(),
+});
+
+/**
+ * The satellite's own services (its web server with the user's own config, its database
+ * server, an application server), in dependency order: started in this order, stopped in
+ * the reverse. They read the lesson at `lessonLink`, which lessonplan points at the lesson
+ * to serve (through `<dataDir>/current`).
+ */
+const ownWebServer = z.strictObject({
+  kind: z.literal('own'),
+  /** The port users reach through the load balancer, answered by these services; the examination asks it while the satellite is out. */
+  port: fixedPort,
+  /** Where the services read the lesson: a symbolic link lessonplan makes, to <dataDir>/current. */
+  lessonLink: z.string().min(1),
+  services: z.array(ownService).min(1, 'expected at least one service (the web server users reach)'),
+  /** How long a service gets to come up (isUp) after its start command, or to go down after its stop. */
+  upDeadline: duration.default(60_000),
+});
+
+const satellite = z.strictObject({
+  name,
+  group: name,
+  /** Host the satellite runs on; its worker polls the task queue satellite-<name>. */
+  host: z.string().min(1).default('localhost'),
+  /** Where this satellite keeps its copy of the lessons; written into its Apache configs. */
+  dataDir: generatedConfigText(APACHE),
+  /** Apache run by lessonplan on the lesson's files (kind: apache), or the satellite's own services (kind: own). */
+  webServer: z.discriminatedUnion('kind', [apacheWebServer, ownWebServer]),
+  /** URL users (and the load balancer's health check) reach this satellite at; its host goes into HAProxy's config. */
+  url: z.url({
+    hostname: SAFE_HOSTNAME,
+    error: (issue) => {
+      const host = hostnameOf(issue.input);
+      return host !== undefined && !SAFE_HOSTNAME.test(host)
+        ? `expected a host name of letters, digits, ".", "-" and "_", or an IP address (it goes into ${HAPROXY}), found ${JSON.stringify(host)}`
+        : undefined;
+    },
+  }),
+  /** Caps the copy's bandwidth (KiB/s), so that copying does not starve the satellites still serving. */
+  copyBandwidthLimit: integer().min(1).optional(),
+});
+
+const haproxy = z.strictObject({
+  kind: z.literal('haproxy'),
+  /** Port users connect to. */
+  frontendPort: fixedPort,
+  /** HAProxy runtime API: a unix socket path, or host:port. */
+  runtimeApi: generatedConfigText(HAPROXY),
+  /** The backend of the satellites; its servers are named after them (names are safe there by their own pattern). */
+  backend: haproxyName.default('satellites'),
+  /** A drain waits for in-flight sessions to reach zero, at most this long. */
+  drainDeadline: duration.default(30_000),
+  /** How long to wait for the load balancer to report a server healthy again. */
+  healthyDeadline: duration.default(60_000),
+});
+
+const noLoadBalancerControl = z.strictObject({
+  kind: z.literal('none'),
+  /** Without control, the rollout relies on health checks and this wait, as in the seed. */
+  healthCheckWait: duration.default(60_000),
+});
 
 /** A path inside the lesson, "/"-separated, without "..": a file, or a folder when it ends with "/". */
 const lessonPath = z
@@ -520,6 +549,8 @@ export const clusterConfigSchema = z
 /** The cluster configuration after validation (durations in milliseconds, paths absolute). */
 export type ClusterConfig = z.output<typeof clusterConfigSchema>;
 export type SatelliteConfig = ClusterConfig['satellites'][number];
+export type ApacheWebServerConfig = z.output<typeof apacheWebServer>;
+export type OwnWebServerConfig = z.output<typeof ownWebServer>;
 export type DatabaseConfig = ClusterConfig['operationalDatabase'];
 export type SlaveConfig = ClusterConfig['slaves'][number];
 export type LoadBalancerConfig = ClusterConfig['loadBalancer'];
@@ -649,7 +680,8 @@ function listenersOf(config: ClusterConfig): Listener[] {
   }
   listen(['reference', 'proofReadPort'], [config.reference.host], config.reference.proofReadPort);
   config.satellites.forEach((s, i) => {
-    for (const key of ['port', 'examPort'] as const) listen(['satellites', i, 'webServer', key], [s.host], s.webServer[key], `satellite "${s.name}"`);
+    listen(['satellites', i, 'webServer', 'port'], [s.host], s.webServer.port, `satellite "${s.name}"`);
+    if (s.webServer.kind === 'apache') listen(['satellites', i, 'webServer', 'examPort'], [s.host], s.webServer.examPort, `satellite "${s.name}"`);
   });
   if (config.loadBalancer.kind === 'haproxy') {
     // HAProxy runs where its runtime API is: host:port, or else a socket beside the reference's worker.

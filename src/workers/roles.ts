@@ -20,6 +20,8 @@ import { createMasterClient } from '../activities/slave/masterClient';
 import { slaveCredential } from '../master/credentials';
 import { startMasterService } from '../master/service';
 import { readMasterCa } from '../master/tls';
+import { examinationCommands } from '../config/commands';
+import { fieldPath } from '../config/messages';
 import { migrateReplica } from '../model/deploy';
 import type { Logger } from '../logging';
 import { MASTER_TASK_QUEUE, ORCHESTRATION_TASK_QUEUE, REFERENCE_TASK_QUEUE, satelliteTaskQueue, slaveTaskQueue } from '../shared/names';
@@ -116,7 +118,12 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
         options: {
           taskQueue: satelliteTaskQueue(satellite.name),
           activities: {
-            ...createSatelliteActivities({ satellite, testCommand: config.reference.testCommand, chromium: config.reference.chromium }),
+            ...createSatelliteActivities({
+              satellite,
+              testCommand: config.reference.testCommand,
+              chromium: config.reference.chromium,
+              ownTestCommands: examinationCommands(config).map(({ path, command }) => ({ field: fieldPath(path), command })),
+            }),
             ...createDescribeHostActivity(role, satellite.name),
           },
         },

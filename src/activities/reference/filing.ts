@@ -19,7 +19,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import { VERSION_FILE, versionBody } from '../../lesson/layout';
 import { keepAlive } from '../keepAlive';
-import { runAsStep } from './ownSubjects';
+import { runAsStep } from '../common/commandStep';
 
 type ReferenceConfig = ClusterConfig['reference'];
 

@@ -23,12 +23,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { fieldPath } from '../../config/messages';
 import { NEW_MATTER_EXIT, NOTHING_NEW_EXIT, type ClusterConfig, type OwnSubject } from '../../config/schema';
 import { sha256 } from '../../lesson/manifest';
-import { HEARTBEAT_EVERY_MS } from '../../shared/heartbeats';
 import { LESSON_META_DIR, type TestQuery } from '../../shared/lesson';
 import type { ProofReadResult } from '../../shared/preparation';
 import { freeStablePort } from '../../stack/ports';
 import { startApache, stopApache } from '../satellite/apache';
-import { runUserCommand, UserCommandFailed, type CommandRun } from '../common/userCommand';
+import { runAsStep } from '../common/commandStep';
 import { VERSION_FILE } from '../../lesson/layout';
 import { pointAt, proofReadingHost } from './proofReading';
 
@@ -84,52 +83,6 @@ export function lessonEnvironment(
     PREVIOUS_LESSON: lesson.previous ?? '',
     PREVIOUS_LESSON_DIR: lesson.previous ? path.join(reference.lessonsDir, lesson.previous) : '',
   };
-}
-
-/** Heartbeats while a command runs, carrying the command and the last lines it printed. */
-function commandHeartbeat(field: string): { onOutput: (tail: string) => void; stop: () => void } {
-  const ctx = Context.current();
-  let output = '';
-  let beatAt = 0;
-  let trailing: NodeJS.Timeout | undefined;
-  const beat = () => {
-    beatAt = Date.now();
-    trailing = undefined;
-    ctx.heartbeat({ command: field, output });
-  };
-  beat();
-  const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
-  return {
-    // At most a beat a second, and the last output always goes out (a trailing beat), however fast it comes.
-    onOutput: (tail) => {
-      output = tail;
-      if (trailing) return;
-      const wait = 1_000 - (Date.now() - beatAt);
-      if (wait <= 0) beat();
-      else trailing = setTimeout(beat, wait);
-    },
-    stop: () => {
-      clearInterval(timer);
-      if (trailing) clearTimeout(trailing);
-    },
-  };
-}
-
-/** Runs one command of the cluster's own as an activity's work: beats while it runs; a failure is the operator's to fix. */
-export async function runAsStep(
-  command: OwnSubject['check'],
-  options: { field: string; env: Record<string, string>; accept?: number[]; expected?: string },
-): Promise<CommandRun> {
-  const beats = commandHeartbeat(options.field);
-  try {
-    return await runUserCommand(command, { ...options, signal: Context.current().cancellationSignal, onOutput: beats.onOutput });
-  } catch (err) {
-    // Retrying would only run it again unchanged: the operator fixes the cause and resumes.
-    if (err instanceof UserCommandFailed) throw ApplicationFailure.nonRetryable(err.message, 'UserCommandFailed');
-    throw err;
-  } finally {
-    beats.stop();
-  }
 }
 
 /** Check new subject matter: the subject's check command, by its exit status. */

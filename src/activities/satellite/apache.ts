@@ -15,7 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import type { SatelliteConfig } from '../../config/schema';
+import type { ApacheWebServerConfig, SatelliteConfig } from '../../config/schema';
 import { describeHolders, portHolders, type PortHolder } from '../../stack/ports';
 import { isAlive } from '../../stack/processes';
 
@@ -24,7 +24,7 @@ import { isAlive } from '../../stack/processes';
  * instance. `readableRoots` are folders outside dataDir that its links may point into.
  */
 export type ApacheHost = Pick<SatelliteConfig, 'name' | 'dataDir'> & {
-  webServer: Pick<SatelliteConfig['webServer'], 'port' | 'examPort' | 'start' | 'stop'>;
+  webServer: Pick<ApacheWebServerConfig, 'port' | 'examPort' | 'start' | 'stop'>;
   readableRoots?: string[];
 };
 
@@ -247,4 +247,17 @@ export async function stopApache(satellite: ApacheHost, mode: ApacheMode, deadli
   throw new WebServerError(
     `Apache (${mode}) of ${satellite.name} still answers on port ${p.port} ${after}${holders.length > 0 ? ` (${describeHolders(holders)})` : ''}`,
   );
+}
+
+/** A satellite whose web server is lessonplan's Apache. */
+export type ApacheSatellite = SatelliteConfig & { webServer: ApacheWebServerConfig };
+
+export function isApacheSatellite(satellite: SatelliteConfig): satellite is ApacheSatellite {
+  return satellite.webServer.kind === 'apache';
+}
+
+/** The satellite as an Apache host: only for one whose web server is lessonplan's Apache. */
+export function apacheOf(satellite: SatelliteConfig): ApacheSatellite {
+  if (!isApacheSatellite(satellite)) throw new Error(`satellite ${satellite.name} runs its own services, not lessonplan's Apache`);
+  return satellite;
 }

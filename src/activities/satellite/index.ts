@@ -5,12 +5,14 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { SatelliteConfig } from '../../config/schema';
+import type { SatelliteConfig, UserCommand } from '../../config/schema';
 import type { FiledLesson } from '../../shared/lesson';
 import { bytesCopied, examinationFailures } from '../../shared/metrics';
 import type { ExaminationResult, SatelliteService } from '../../shared/rollout';
-import { apachePid, startApache, stopApache } from './apache';
-import { examine } from './examination';
+import { apacheOf, apachePid, startApache, stopApache } from './apache';
+import { isOwnSatellite, ServiceError, servicesRunning, startServices, stopServices } from './ownServices';
+import { UserCommandFailed } from '../common/userCommand';
+import { examine, examineOnOwnServices } from './examination';
 import { keepAlive } from '../keepAlive';
 import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, type CopyResult } from './lessons';
 
@@ -20,18 +22,32 @@ export interface SatelliteDependencies {
   testCommand?: string[];
   /** The browser of the built-in test; without it (and without a command) the examination runs the queries only. */
   chromium?: string;
+  /** With the satellite's own services: the cluster's own test commands the examination runs here. */
+  ownTestCommands?: { field: string; command: UserCommand }[];
 }
 
-export function createSatelliteActivities({ satellite, testCommand, chromium }: SatelliteDependencies) {
+/** A service command that failed is the operator's to fix: not retried. */
+async function asOperatorsToFix<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof UserCommandFailed || err instanceof ServiceError) throw ApplicationFailure.nonRetryable(err.message, 'ServiceFailed');
+    throw err;
+  }
+}
+
+export function createSatelliteActivities({ satellite, testCommand, chromium, ownTestCommands = [] }: SatelliteDependencies) {
   return {
-    /** Stop chatting: Apache stops gracefully (in-flight requests finish); verified by the port closing. */
+    /** Stop chatting: Apache stops gracefully (in-flight requests finish), verified by the port closing; or the satellite's own services stop, last first. */
     async stopWebServer(): Promise<string> {
-      return stopApache(satellite, 'serve');
+      if (isOwnSatellite(satellite)) return asOperatorsToFix(() => stopServices(satellite, Context.current().cancellationSignal));
+      return stopApache(apacheOf(satellite), 'serve');
     },
 
-    /** Leave the classroom: Apache serves again; verified by the port answering. */
+    /** Leave the classroom: Apache serves again, verified by the port answering; or the satellite's own services start on the current lesson. */
     async startWebServer(): Promise<string> {
-      return startApache(satellite, 'serve');
+      if (isOwnSatellite(satellite)) return asOperatorsToFix(() => startServices(satellite, Context.current().cancellationSignal));
+      return startApache(apacheOf(satellite), 'serve');
     },
 
     /** The lesson: rsync from the reference's filed lesson, then every file checked against the manifest. */
@@ -75,13 +91,11 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
       };
       try {
         // The browser test or a test command can be silent for a while.
+        const onCheck = (done: number) => ctx.heartbeat({ checks: done });
         const result = await keepAlive(() =>
-          examine(satellite, lesson, {
-            testCommand,
-            chromium,
-            signal: ctx.cancellationSignal,
-            onCheck: (done) => ctx.heartbeat({ checks: done }),
-          }),
+          isOwnSatellite(satellite)
+            ? examineOnOwnServices(satellite, lesson, { testCommands: ownTestCommands, signal: ctx.cancellationSignal, onCheck })
+            : examine(apacheOf(satellite), lesson, { testCommand, chromium, signal: ctx.cancellationSignal, onCheck }),
         );
         if (!result.passed) failed(`${result.failures.length} checks failed`, { failures: result.failures });
         return result;
@@ -101,7 +115,8 @@ export function createSatelliteActivities({ satellite, testCommand, chromium }: 
 
     /** What this satellite serves (or would once started) and whether its web server runs: the start of a rollout repairs from it. */
     async describeService(): Promise<SatelliteService> {
-      return { current: linkedLesson(satellite, 'current') ?? null, webServerRunning: apachePid(satellite, 'serve') !== undefined };
+      const running = isOwnSatellite(satellite) ? await servicesRunning(satellite) : apachePid(apacheOf(satellite), 'serve') !== undefined;
+      return { current: linkedLesson(satellite, 'current') ?? null, webServerRunning: running };
     },
 
     /** The lesson this satellite serves (or would serve once started). */

@@ -111,8 +111,13 @@ async function copyOnce(
 
   const served = linkedLesson(satellite, 'current');
   const args = ['--archive', '--delete', '--stats', '--out-format=%l %n'];
-  // Unchanged files become hard links to the served lesson's: rsync sends only what changed.
-  if (served && served !== lesson.lessonId && existsSync(lessonDir(satellite, served))) args.push(`--link-dest=${lessonDir(satellite, served)}`);
+  // Unchanged files come from the served lesson, so rsync sends only what changed: as hard links
+  // for lessonplan's Apache, which only reads them; as copies for the satellite's own services,
+  // since a database server writes its files in place even when it only reads, and a kept
+  // lesson must stay as filed.
+  if (served && served !== lesson.lessonId && existsSync(lessonDir(satellite, served))) {
+    args.push(`--${satellite.webServer.kind === 'own' ? 'copy' : 'link'}-dest=${lessonDir(satellite, served)}`);
+  }
   // After a failure, compare contents, not just sizes and times.
   if (options.repair) args.push('--checksum');
   if (satellite.copyBandwidthLimit) args.push(`--bwlimit=${satellite.copyBandwidthLimit}`);

@@ -1,0 +1,154 @@
+/**
+ * A satellite's own services (webServer.kind: own): the cluster's web server with its own
+ * config, a database server, an application server, each started, stopped and asked
+ * "are you up" by the cluster's own commands, in dependency order (stopped in reverse).
+ *
+ * They read the lesson at `webServer.lessonLink`, a symbolic link lessonplan keeps
+ * pointing at `<dataDir>/current`, which in turn points at the lesson to serve
+ * (`lessons/<lessonId>`), switched atomically like the built-in Apache's. Services hold a
+ * lesson's files open (a database has its data files open), so a switch restarts them:
+ * `<dataDir>/services.json` records which lesson they were started on, and a start finds
+ * them already running only on that same lesson.
+ *
+ * Every command gets LESSON_ID (the lesson served), LESSON_DIR (the lessonLink),
+ * SATELLITE (its name) and PORT (the users' port).
+ */
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { OwnWebServerConfig, SatelliteConfig, UserCommand } from '../../config/schema';
+import { runUserCommand, UserCommandFailed } from '../common/userCommand';
+import { linkedLesson } from './lessons';
+
+export type OwnSatellite = SatelliteConfig & { webServer: OwnWebServerConfig };
+
+export function isOwnSatellite(satellite: SatelliteConfig): satellite is OwnSatellite {
+  return satellite.webServer.kind === 'own';
+}
+
+interface ServicesState {
+  running: boolean;
+  lesson: string | null;
+}
+
+/** The services could not be brought where they must be: the message names the service, the command and why. */
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+}
+
+const stateFile = (satellite: OwnSatellite) => path.join(satellite.dataDir, 'services.json');
+
+function readState(satellite: OwnSatellite): ServicesState {
+  try {
+    return JSON.parse(readFileSync(stateFile(satellite), 'utf8')) as ServicesState;
+  } catch {
+    return { running: false, lesson: null };
+  }
+}
+
+function writeState(satellite: OwnSatellite, state: ServicesState): void {
+  mkdirSync(satellite.dataDir, { recursive: true });
+  const temp = `${stateFile(satellite)}.${process.pid}.new`;
+  writeFileSync(temp, JSON.stringify(state));
+  renameSync(temp, stateFile(satellite));
+}
+
+const field = (satellite: OwnSatellite, j: number, what: string) => `satellite ${satellite.name}: webServer.services[${j}].${what}`;
+
+function environment(satellite: OwnSatellite, lesson: string | null): Record<string, string> {
+  return { LESSON_ID: lesson ?? '', LESSON_DIR: satellite.webServer.lessonLink, SATELLITE: satellite.name, PORT: String(satellite.webServer.port) };
+}
+
+/** The lessonLink: made when missing, and refused when something else is in its place. */
+export function installLessonLink(satellite: OwnSatellite): void {
+  const link = satellite.webServer.lessonLink;
+  const target = path.join(satellite.dataDir, 'current');
+  let existing: string | undefined;
+  try {
+    existing = lstatSync(link).isSymbolicLink() ? readlinkSync(link) : '';
+  } catch {
+    existing = undefined;
+  }
+  if (existing === target) return;
+  if (existing === '') {
+    throw new ServiceError(
+      `satellite ${satellite.name}: webServer.lessonLink ${link} exists and is not a link; lessonplan makes it a link to ${target}: move it away`,
+    );
+  }
+  mkdirSync(path.dirname(link), { recursive: true });
+  const temp = `${link}.${process.pid}.new`;
+  rmSync(temp, { force: true });
+  symlinkSync(target, temp);
+  renameSync(temp, link);
+}
+
+/** Whether a service's isUp command says it is up (exit 0); without one, what the state file says. */
+async function isUp(command: UserCommand | undefined, env: Record<string, string>, label: string): Promise<boolean | undefined> {
+  if (!command) return undefined;
+  const run = await runUserCommand(command, { field: label, env, accept: Array.from({ length: 256 }, (_, i) => i) }).catch((err) => {
+    if (err instanceof UserCommandFailed) return undefined;
+    throw err;
+  });
+  return run?.exitCode === 0;
+}
+
+/** Polls isUp until it says `wanted`, within upDeadline. */
+async function waitUntil(satellite: OwnSatellite, j: number, wanted: boolean, env: Record<string, string>): Promise<void> {
+  const service = satellite.webServer.services[j]!;
+  if (!service.isUp) return;
+  const deadline = Date.now() + satellite.webServer.upDeadline;
+  for (;;) {
+    if ((await isUp(service.isUp, env, field(satellite, j, 'isUp'))) === wanted) return;
+    if (Date.now() > deadline) {
+      throw new ServiceError(
+        `satellite ${satellite.name}: service "${service.name}" is ${wanted ? 'not up' : 'still up'} ${satellite.webServer.upDeadline / 1000} s after its ${wanted ? 'start' : 'stop'} command returned (by its isUp command ${JSON.stringify(service.isUp.command)})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Whether the services run: every isUp says so, or (without isUp commands) the state file. */
+export async function servicesRunning(satellite: OwnSatellite): Promise<boolean> {
+  const state = readState(satellite);
+  const env = environment(satellite, state.lesson);
+  const answers = await Promise.all(satellite.webServer.services.map((s, j) => isUp(s.isUp, env, field(satellite, j, 'isUp'))));
+  const known = answers.filter((a): a is boolean => a !== undefined);
+  return known.length > 0 ? known.every(Boolean) : state.running;
+}
+
+/** Stops every service, the last first; each stop command must succeed and (with isUp) the service go down. */
+export async function stopServices(satellite: OwnSatellite, signal?: AbortSignal): Promise<'stopped' | 'not running'> {
+  const state = readState(satellite);
+  const env = environment(satellite, state.lesson);
+  const wasRunning = state.running || (await servicesRunning(satellite));
+  const services = satellite.webServer.services;
+  for (let j = services.length - 1; j >= 0; j--) {
+    await runUserCommand(services[j]!.stop, { field: field(satellite, j, 'stop'), env, signal });
+    await waitUntil(satellite, j, false, env);
+  }
+  writeState(satellite, { running: false, lesson: state.lesson });
+  return wasRunning ? 'stopped' : 'not running';
+}
+
+/**
+ * Starts the services on the lesson `current` points at, in order, each up (by isUp)
+ * before the next; services running on another lesson are stopped first.
+ */
+export async function startServices(satellite: OwnSatellite, signal?: AbortSignal): Promise<'started' | 'already running'> {
+  const lesson = linkedLesson(satellite, 'current');
+  if (!lesson || !existsSync(path.join(satellite.dataDir, 'current'))) {
+    throw new ServiceError(`satellite ${satellite.name} has no lesson to serve yet: its services start once a rollout has copied one`);
+  }
+  const state = readState(satellite);
+  if (state.running && state.lesson === lesson && (await servicesRunning(satellite))) return 'already running';
+  if (state.running) await stopServices(satellite, signal);
+  installLessonLink(satellite);
+  const env = environment(satellite, lesson);
+  // Recorded before the first start: a start that fails half-way still gets stopped by the next stop.
+  writeState(satellite, { running: true, lesson });
+  for (const [j, service] of satellite.webServer.services.entries()) {
+    await runUserCommand(service.start, { field: field(satellite, j, 'start'), env, signal });
+    await waitUntil(satellite, j, true, env);
+  }
+  return 'started';
+}

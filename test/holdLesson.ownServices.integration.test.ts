@@ -1,0 +1,166 @@
+/**
+ * Satellites that serve with their own services (webServer.kind: own), on the real parts:
+ * each satellite runs the library example's web application (examples/library/app), which
+ * answers from the SQLite database and index files of the lesson it was started on; the
+ * reference prepares the lessons with the example's own scripts. A rollout under load
+ * through HAProxy stops each group's services, copies the lesson (copies, not hard links),
+ * starts the services on it and examines them with the reference's queries and the
+ * subject's own test command, and brings the group back: no request fails, users never see
+ * two lessons, and every satellite's database answers the new books. A service that does
+ * not start halts the rollout with its command, exit status and output; abort, once the
+ * service can start again, puts every satellite back on its previous lesson, serving.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { lessonDir } from '../src/activities/satellite/lessons';
+import { startLoad } from '../src/cluster/loadGenerator';
+import { startPrepareLesson } from '../src/operator/prepare';
+import type { RolloutStatus } from '../src/shared/rollout';
+import { preparationTestBed, servedVersions, waitForStatus } from './helpers/preparation';
+
+const EXAMPLE = path.resolve(import.meta.dirname, '../examples/library');
+const python = (script: string, ...args: string[]) => ['python3', '-B', path.join(EXAMPLE, script), ...args];
+const book = (id: number, title: string, author: string, year: number) => JSON.stringify({ id, title, author, year });
+
+describe('satellites with their own services', async () => {
+  let feed = '';
+  let brokenWarmUp = '';
+  const { config, client } = await preparationTestBed('own-services', (raw) => {
+    const dir = path.dirname(path.dirname(raw.reference.lessonsDir));
+    feed = path.join(dir, 'feed');
+    brokenWarmUp = path.join(dir, 'warm-up-broken');
+    raw.reference.servedDir = path.join(dir, 'reference/served');
+    raw.reference.keepLessons = 3;
+    raw.reference.subjects = [
+      {
+        name: 'library',
+        check: python('scripts/check.py', '--feed', feed),
+        prepare: [python('scripts/update.py', '--feed', feed), python('scripts/build-index.py')],
+        proofRead: { commands: [python('scripts/test.py')], queries: ['/index/catalogue.json', '/index/books/1.json'] },
+        owns: ['db/', 'index/'],
+      },
+    ];
+    for (const s of raw.satellites) {
+      const state = path.join(s.dataDir, 'app');
+      const service = (action: string) => python('app/service.py', action, '--state-dir', state);
+      s.webServer = {
+        kind: 'own',
+        port: s.webServer.port,
+        lessonLink: path.join(s.dataDir, 'serving'),
+        upDeadline: '15s',
+        services: [
+          { name: 'library', start: service('start'), stop: service('stop'), isUp: service('isup') },
+          // A second service that depends on the first: its start fails while the marker exists.
+          {
+            name: 'warm-up',
+            start: [
+              'python3',
+              '-c',
+              `import os, sys; broken = os.path.exists(${JSON.stringify(brokenWarmUp)}); print('cache warm-up failed: no space left' if broken else 'warm'); sys.exit(4 if broken else 0)`,
+            ],
+            stop: ['true'],
+          },
+        ],
+      };
+    }
+  });
+  mkdirSync(feed, { recursive: true });
+  const feedFile = path.join(feed, 'books.jsonl');
+  writeFileSync(
+    feedFile,
+    [book(1, 'Dune', 'Frank Herbert', 1965), book(2, 'Solaris', 'Stanisław Lem', 1961), book(3, 'Kindred', 'Octavia Butler', 1979)].join('\n') + '\n',
+  );
+  const lb = `http://127.0.0.1:${config.loadBalancer.kind === 'haproxy' ? config.loadBalancer.frontendPort : 0}`;
+  const search = async (word: string) => (await (await fetch(`${lb}/search?q=${word}`)).json()) as { ids: number[] };
+
+  const first = await (await startPrepareLesson(client, config, 'test')).result();
+  assert.equal(first.phase, 'done', first.summary);
+
+  test(
+    'a rollout under load: no request fails, one lesson at a time, every satellite answers the new books from its database',
+    { timeout: 300_000 },
+    async () => {
+      assert.deepEqual(
+        await servedVersions(config),
+        config.satellites.map(() => first.lessonId),
+      );
+      assert.deepEqual(await search('Kindred'), { q: 'Kindred', ids: [3] });
+      appendFileSync(feedFile, `${book(4, 'Neuromancer', 'William Gibson', 1984)}\n${book(5, 'Ubik', 'Philip K. Dick', 1969)}\n`);
+      const load = startLoad({
+        baseUrl: lb,
+        paths: ['/index/catalogue.json', '/version', '/search?q=Dune'],
+        concurrency: 4,
+        maxRequests: 1_000_000,
+        maxDurationMs: 240_000,
+        pauseMs: 5,
+        classify: (urlPath, status, body) => {
+          if (status !== 200) return 'neither';
+          if (urlPath === '/version') return body.trim() === first.lessonId ? 'old' : 'new';
+          if (urlPath === '/index/catalogue.json') {
+            const n = (JSON.parse(body) as unknown[]).length;
+            return n === 3 ? 'old' : n === 5 ? 'new' : 'neither';
+          }
+          return 'either';
+        },
+      });
+      const second = await (await startPrepareLesson(client, config, 'test')).result();
+      const traffic = await load.stop();
+      assert.equal(second.phase, 'done', second.summary);
+      assert.equal(traffic.failed, 0, traffic.failures.slice(0, 5).join('\n'));
+      assert.equal(traffic.neither, 0);
+      assert.ok(traffic.old > 0 && traffic.new > 0, JSON.stringify(traffic));
+      // One change switches the groups; only requests in flight across it may end on both sides of it.
+      assert.ok(traffic.mixedWindowMs < 1_000, `mixed-version window ${traffic.mixedWindowMs} ms`);
+      assert.deepEqual(
+        await servedVersions(config),
+        config.satellites.map(() => second.lessonId),
+      );
+      for (const s of config.satellites) {
+        const answer = (await (await fetch(`${s.url}search?q=Neuromancer`)).json()) as { ids: number[] };
+        assert.deepEqual(answer.ids, [4], `${s.name}'s database has the new book`);
+        // Its own copy of each lesson's database: never a hard link to the previous lesson's.
+        const db = (lesson: string) => statSync(path.join(lessonDir(s, lesson), 'db/library.sqlite'));
+        assert.notEqual(db(second.lessonId!).ino, db(first.lessonId!).ino);
+      }
+    },
+  );
+
+  test(
+    'a service that does not start halts the rollout with its command, exit status and output; abort (after the fix) puts every satellite back, serving',
+    { timeout: 300_000 },
+    async () => {
+      const before = (await servedVersions(config))[0]!;
+      appendFileSync(feedFile, `${book(6, 'Kalpa Imperial', 'Angélica Gorodischer', 1983)}\n`);
+      writeFileSync(brokenWarmUp, 'yes');
+      try {
+        const handle = await startPrepareLesson(client, config, 'test');
+        const prep = await waitForStatus(handle, (s) => s.rollout?.workflowId !== undefined, 'the rollout started');
+        const rollout = client.workflow.getHandle(prep.rollout!.workflowId);
+        let halted: RolloutStatus | undefined;
+        for (let i = 0; i < 600 && !halted?.halted; i++) {
+          halted = await rollout.query<RolloutStatus>('status').catch(() => undefined);
+          if (!halted?.halted) await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.ok(halted?.halted, 'the rollout halted');
+        assert.match(halted.halted.reason, /webServer\.services\[1\]\.start \["python3","-c",.*\] exited with status 4/);
+        assert.match(halted.halted.reason, /cache warm-up failed: no space left/);
+        // The previous lesson needs the same services: they start again only after the fix.
+        rmSync(brokenWarmUp, { force: true });
+        await rollout.signal('abort', 'the test is done with it');
+        const result = await handle.result();
+        assert.equal(result.phase, 'aborted', result.summary);
+        assert.equal(result.rollout?.phase, 'aborted');
+        assert.deepEqual(
+          await servedVersions(config),
+          config.satellites.map(() => before),
+          'every satellite serves its previous lesson',
+        );
+        assert.deepEqual((await search('Kalpa')).ids, [], 'and answers from its database');
+      } finally {
+        rmSync(brokenWarmUp, { force: true });
+      }
+    },
+  );
+});
