@@ -27,6 +27,7 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
   let served = '';
   let strayMarker = '';
   let snapshotLog = '';
+  let writesInPlace = '';
   const { config, client, ops } = await preparationTestBed('prepare-own', (raw) => {
     const dir = path.dirname(path.dirname(raw.reference.lessonsDir));
     feed = path.join(dir, 'feed');
@@ -61,6 +62,13 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
       },
     ];
     raw.reference.snapshot = { before: logLine('before'), after: logLine('after') };
+    // A database server that writes the filed copy in place (hint bits, statistics), on demand.
+    writesInPlace = path.join(dir, 'write-the-filed-database');
+    raw.reference.backup = [
+      'python3',
+      '-c',
+      `import os; os.path.exists(${JSON.stringify(writesInPlace)}) and open(os.environ['LESSON_DIR'] + '/db/library.sqlite', 'ab').write(b'hint bits')`,
+    ];
   });
   mkdirSync(feed, { recursive: true });
   mkdirSync(served, { recursive: true });
@@ -224,6 +232,45 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
         rmSync(strayMarker, { force: true });
         rmSync(path.join(served, 'stray.txt'), { force: true });
       }
+    },
+  );
+
+  test(
+    'a filed database written in place before it is handed out halts before any satellite copies it; the next run files what the aborted runs left',
+    { timeout: 300_000 },
+    async () => {
+      const before = (await servedVersions(config))[0]!;
+      appendFileSync(feedFile, `${book(7, 'Kalpa Imperial', 'Angélica Gorodischer', 1983)}\n`);
+      writeFileSync(writesInPlace, 'yes');
+      const handle = await startPrepareLesson(client, config, 'test');
+      try {
+        const halted = await waitForStatus(handle, (s) => s.halted !== null, 'halted');
+        assert.equal(halted.halted!.step, 'hand out the books');
+        assert.match(halted.halted!.reason, /changed after it was filed \(db\/library\.sqlite: /);
+        assert.deepEqual(
+          await servedVersions(config),
+          config.satellites.map(() => before),
+          'no satellite has it',
+        );
+        for (const s of config.satellites) assert.equal(linkedLesson(s), before);
+        await handle.signal('abort', 'the filed copy was written');
+        assert.equal((await handle.result()).phase, 'aborted');
+      } finally {
+        rmSync(writesInPlace, { force: true });
+      }
+      // Nothing new in the feed now (its books are in the database), but the database is not what the last lesson was filed from.
+      const next = await (await startPrepareLesson(client, config, 'test')).result();
+      assert.equal(next.phase, 'done', next.summary);
+      assert.deepEqual(
+        next.subjects.map((s) => [s.found, s.unfiled]),
+        [['nothing new: the 7 books of the feed are in the database', 1]],
+      );
+      const catalogue = JSON.parse(await throughHaproxy('/index/catalogue.json')) as { id: number }[];
+      assert.deepEqual(
+        catalogue.map((b) => b.id),
+        [1, 2, 3, 4, 5, 6, 7],
+        'book 6 (the stray run) and 7 (the written copy) went out',
+      );
     },
   );
 });

@@ -246,9 +246,20 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     if (own.has(subject)) {
       const checked = await step(`check new subject matter (${subject})`, () => commands.runCheckCommand({ lessonId, subject }));
       prepareCommands.set(subject, checked.prepare);
-      status.subjects.push({ subject, waiting: checked.newMatter ? 1 : 0, unfiled: 0, taken: 0, applied: 0, refused: 0, found: checked.found });
+      const unfiled = checked.unfiled === true;
+      status.subjects.push({
+        subject,
+        waiting: checked.newMatter ? 1 : 0,
+        unfiled: unfiled ? 1 : 0,
+        taken: 0,
+        applied: 0,
+        refused: 0,
+        found: checked.found,
+      });
       note(`${subject}: ${checked.newMatter ? 'new subject matter' : 'nothing new'}${checked.found ? `; the check said:\n${checked.found}` : ''}`);
-      return checked.newMatter;
+      // Changes an aborted run made in servedDir go out with this lesson, new matter or not (the commands run again over them).
+      if (unfiled) note(`${subject}: the served folder holds changes no filed lesson has: they go out with this lesson`);
+      return checked.newMatter || unfiled;
     }
     const found = await step(`check new subject matter (${subject})`, () => quick.countNewSubjectMatter(subject));
     const progress: SubjectProgress = { subject, ...found, taken: 0, applied: 0, refused: 0 };

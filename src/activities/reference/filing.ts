@@ -20,10 +20,13 @@ import { execa } from 'execa';
 import { VERSION_FILE, versionBody } from '../../lesson/layout';
 import { keepAlive } from '../keepAlive';
 import { runAsStep } from '../common/commandStep';
+import { listFiles } from './ownSubjects';
 
 type ReferenceConfig = ClusterConfig['reference'];
 
 const STATS_FILE = `${LESSON_META_DIR}/stats.json`;
+/** servedDir's files (size, mtime, inode) as the lesson was filed from it. */
+export const SERVED_LISTING_FILE = `${LESSON_META_DIR}/served.json`;
 /** Lesson ids start with the time they were made (see prepareLesson); other folders are not ours to prune. */
 const LESSON_FOLDER = /^\d{8}-\d{6}-[a-z0-9]+(\.building)?$/;
 
@@ -213,6 +216,9 @@ export async function snapshotServedDir(reference: ReferenceConfig, lessonId: st
     if (reference.snapshot?.after) await runAsStep(reference.snapshot.after, { field: 'reference.snapshot.after', env });
   }
   writeFileSync(path.join(building, VERSION_FILE), versionBody(lessonId));
+  // What servedDir looked like once filed: a later check that finds it otherwise knows of changes not yet in a lesson.
+  mkdirSync(path.join(building, LESSON_META_DIR), { recursive: true });
+  writeFileSync(path.join(building, SERVED_LISTING_FILE), JSON.stringify(Object.fromEntries(listFiles(servedDir))));
   rmSync(dir, { recursive: true, force: true });
   renameSync(building, dir);
 }

@@ -16,7 +16,7 @@
  *   PREVIOUS_LESSON_DIR  its filed folder ("" before the first)
  *   LESSON_URL           proof-read commands only: the reference's web server serving LESSON_DIR
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -42,6 +42,11 @@ export interface OwnCheckResult {
   found: string;
   /** One label per prepare command, in order (its argument array, shortened): the steps the run will show. */
   prepare: string[];
+  /**
+   * servedDir is not as the last lesson was filed from it: changes an aborted run prepared
+   * (the check, asking the data, finds nothing new once they are made) still to go out.
+   */
+  unfiled?: boolean;
 }
 
 export interface OwnPrepareResult {
@@ -97,7 +102,12 @@ export async function checkOwnSubjectMatter(
     accept: [NEW_MATTER_EXIT, NOTHING_NEW_EXIT],
     expected: `${NEW_MATTER_EXIT} for new matter or ${NOTHING_NEW_EXIT} for nothing new`,
   });
-  return { newMatter: run.exitCode === NEW_MATTER_EXIT, found: run.output, prepare: own.prepare.map((c) => commandLabel(c.command)) };
+  return {
+    newMatter: run.exitCode === NEW_MATTER_EXIT,
+    found: run.output,
+    prepare: own.prepare.map((c) => commandLabel(c.command)),
+    unfiled: servedDirChangedSince(reference, lesson.previous),
+  };
 }
 
 /**
@@ -188,6 +198,18 @@ export async function proofReadOwnSubject(
     await stopApache(host, 'exam');
   }
   return { passed: failures.length === 0, checks, failures, testQueries };
+}
+
+/** Whether servedDir differs from what the lesson `previous` was filed from (without a record: no). */
+function servedDirChangedSince(reference: ReferenceConfig, previous: string | null): boolean {
+  if (!previous) return false;
+  let filed: Record<string, string>;
+  try {
+    filed = JSON.parse(readFileSync(path.join(reference.lessonsDir, previous, LESSON_META_DIR, 'served.json'), 'utf8')) as Record<string, string>;
+  } catch {
+    return false;
+  }
+  return changedFiles(new Map(Object.entries(filed)), listFiles(reference.servedDir!)).length > 0;
 }
 
 /** `pattern` (a file, or a folder ending in "/"; "" is everything) covers `file`. */
