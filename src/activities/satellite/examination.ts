@@ -23,13 +23,7 @@ export async function examine(
   lesson: FiledLesson,
   options: { testCommand?: string[]; chromium?: string; signal?: AbortSignal; onCheck?: (done: number) => void },
 ): Promise<ExaminationResult> {
-  const failures: string[] = [];
-  let checks = 0;
-  const count = (found: string[]) => {
-    checks += 1;
-    failures.push(...found);
-    options.onCheck?.(checks);
-  };
+  const { failures, count, result } = tally(options.onCheck);
   count(await checkCopy(lessonDir(satellite, lesson.lessonId), lesson));
 
   pointLink(satellite, 'exam', lesson.lessonId);
@@ -52,7 +46,7 @@ export async function examine(
   } finally {
     await stopApache(satellite, 'exam');
   }
-  return { passed: failures.length === 0, checks, failures };
+  return result();
 }
 
 /**
@@ -68,16 +62,10 @@ export async function examineOnOwnServices(
   lesson: FiledLesson,
   options: { testCommands: { field: string; command: UserCommand }[]; signal?: AbortSignal; onCheck?: (done: number) => void },
 ): Promise<ExaminationResult> {
-  const failures: string[] = [];
-  let checks = 0;
-  const count = (found: string[]) => {
-    checks += 1;
-    failures.push(...found);
-    options.onCheck?.(checks);
-  };
+  const { failures, count, result } = tally(options.onCheck);
   const dir = lessonDir(satellite, lesson.lessonId);
   count(await checkCopy(dir, lesson));
-  if (failures.length > 0) return { passed: false, checks, failures };
+  if (failures.length > 0) return result();
 
   const before = linkedLesson(satellite, 'current');
   pointLink(satellite, 'current', lesson.lessonId);
@@ -104,7 +92,22 @@ export async function examineOnOwnServices(
     await stopServices(satellite);
     if (before && before !== lesson.lessonId) pointLink(satellite, 'current', before);
   }
-  return { passed: failures.length === 0, checks, failures };
+  return result();
+}
+
+/** The checks of an examination as they are counted: each adds its failures (none: it passed). */
+function tally(onCheck?: (done: number) => void) {
+  const failures: string[] = [];
+  let checks = 0;
+  return {
+    failures,
+    count(found: string[]) {
+      checks += 1;
+      failures.push(...found);
+      onCheck?.(checks);
+    },
+    result: (): ExaminationResult => ({ passed: failures.length === 0, checks, failures }),
+  };
 }
 
 /** Every file of the copy matches the manifest (a file damaged after the copy is caught). */
