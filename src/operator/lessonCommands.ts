@@ -15,6 +15,7 @@ import { workflowIds } from '../shared/names';
 import type { PreparationStatus } from '../shared/preparation';
 import type { RolloutStatus } from '../shared/rollout';
 import { databaseUrl } from '../stack/endpoints';
+import { fileFolderAsLesson, holdFiledLesson } from './fileLesson';
 import { connectClient, workflowUrl, type OperatorClient } from './client';
 import { startPrepareLesson } from './prepare';
 import { formatBytes, printProgress } from './progress';
@@ -154,6 +155,42 @@ export function registerLessonCommands(program: Command, ctx: CommandContext): v
           url,
         });
         if (options.watch) await watch(operator, config, ctx);
+      }),
+    );
+
+  lesson
+    .command('file')
+    .description('file a folder another pipeline built as a lesson, on the reference machine (copied, manifest, stats); prints its id')
+    .argument('<folder>', 'the folder of files to serve')
+    .option('--query <path...>', 'URL paths of files in it that every satellite must answer as filed (its examination)', [])
+    .action((folder: string, options: { query: string[] }) => {
+      const config = ctx.config();
+      const db = openDatabase(databaseUrl(config, config.reference.database), { applicationName: 'lessonplan-cli' });
+      return fileFolderAsLesson(config, db, folder, options.query)
+        .then(({ lesson: filed, previous, filesChanged, pruned }) =>
+          ctx.print(
+            `filed lesson ${filed.lessonId}: ${filed.fileCount} files, ${filesChanged} changed since ${previous ?? 'no lesson'}${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}\nhold it with: lessonplan lesson hold ${filed.lessonId}`,
+            { lesson: filed, previous, filesChanged, pruned },
+          ),
+        )
+        .finally(() => db.close());
+    });
+
+  lesson
+    .command('hold')
+    .description('roll a lesson filed with "lesson file" out to the satellites (holdLesson); refused while a run of this cluster is on')
+    .argument('<lessonId>', 'the filed lesson')
+    .option('--watch', 'then wait until the rollout ends')
+    .action((lessonId: string, options: { watch?: boolean }) =>
+      withClient(async (operator, config) => {
+        const { workflowId } = await holdFiledLesson(operator.client, config, lessonId);
+        const url = workflowUrl(operator.endpoint, workflowId);
+        ctx.print(`started ${workflowId}${url ? `\nTemporal UI: ${url}` : ''}`, { workflowId, url });
+        if (options.watch) {
+          const result = (await operator.client.workflow.getHandle(workflowId).result()) as RolloutStatus;
+          ctx.print(`holdLesson ${result.phase}: ${result.serving} satellites serving`, result);
+          if (result.phase !== 'done') ctx.fail();
+        }
       }),
     );
 

@@ -35,6 +35,7 @@ import { Aborted, beyondCancellation, cancellationOf, OperatorDecisions } from '
 import { HEARTBEAT_TIMEOUT } from '../shared/heartbeats';
 import type { RolloutStatus } from '../shared/rollout';
 import { memoWriter } from './memo';
+import { lessonIdFor } from '../shared/lessonId';
 import { summarizePreparation } from '../shared/summaries';
 import type { holdLesson as HoldLessonWorkflow } from './holdLesson';
 
@@ -496,11 +497,4 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
   }
 }
 
-/**
- * A lesson id that sorts by time and is unique per run: 20261122-031500-3f2a9c. The
- * suffix is the end of the run id (run ids are UUIDv7, whose start is a timestamp).
- */
-export function lessonIdFor(at: Date, runId: string): string {
-  const iso = at.toISOString();
-  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${runId.replace(/-/g, '').slice(-6).toLowerCase()}`;
-}
+export { lessonIdFor };
