@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { execa } from 'execa';
 import { ConfigError, loadConfig, parseConfig } from '../src/config/load';
 import { groupOrder } from '../src/config/schema';
+import { missingPrograms } from '../src/config/commands';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-config-'));
@@ -49,6 +50,21 @@ describe('config: good files', () => {
     const config = loadConfig(path.join(ROOT, 'config/production.example.yaml'));
     assert.notEqual(config.temporal.address, 'embedded');
     assert.notEqual(config.postgres.url, 'embedded');
+  });
+
+  test('the library example loads, and every program its reference and satellites run is on this machine', () => {
+    const file = path.join(ROOT, 'examples/library/cluster.yaml');
+    const config = loadConfig(file);
+    assert.deepEqual(
+      config.reference.ownSubjects.map((o) => o.name),
+      ['library'],
+    );
+    assert.equal(config.reference.ownSubjects[0]!.check.cwd, path.join(ROOT, 'examples/library'));
+    assert.deepEqual(
+      config.satellites.map((s) => s.webServer.kind),
+      ['own', 'own', 'own', 'own'],
+    );
+    assert.deepEqual(missingPrograms(config, [{ role: 'all-in-one' }]), []);
   });
 
   test('the seed timings are the defaults: a 5 minute cigarette and a 10 minute coffee', () => {
