@@ -16,10 +16,10 @@ import type { Client } from '@temporalio/client';
 import { execa } from 'execa';
 import type { ClusterConfig } from '../config/schema';
 import type { Database } from '../db/database';
-import { compareManifests, lessonSource, latestFiledLesson, pruneLessons } from '../activities/reference/filing';
+import { compareManifests, lessonSource, latestFiledLesson, pruneLessons, readManifestFile } from '../activities/reference/filing';
 import { VERSION_FILE, versionBody } from '../lesson/layout';
 import { buildManifest, readManifest, sha256, verifyAgainstManifest } from '../lesson/manifest';
-import { LESSON_META_DIR, MANIFEST_FILE, type FiledLesson, type LessonManifest } from '../shared/lesson';
+import { LESSON_META_DIR, MANIFEST_FILE, type FiledLesson } from '../shared/lesson';
 import { lessonIdFor } from '../shared/lessonId';
 import { searchAttributes } from '../shared/names';
 import { startHoldLesson } from './rollout';
@@ -66,7 +66,7 @@ export async function fileFolderAsLesson(
   const manifest = await buildManifest(dir, lessonId);
   const manifestText = JSON.stringify(manifest);
   const previous = await latestFiledLesson(db);
-  const previousManifest = previous ? readManifestText(path.join(reference.lessonsDir, previous)) : undefined;
+  const previousManifest = previous ? readManifestFile(path.join(reference.lessonsDir, previous)) : undefined;
   const totalBytes = manifest.files.reduce((n, f) => n + f.size, 0);
   const changes = compareManifests(manifest, previousManifest);
   const stats = { records: 0, documents: 0, files: manifest.files.length, totalBytes, ...changes, backupFile: null, backupBytes: 0 };
@@ -92,14 +92,6 @@ export async function fileFolderAsLesson(
   ]);
   const pruned = await pruneLessons(reference, db, lessonId);
   return { lesson, previous, filesChanged: changes.filesAdded + changes.filesChanged + changes.filesRemoved, pruned };
-}
-
-function readManifestText(dir: string): LessonManifest | undefined {
-  try {
-    return JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as LessonManifest;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -20,13 +20,11 @@ import { execa } from 'execa';
 import { VERSION_FILE, versionBody } from '../../lesson/layout';
 import { keepAlive } from '../keepAlive';
 import { runAsStep } from '../common/commandStep';
-import { listFiles } from './ownSubjects';
+import { listFiles, SERVED_LISTING_FILE } from './ownSubjects';
 
 type ReferenceConfig = ClusterConfig['reference'];
 
 const STATS_FILE = `${LESSON_META_DIR}/stats.json`;
-/** servedDir's files (size, mtime, inode) as the lesson was filed from it. */
-export const SERVED_LISTING_FILE = `${LESSON_META_DIR}/served.json`;
 /** Lesson ids start with the time they were made (see prepareLesson); other folders are not ours to prune. */
 const LESSON_FOLDER = /^\d{8}-\d{6}-[a-z0-9]+(\.building)?$/;
 
@@ -64,7 +62,8 @@ export async function backUpDatabase(options: {
   return { file, bytes: statSync(file).size };
 }
 
-function readManifestFile(dir: string): LessonManifest | undefined {
+/** A filed lesson's manifest as written, if it has one. */
+export function readManifestFile(dir: string): LessonManifest | undefined {
   try {
     return JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as LessonManifest;
   } catch {

@@ -33,6 +33,9 @@ import { pointAt, proofReadingHost } from './proofReading';
 
 type ReferenceConfig = ClusterConfig['reference'];
 
+/** servedDir's files (size, mtime, inode) as a lesson was filed from it, kept in that lesson. */
+export const SERVED_LISTING_FILE = `${LESSON_META_DIR}/served.json`;
+
 /** Files lessonplan itself writes into every lesson, which no subject may write in servedDir. */
 export const LESSONPLAN_OWNED = [VERSION_FILE, `${LESSON_META_DIR}/`];
 
@@ -205,7 +208,7 @@ function servedDirChangedSince(reference: ReferenceConfig, previous: string | nu
   if (!previous) return false;
   let filed: Record<string, string>;
   try {
-    filed = JSON.parse(readFileSync(path.join(reference.lessonsDir, previous, LESSON_META_DIR, 'served.json'), 'utf8')) as Record<string, string>;
+    filed = JSON.parse(readFileSync(path.join(reference.lessonsDir, previous, SERVED_LISTING_FILE), 'utf8')) as Record<string, string>;
   } catch {
     return false;
   }
