@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../src/config/load';
 import { clusterDown, clusterUp } from '../src/cluster/localCluster';
 import { classifyByAnswers, startLoad } from '../src/cluster/loadGenerator';
@@ -30,7 +31,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const log = createLogger('bench', { level: 'warn' });
 
 /** Total time covered by the intervals (overlaps counted once). */
-function covered(intervals: [number, number][]): number {
+export function covered(intervals: [number, number][]): number {
   const sorted = intervals.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
   let total = 0;
   let [start, end] = [Number.NaN, Number.NaN];
@@ -43,7 +44,7 @@ function covered(intervals: [number, number][]): number {
   return Number.isNaN(start) ? total : total + end - start;
 }
 
-const millis = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+export const millis = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
 async function benchRollout(satellites: number): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-bench-'));
@@ -87,20 +88,7 @@ async function benchRollout(satellites: number): Promise<string> {
       const status = (await handle.result()) as RolloutStatus;
       const result = await load.stop();
 
-      const events = (await handle.fetchHistory()).events ?? [];
-      const wall = millis(events.at(-1)!.eventTime) - millis(events[0]!.eventTime);
-      const started = new Map<string, number>();
-      const intervals: [number, number][] = [];
-      for (const e of events) {
-        const t = millis(e.eventTime);
-        if (e.activityTaskScheduledEventAttributes || e.timerStartedEventAttributes) started.set(String(e.eventId), t);
-        const ended =
-          e.activityTaskCompletedEventAttributes?.scheduledEventId ??
-          e.activityTaskFailedEventAttributes?.scheduledEventId ??
-          e.timerFiredEventAttributes?.startedEventId;
-        if (ended !== undefined && ended !== null && started.has(String(ended))) intervals.push([started.get(String(ended))!, t]);
-      }
-      const critical = covered(intervals);
+      const { wall, critical } = rolloutTimes((await handle.fetchHistory()).events ?? []);
       const groups = status.groups.length;
       const sats = status.groups.flatMap((g) => g.satellites);
       const sent = sats.reduce((n, s) => n + s.bytesSent, 0);
@@ -116,6 +104,25 @@ async function benchRollout(satellites: number): Promise<string> {
     await stackDown(config, log);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+
+/** A rollout's wall time (first to last event of its history) and its critical path (some activity or timer running). */
+export function rolloutTimes(events: HistoryEvent[]): { wall: number; critical: number } {
+  const wall = millis(events.at(-1)!.eventTime) - millis(events[0]!.eventTime);
+  const started = new Map<string, number>();
+  const intervals: [number, number][] = [];
+  for (const e of events) {
+    const t = millis(e.eventTime);
+    if (e.activityTaskScheduledEventAttributes || e.timerStartedEventAttributes) started.set(String(e.eventId), t);
+    const ended =
+      e.activityTaskCompletedEventAttributes?.scheduledEventId ??
+      e.activityTaskFailedEventAttributes?.scheduledEventId ??
+      e.timerFiredEventAttributes?.startedEventId;
+    if (ended !== undefined && ended !== null && started.has(String(ended))) intervals.push([started.get(String(ended))!, t]);
+  }
+  return { wall, critical: covered(intervals) };
 }
 
 export const BENCHMARKS_FILE = path.join(ROOT, 'BENCHMARKS.md');

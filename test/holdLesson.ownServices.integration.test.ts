@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, test } from 'node:test';
 import { lessonDir } from '../src/activities/satellite/lessons';
 import { startLoad } from '../src/cluster/loadGenerator';
@@ -23,25 +24,39 @@ import { preparationTestBed, servedVersions, waitForStatus } from './helpers/pre
 const EXAMPLE = path.resolve(import.meta.dirname, '../examples/library');
 const python = (script: string, ...args: string[]) => ['python3', '-B', path.join(EXAMPLE, script), ...args];
 const book = (id: number, title: string, author: string, year: number) => JSON.stringify({ id, title, author, year });
+const BIN = path.resolve(import.meta.dirname, '../bin/lessonplan.js');
+const FAIL_WHEN_MARKED = path.resolve(import.meta.dirname, 'helpers/failWhenMarked.py');
 
 describe('satellites with their own services', async () => {
   let feed = '';
   let brokenWarmUp = '';
-  const { config, client } = await preparationTestBed('own-services', (raw) => {
+  let markers = '';
+  // Every command of the reference fails with status 7 while its marker file exists.
+  const failable = (marker: string, argv: string[]) => ['python3', '-B', FAIL_WHEN_MARKED, path.join(markers, marker), ...argv];
+  const { config, configFile, client, ops } = await preparationTestBed('own-services', (raw) => {
     const dir = path.dirname(path.dirname(raw.reference.lessonsDir));
     feed = path.join(dir, 'feed');
     brokenWarmUp = path.join(dir, 'warm-up-broken');
+    markers = path.join(dir, 'fail');
     raw.reference.servedDir = path.join(dir, 'reference/served');
     raw.reference.keepLessons = 3;
     raw.reference.subjects = [
       {
         name: 'library',
-        check: python('scripts/check.py', '--feed', feed),
-        prepare: [python('scripts/update.py', '--feed', feed), python('scripts/build-index.py')],
-        proofRead: { commands: [python('scripts/test.py')], queries: ['/index/catalogue.json', '/index/books/1.json'] },
+        check: failable('check', python('scripts/check.py', '--feed', feed)),
+        prepare: [failable('update', python('scripts/update.py', '--feed', feed)), failable('index', python('scripts/build-index.py'))],
+        proofRead: {
+          commands: [failable('test', python('scripts/test.py'))],
+          queries: ['/index/catalogue.json', '/index/books/1.json'],
+        },
         owns: ['db/', 'index/'],
       },
     ];
+    raw.reference.snapshot = {
+      before: failable('checkpoint', ['python3', '-c', 'print("checkpointed")']),
+      after: failable('restart', ['python3', '-c', 'print("restarted")']),
+    };
+    raw.reference.backup = failable('backup', ['python3', '-c', 'print("backed up")']);
     for (const s of raw.satellites) {
       const state = path.join(s.dataDir, 'app');
       const service = (action: string) => python('app/service.py', action, '--state-dir', state);
@@ -67,6 +82,7 @@ describe('satellites with their own services', async () => {
     }
   });
   mkdirSync(feed, { recursive: true });
+  mkdirSync(markers, { recursive: true });
   const feedFile = path.join(feed, 'books.jsonl');
   writeFileSync(
     feedFile,
@@ -161,6 +177,87 @@ describe('satellites with their own services', async () => {
       } finally {
         rmSync(brokenWarmUp, { force: true });
       }
+    },
+  );
+
+  test(
+    'a failing command at every step halts with the command, its exit status and its output (halt, task monitor, lesson status); resume after each fix goes on',
+    { timeout: 420_000 },
+    async () => {
+      appendFileSync(feedFile, `${book(7, 'Piranesi', 'Susanna Clarke', 2020)}\n`);
+      const examined = config.satellites[2]!.name;
+      // In the order the run meets them; each fix lets the run go on to the next.
+      const steps = [
+        { marker: 'check', step: 'check new subject matter (library)', field: 'reference.subjects[0].check' },
+        { marker: 'update', step: 'prepare the subject matter (library): ', field: 'reference.subjects[0].prepare[0]' },
+        { marker: 'index', step: 'prepare the subject matter (library): ', field: 'reference.subjects[0].prepare[1]' },
+        { marker: 'test', step: 'proof-read the preparation (library)', field: 'reference.subjects[0].proofRead.commands[0]' },
+        { marker: 'checkpoint', step: 'file the preparation', field: 'reference.snapshot.before' },
+        { marker: 'restart', step: 'file the preparation', field: 'reference.snapshot.after' },
+        { marker: 'backup', step: 'file the preparation', field: 'reference.backup' },
+      ];
+      for (const s of steps) writeFileSync(path.join(markers, s.marker), '');
+      // The examination on one satellite runs the same test command there.
+      writeFileSync(path.join(markers, `test@${examined}`), '');
+      const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const failed = (field: string) => new RegExp(`${escaped(field)} \\["python3","-B",".*failWhenMarked\\.py".*\\] exited with status 7 after`);
+      const lessonStatus = async () => {
+        const cli = await execa('node', [BIN, '--config', configFile, 'lesson', 'status'], { reject: false });
+        assert.equal(cli.exitCode, 1, 'lesson status exits 1 on a halt');
+        return cli.stdout;
+      };
+      const reported = async (workflowId: string, pattern: RegExp) => {
+        for (let i = 0; i < 100; i++) {
+          const rows = await ops.query<{ summary: string }>("SELECT summary FROM reports WHERE run_key LIKE $1 || '/%/halt-%'", [workflowId]);
+          if (rows.rows.some((r) => pattern.test(r.summary))) return true;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+      };
+
+      const handle = await startPrepareLesson(client, config, 'test');
+      const before = (await servedVersions(config))[0]!;
+      for (const s of steps) {
+        const halted = await waitForStatus(handle, (st) => st.halted !== null && failed(s.field).test(st.halted.reason), `halted by ${s.field}`);
+        assert.ok(halted.halted!.step.startsWith(s.step), `${s.field} halts "${halted.halted!.step}"`);
+        assert.match(halted.halted!.reason, /the test made this step fail/, 'the end of its output');
+        assert.ok(await reported(handle.workflowId, failed(s.field)), `the task monitor reports the halt by ${s.field}`);
+        const status = await lessonStatus();
+        assert.match(status, failed(s.field));
+        assert.match(status, /the test made this step fail/);
+        assert.deepEqual(
+          await servedVersions(config),
+          config.satellites.map(() => before),
+          'no satellite has the lesson yet',
+        );
+        rmSync(path.join(markers, s.marker));
+        await handle.signal('resume');
+      }
+
+      const prep = await waitForStatus(handle, (st) => st.rollout?.workflowId !== undefined, 'the rollout started');
+      const rollout = client.workflow.getHandle(prep.rollout!.workflowId);
+      const examination = failed('reference.subjects[0].proofRead.commands[0]');
+      let halted: RolloutStatus | undefined;
+      for (let i = 0; i < 900 && !(halted?.halted && examination.test(halted.halted.reason)); i++) {
+        halted = await rollout.query<RolloutStatus>('status').catch(() => undefined);
+        if (!halted?.halted) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(halted?.halted, 'the rollout halted in the examination');
+      assert.match(halted.halted.reason, examination);
+      assert.match(halted.halted.reason, new RegExp(escaped(examined)));
+      assert.match(halted.halted.reason, /the test made this step fail/);
+      assert.ok(await reported(prep.rollout!.workflowId, examination), 'the task monitor reports the examination halt');
+      assert.match(await lessonStatus(), examination);
+      rmSync(path.join(markers, `test@${examined}`));
+      await rollout.signal('resume');
+
+      const result = await handle.result();
+      assert.equal(result.phase, 'done', result.summary);
+      assert.deepEqual(
+        await servedVersions(config),
+        config.satellites.map(() => result.lessonId),
+      );
+      assert.deepEqual((await search('Piranesi')).ids, [7]);
     },
   );
 });

@@ -1,0 +1,167 @@
+/**
+ * `npm run bench`, the library example: a cluster of its own (examples/library) on the
+ * real parts: the reference updates a SQLite database and its full-text index with the
+ * example's scripts, four satellites in two groups serve it with the example's own web
+ * application behind HAProxy. A first lesson of 5000 books, then one that adds 250 and
+ * changes 100, rolled out under a query load. Appends one row to BENCHMARKS.md: the
+ * lesson's files and bytes changed, what rsync copied to the satellites, the requests
+ * through HAProxy, the mixed-version window, and the rollout's wall time against its
+ * critical path.
+ */
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/config/load';
+import { clusterDown, clusterUp } from '../src/cluster/localCluster';
+import { startLoad } from '../src/cluster/loadGenerator';
+import { createLogger } from '../src/logging';
+import { connectClient } from '../src/operator/client';
+import { enrollClass } from '../src/operator/enroll';
+import { startPrepareLesson } from '../src/operator/prepare';
+import { formatBytes } from '../src/operator/progress';
+import type { PreparationStatus } from '../src/shared/preparation';
+import type { RolloutStatus } from '../src/shared/rollout';
+import { freeStablePort } from '../src/stack/ports';
+import { stackDown, stackUp } from '../src/stack/stack';
+import { allRoles } from '../src/workers/roles';
+import { startWorkers } from '../src/workers/runWorkers';
+import { writeTestConfig } from '../test/helpers/testConfig';
+import { appendBenchmarkRow, rolloutTimes } from './rollout';
+
+const EXAMPLE = path.resolve(import.meta.dirname, '../examples/library');
+const log = createLogger('bench', { level: 'warn' });
+const python = (script: string, ...args: string[]) => ['python3', '-B', path.join(EXAMPLE, script), ...args];
+const WORDS = ['amber', 'harbour', 'lantern', 'meadow', 'quarry', 'saffron', 'thistle', 'willow', 'cobalt', 'falcon'];
+const book = (id: number, edition = 1) =>
+  JSON.stringify({
+    id,
+    title: `The ${WORDS[id % WORDS.length]} ${WORDS[Math.floor(id / 10) % WORDS.length]} of volume${id}${edition > 1 ? ` edition${edition}` : ''}`,
+    author: `Author ${id % 97}`,
+    year: 1900 + (id % 120),
+  });
+
+export async function benchLibrary(satellites = 4, books = 5000, added = 250, changed = 100): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-bench-library-'));
+  chmodSync(dir, 0o755);
+  const feed = path.join(dir, 'feed');
+  mkdirSync(feed);
+  const taken = new Set<number>();
+  const ports: number[] = [];
+  while (ports.length < satellites + 1) ports.push(await freeStablePort(taken));
+  const file = writeTestConfig(dir, (raw) => {
+    raw.reference.servedDir = './reference/served';
+    raw.reference.subjects = [
+      {
+        name: 'library',
+        check: python('scripts/check.py', '--feed', feed),
+        prepare: [python('scripts/update.py', '--feed', feed), python('scripts/build-index.py')],
+        proofRead: { commands: [python('scripts/test.py')], queries: ['/index/books/1.json'] },
+        owns: ['db/', 'index/'],
+      },
+    ];
+    raw.satellites = Array.from({ length: satellites }, (_, i) => {
+      const group = i < satellites / 2 ? 'boys' : 'girls';
+      const name = `${group === 'boys' ? 'boy' : 'girl'}-${i + 1}`;
+      const service = (action: string) => python('app/service.py', action, '--state-dir', `./satellites/${name}/app`);
+      return {
+        name,
+        group,
+        dataDir: `./satellites/${name}`,
+        url: `http://127.0.0.1:${ports[i]}/`,
+        webServer: {
+          kind: 'own',
+          port: ports[i],
+          lessonLink: `./satellites/${name}/serving`,
+          services: [{ name: 'library', start: service('start'), stop: service('stop'), isUp: service('isup') }],
+        },
+      };
+    });
+    raw.loadBalancer.frontendPort = ports.at(-1);
+  });
+  const config = loadConfig(file);
+  mkdirSync(config.reference.servedDir!, { recursive: true });
+  const feedFile = path.join(feed, 'books.jsonl');
+  writeFileSync(feedFile, Array.from({ length: books }, (_, i) => book(i + 1)).join('\n') + '\n');
+  await stackUp(config, log);
+  try {
+    await clusterUp(config, log);
+    const workers = await startWorkers(config, allRoles(config), log);
+    const operator = await connectClient(config);
+    try {
+      await enrollClass(operator.client, config);
+      const first = (await (await startPrepareLesson(operator.client, config, 'bench')).result()) as PreparationStatus;
+      if (first.phase !== 'done') throw new Error(`the first library lesson ended ${first.phase}: ${first.summary}`);
+      // New books at the end, and new editions of some old ones (their rows change in place).
+      const next = [
+        ...Array.from({ length: added }, (_, i) => book(books + i + 1)),
+        ...Array.from({ length: changed }, (_, i) => book(1 + i * Math.floor(books / changed), 2)),
+      ];
+      appendFileSync(feedFile, next.join('\n') + '\n');
+      const load = startLoad({
+        baseUrl: `http://127.0.0.1:${ports.at(-1)}`,
+        paths: ['/version', '/index/books/1.json', '/search?q=lantern', '/version'],
+        concurrency: 4,
+        maxRequests: 500_000,
+        maxDurationMs: 300_000,
+        classify: (urlPath, status, body) =>
+          status !== 200 ? 'neither' : urlPath !== '/version' ? 'either' : body.trim() === first.lessonId ? 'old' : 'new',
+      });
+      const handle = await startPrepareLesson(operator.client, config, 'bench');
+      // The load stops however the lesson ends.
+      const second = (await handle.result().catch(async (err: unknown) => {
+        await load.stop();
+        throw err;
+      })) as PreparationStatus;
+      const traffic = await load.stop();
+      if (second.phase !== 'done' || !second.rollout) throw new Error(`the library lesson ended ${second.phase}: ${second.summary}`);
+      const rollout = operator.client.workflow.getHandle(second.rollout.workflowId);
+      const status = (await rollout.result()) as RolloutStatus;
+      const { wall, critical } = rolloutTimes((await rollout.fetchHistory()).events ?? []);
+      const stats = second.stats!;
+      const sats = status.groups.flatMap((g) => g.satellites);
+      const copiedFiles = sats.reduce((n, s) => n + s.filesCopied, 0);
+      const copied = sats.reduce((n, s) => n + s.bytesCopied, 0);
+      const sent = sats.reduce((n, s) => n + s.bytesSent, 0);
+      return [
+        '',
+        new Date().toISOString().slice(0, 10),
+        `library example, ${books} + ${added} new and ${changed} changed books, ${satellites} satellites in ${status.groups.length} groups`,
+        `${stats.files} files (${formatBytes(stats.totalBytes)}); ${stats.filesAdded} added, ${stats.filesChanged} changed, ${stats.filesRemoved} removed (${formatBytes(stats.bytesChanged)})`,
+        `${copiedFiles} files, ${formatBytes(copied)} changed, ${formatBytes(sent)} sent by rsync`,
+        `${traffic.requests} requests, ${traffic.failed} failed`,
+        `${traffic.mixedWindowMs} ms`,
+        `${(wall / 1000).toFixed(2)} s wall / ${(critical / 1000).toFixed(2)} s critical path = ${(wall / critical).toFixed(2)}×`,
+        '',
+      ]
+        .join(' | ')
+        .trim();
+    } finally {
+      await operator.close();
+      workers.shutdown();
+      await workers.done;
+    }
+  } finally {
+    await clusterDown(config, log);
+    await stackDown(config, log);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const LIBRARY_TABLE = {
+  intro: [
+    '## The library example',
+    '',
+    'Made by `npm run bench` (`bench/library.ts`): the library example (examples/library) with',
+    'its own update, index build and test scripts on the reference and its own web application',
+    'on four satellites, a lesson that adds 250 books to 5000 and changes 100, rolled out under',
+    'a query load through HAProxy (4 clients asking /version, a book and a full-text search).',
+    'Lesson files: the filed lesson against the previous one (the database file changes in',
+    'place, so it is copied whole: rsync --copy-dest, not hard links). Copied: the sum over the',
+    'satellites. Rollout time: the holdLesson run against its critical path, as above.',
+  ],
+  header: '| date | run | lesson files | copied to the satellites | load through HAProxy | mixed-version window | rollout time |',
+};
+
+const row = await benchLibrary();
+console.log(row);
+appendBenchmarkRow(LIBRARY_TABLE, row);
