@@ -13,6 +13,7 @@ import { devUp } from '../cluster/devUp';
 import { ROLES, allRoles, type Role } from '../workers/roles';
 import { startWorkers } from '../workers/runWorkers';
 import { runMainJob } from './mainJob';
+import { EXAMPLES, exampleNamed } from './examples';
 import { registerLessonCommands } from './lessonCommands';
 import { UsageError } from './commandContext';
 import { registerSlaveCommands } from './slaveCommands';
@@ -45,8 +46,11 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('the main job: bring up the embedded stack and the cluster, and run it end to end')
-    .action(async () => {
-      const result = await runMainJob(config(), { log: createLogger('lessonplan'), out: (line) => !json() && console.log(line) });
+    .option('--example <name>', `run an example cluster instead of --config: ${Object.keys(EXAMPLES).join(', ')}`)
+    .action(async (options: { example?: string }) => {
+      const example = options.example === undefined ? undefined : exampleNamed(options.example);
+      const cfg = example ? loadConfig(example.configFile) : config();
+      const result = await runMainJob(cfg, { log: createLogger('lessonplan'), out: (line) => !json() && console.log(line) }, example);
       if (json()) console.log(JSON.stringify(result, null, 2));
       if (!result.ok) process.exitCode = EXIT.failed;
     });

@@ -7,6 +7,7 @@
  * follows. Exits 0 only when the lesson was prepared, every satellite serves it, and
  * no request failed.
  */
+import path from 'node:path';
 import type { ClusterConfig } from '../config/schema';
 import { openDatabase } from '../db/database';
 import type { Logger } from '../logging';
@@ -23,6 +24,7 @@ import { enrollClass } from './enroll';
 import { startPrepareLesson } from './prepare';
 import { formatBytes, printProgress } from './progress';
 import { dropSampleBatch } from './sampleData';
+import type { Example } from './examples';
 import { percentile, runReplicationDemo, type ReplicationDemoResult } from './replicationDemo';
 
 export interface MainJobResult {
@@ -42,8 +44,14 @@ export interface MainJobResult {
 
 type Io = { log: Logger; out: (line: string) => void };
 
-export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJobResult> {
-  io.out(`lessonplan: cluster ${config.cluster}`);
+/**
+ * The cluster's own subjects (reference.subjects with commands) have their own pipeline:
+ * the main job puts sample data in the inbox only for the built-in catalog, and new
+ * subject matter where an example's check looks for it when running an example.
+ */
+export async function runMainJob(config: ClusterConfig, io: Io, example?: Example): Promise<MainJobResult> {
+  io.out(`lessonplan: cluster ${config.cluster}${example ? ` (the ${example.name} example)` : ''}`);
+  const own = config.reference.ownSubjects.length > 0;
   await stackUp(config, io.log);
   await clusterUp(config, io.log);
   const workers = await startWorkers(config, allRoles(config), io.log);
@@ -62,8 +70,10 @@ export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJob
 
     if (entry && !servedBefore) {
       // Nothing is served yet: the first lesson has no users to keep answering.
-      const first = await dropSampleBatch(ops, config.reference.subjects);
-      io.out(`the cluster serves no lesson yet: sample batch ${first.batch} (${first.items} items) goes into the inbox for a first lesson`);
+      if (!own) {
+        const first = await dropSampleBatch(ops, config.reference.subjects);
+        io.out(`the cluster serves no lesson yet: sample batch ${first.batch} (${first.items} items) goes into the inbox for a first lesson`);
+      } else if (example) io.out(`the cluster serves no lesson yet: for a first lesson, ${example.addNewMatter(config.dataDir)}`);
       const firstRun = await prepare(operator, config, io);
       if (firstRun.preparation.phase !== 'done')
         return finish(firstRun.preparation, undefined, undefined, firstRun.url, [
@@ -71,13 +81,18 @@ export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJob
         ]);
     }
 
-    const batch = await dropSampleBatch(ops, config.reference.subjects);
-    io.out(`sample batch ${batch.batch}: ${batch.items} items in the inbox`);
+    if (!own) {
+      const batch = await dropSampleBatch(ops, config.reference.subjects);
+      io.out(`sample batch ${batch.batch}: ${batch.items} items in the inbox`);
+    } else if (example) io.out(`new subject matter: ${example.addNewMatter(config.dataDir)}`);
+    else io.out("the cluster's own check decides whether there is new subject matter");
     const oldLesson = entry ? await servedLesson(entry) : undefined;
     const load = entry
       ? startLoad({
           baseUrl: entry,
-          paths: ['/version', '/', '/items/records/book-000001.json', '/version'],
+          paths: own
+            ? (example?.loadPaths ?? ['/version', ...config.reference.ownSubjects.flatMap((s) => s.proofRead.queries)])
+            : ['/version', '/', '/items/records/book-000001.json', '/version'],
           concurrency: 4,
           // About 200 requests a second: the workers of the whole cluster share this process.
           pauseMs: 20,
@@ -111,12 +126,16 @@ export async function runMainJob(config: ClusterConfig, io: Io): Promise<MainJob
     problems: string[],
     replication?: ReplicationDemoResult,
   ): MainJobResult {
-    if (preparation.phase !== 'done') problems.push(`prepareLesson ended ${preparation.phase}: ${preparation.summary}`);
+    // A cluster of the user's own may have nothing new today: that is its check's answer, not a failure.
+    const nothingNewIsFine = own && !example && preparation.phase === 'nothing-to-do';
+    if (preparation.phase !== 'done' && !nothingNewIsFine) problems.push(`prepareLesson ended ${preparation.phase}: ${preparation.summary}`);
     if (rollout && rollout.phase !== 'done') problems.push(`holdLesson ended ${rollout.phase}`);
     const notServing = rollout?.groups.flatMap((g) => g.satellites).filter((s) => s.lessonServed !== preparation.lessonId) ?? [];
     if (notServing.length > 0) problems.push(`not serving lesson ${preparation.lessonId}: ${notServing.map((s) => s.name).join(', ')}`);
     if (load && load.failed > 0) problems.push(`${load.failed} requests failed during the lesson: ${load.failures.slice(0, 3).join('; ')}`);
+    const configOption = example ? ` --config ${path.relative(process.cwd(), example.configFile)}` : '';
     summarize(io, preparation, rollout, load, url, problems, replication);
+    io.out(`the stack keeps running; stop it with: npm run lessonplan --${configOption} dev down`);
     return {
       ok: problems.length === 0,
       temporalAddress: operator.endpoint.address,
@@ -180,11 +199,11 @@ function summarize(
   io.out('summary');
   io.out(`  lesson:            ${preparation.lessonId ?? '(none)'} (${preparation.phase}): ${preparation.summary}`);
   if (stats) {
-    io.out(`  changed:           ${stats.records} records, ${stats.documents} documents`);
+    if (stats.records + stats.documents > 0) io.out(`  changed:           ${stats.records} records, ${stats.documents} documents`);
     io.out(
       `  lesson files:      ${stats.files} (${formatBytes(stats.totalBytes)}); ${stats.filesAdded} added, ${stats.filesChanged} changed, ${stats.filesRemoved} removed (${formatBytes(stats.bytesChanged)})`,
     );
-    io.out(`  backup:            ${stats.backupFile} (${formatBytes(stats.backupBytes)})`);
+    if (stats.backupFile) io.out(`  backup:            ${stats.backupFile} (${formatBytes(stats.backupBytes)})`);
   }
   if (rollout) {
     const sats = rollout.groups.flatMap((g) => g.satellites);
@@ -216,5 +235,4 @@ function summarize(
   }
   for (const p of problems) io.out(`  PROBLEM: ${p}`);
   io.out(problems.length === 0 ? 'ok' : 'FAILED');
-  io.out('the stack keeps running; stop it with: npm run lessonplan -- dev down');
 }

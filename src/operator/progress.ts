@@ -26,9 +26,19 @@ export function printProgress(client: Client, workflowId: string, out: (line: st
         const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
         say(`phase:${prep.phase}`, `  prepareLesson: ${prep.phase}${prep.lessonId ? ` (lesson ${prep.lessonId})` : ''}`);
         for (const s of prep.subjects) {
-          say(`subject:${s.subject}`, `  subject ${s.subject}: ${s.waiting} new items in the inbox, ${s.unfiled} unfiled changes`);
-          if (s.applied || s.refused)
-            say(`applied:${s.subject}`, `  subject ${s.subject}: ${s.applied} items applied to the reference database, ${s.refused} refused`);
+          // A subject of the cluster's own says in its check's words what it found, and counts commands, not inbox items.
+          if (s.found !== undefined) {
+            const said = s.found.trim().split('\n').at(-1) || (s.waiting ? 'new matter' : 'nothing new');
+            say(
+              `subject:${s.subject}`,
+              `  subject ${s.subject}: the check says: ${said}${s.unfiled ? '; the served folder holds unfiled changes' : ''}`,
+            );
+            if (s.applied) say(`applied:${s.subject}:${s.applied}`, `  subject ${s.subject}: ${s.applied} prepare commands done`);
+          } else {
+            say(`subject:${s.subject}`, `  subject ${s.subject}: ${s.waiting} new items in the inbox, ${s.unfiled} unfiled changes`);
+            if (s.applied || s.refused)
+              say(`applied:${s.subject}`, `  subject ${s.subject}: ${s.applied} items applied to the reference database, ${s.refused} refused`);
+          }
           if (s.proofRead)
             say(
               `proof:${s.subject}:${s.proofRead.passed}`,

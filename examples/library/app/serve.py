@@ -1,6 +1,7 @@
 """The library's web application on a satellite: it answers from the lesson it was
 started on (LESSON_DIR resolved once, at start: a switch of lesson restarts it):
 
+  /                        the search page (search.html): a word, the books it finds
   /version                 the lesson id (lessonplan's file; the load balancer's health check)
   /index/...               the answers the index build wrote, byte for byte
   /search?q=word           the full-text index of the lesson's database, as JSON
@@ -18,6 +19,7 @@ parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--lesson", required=True)
 args = parser.parse_args()
 lesson = Path(args.lesson).resolve()
+SEARCH_PAGE = Path(__file__).with_name("search.html").read_bytes()
 database = f"file:{lesson / 'db' / 'library.sqlite'}?mode=ro&immutable=1"
 
 
@@ -41,6 +43,8 @@ class Library(BaseHTTPRequestHandler):
             with sqlite3.connect(database, uri=True) as db:
                 ids = [row[0] for row in db.execute("SELECT rowid FROM books_fts WHERE books_fts MATCH ? ORDER BY rowid", (f'"{word}"',))]
             return self.answer(200, (json.dumps({"q": word, "ids": ids}) + "\n").encode(), "application/json")
+        if url.path == "/":
+            return self.answer(200, SEARCH_PAGE, "text/html; charset=utf-8")
         relative = url.path.lstrip("/")
         if relative == "version" or relative.startswith("index/"):
             file = (lesson / relative).resolve()
