@@ -417,6 +417,39 @@ describe('config: bad files get one clear line per problem', () => {
     );
   });
 
+  test("the reference's own web server: only for subjects of the cluster's own, and each service needs a stop command", () => {
+    const service = { name: 'app', start: ['true'], stop: ['true'] };
+    const problems = (change: (reference: any) => void) => {
+      const config: any = minimal();
+      change(config.reference);
+      return problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
+    };
+    assert.deepEqual(
+      problems((r) => {
+        r.webServer = { kind: 'own', port: 18999, services: [service] };
+      }),
+      [
+        "reference.webServer: the reference's own web server proof-reads subjects of the cluster's own; the built-in catalog is proof-read on lessonplan's Apache: remove it, or give the subjects their commands",
+      ],
+    );
+    assert.deepEqual(
+      problems((r) => {
+        r.servedDir = 'served';
+        r.subjects = [{ name: 'library', check: ['true'], prepare: [['true']] }];
+        r.webServer = { kind: 'own', port: 18999, services: [{ name: 'app', start: ['true'] }] };
+      }),
+      ['reference.webServer.services[0].stop: is required (expected a command as an argument array, or { command: [...], timeout: "10m" })'],
+    );
+    // A program named by a relative path is found from the config's folder, and runs there.
+    const config: any = minimal();
+    config.reference.servedDir = 'served';
+    config.reference.subjects = [{ name: 'library', check: ['true'], prepare: [['true']] }];
+    config.reference.webServer = { kind: 'own', port: 18999, services: [{ name: 'app', start: ['./app.sh', 'start'], stop: ['app.sh', 'stop'] }] };
+    const loaded = parseConfig(stringify(config), 'own.yaml', dir).reference.webServer!;
+    assert.deepEqual(loaded.services[0]!.start, { command: [path.join(dir, 'app.sh'), 'start'], timeout: 10 * 60_000, cwd: dir });
+    assert.deepEqual(loaded.services[0]!.stop, { command: ['app.sh', 'stop'], timeout: 10 * 60_000, cwd: dir });
+  });
+
   test('a worker refuses to start when a command of its role names a program this machine does not have, naming the field', async () => {
     const config: any = minimal();
     config.reference.servedDir = 'served';

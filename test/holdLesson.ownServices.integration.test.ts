@@ -17,6 +17,7 @@ import { execa } from 'execa';
 import { describe, test } from 'node:test';
 import { lessonDir } from '../src/activities/satellite/lessons';
 import { startLoad } from '../src/cluster/loadGenerator';
+import { freeStablePort } from '../src/stack/ports';
 import { startPrepareLesson } from '../src/operator/prepare';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { preparationTestBed, servedVersions, waitForStatus } from './helpers/preparation';
@@ -33,6 +34,7 @@ describe('satellites with their own services', async () => {
   let markers = '';
   // Every command of the reference fails with status 7 while its marker file exists.
   const failable = (marker: string, argv: string[]) => ['python3', '-B', FAIL_WHEN_MARKED, path.join(markers, marker), ...argv];
+  const referencePort = await freeStablePort();
   const { config, configFile, client, ops } = await preparationTestBed('own-services', (raw) => {
     const dir = path.dirname(path.dirname(raw.reference.lessonsDir));
     feed = path.join(dir, 'feed');
@@ -47,7 +49,8 @@ describe('satellites with their own services', async () => {
         prepare: [failable('update', python('scripts/update.py', '--feed', feed)), failable('index', python('scripts/build-index.py'))],
         proofRead: {
           commands: [failable('test', python('scripts/test.py'))],
-          queries: ['/index/catalogue.json', '/index/books/1.json'],
+          // A search is answered by the application from the database: the reference's own web server proof-reads it.
+          queries: ['/index/catalogue.json', '/index/books/1.json', '/search?q=Dune'],
         },
         owns: ['db/', 'index/'],
       },
@@ -55,6 +58,12 @@ describe('satellites with their own services', async () => {
     raw.reference.snapshot = {
       before: failable('checkpoint', ['python3', '-c', 'print("checkpointed")']),
       after: failable('restart', ['python3', '-c', 'print("restarted")']),
+    };
+    const referenceApp = (action: string) => python('app/service.py', action, '--state-dir', path.join(dir, 'reference/app'));
+    raw.reference.webServer = {
+      kind: 'own',
+      port: referencePort,
+      services: [{ name: 'library', start: referenceApp('start'), stop: referenceApp('stop'), isUp: referenceApp('isup') }],
     };
     raw.reference.backup = failable('backup', ['python3', '-c', 'print("backed up")']);
     for (const s of raw.satellites) {
@@ -103,6 +112,8 @@ describe('satellites with their own services', async () => {
         config.satellites.map(() => first.lessonId),
       );
       assert.deepEqual(await search('Kindred'), { q: 'Kindred', ids: [3] });
+      // The reference's own web server answered the proof-read's search (lessonplan's Apache has no /search), and stopped after it.
+      await assert.rejects(fetch(`http://127.0.0.1:${referencePort}/health`), 'the reference app runs only while proof-reading');
       appendFileSync(feedFile, `${book(4, 'Neuromancer', 'William Gibson', 1984)}\n${book(5, 'Ubik', 'Philip K. Dick', 1969)}\n`);
       const load = startLoad({
         baseUrl: lb,

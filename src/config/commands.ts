@@ -29,6 +29,12 @@ export function referenceCommands(config: ClusterConfig): CommandField[] {
   if (ref.snapshot?.before) fields.push({ path: ['reference', 'snapshot', 'before'], command: ref.snapshot.before });
   if (ref.snapshot?.after) fields.push({ path: ['reference', 'snapshot', 'after'], command: ref.snapshot.after });
   if (ref.backup) fields.push({ path: ['reference', 'backup'], command: ref.backup });
+  ref.webServer?.services.forEach((service, j) => {
+    for (const key of ['start', 'stop', 'isUp'] as const) {
+      const command = service[key];
+      if (command) fields.push({ path: ['reference', 'webServer', 'services', j, key], command });
+    }
+  });
   return fields;
 }
 

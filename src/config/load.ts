@@ -9,7 +9,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
 import { describeWrongType, fieldPath, unsafeCharacter } from './messages';
-import { clusterConfigSchema, generatedConfigPaths, type ClusterConfig, type UserCommand } from './schema';
+import { clusterConfigSchema, generatedConfigPaths, type ClusterConfig, type OwnService, type UserCommand } from './schema';
 
 export { fieldPath };
 
@@ -103,6 +103,13 @@ function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
     return { ...c, command: [program!.includes('/') ? abs(program!) : program!, ...args], cwd: baseDir };
   };
   const ref = config.reference;
+  const services = (list: OwnService[]): OwnService[] =>
+    list.map((service) => ({
+      ...service,
+      start: run(service.start),
+      stop: run(service.stop),
+      ...(service.isUp ? { isUp: run(service.isUp) } : {}),
+    }));
   return {
     ...config,
     dataDir: abs(config.dataDir),
@@ -124,6 +131,7 @@ function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
           }
         : {}),
       ...(ref.backup ? { backup: run(ref.backup) } : {}),
+      ...(ref.webServer ? { webServer: { ...ref.webServer, services: services(ref.webServer.services) } } : {}),
       lessonsDir: abs(config.reference.lessonsDir),
       backupsDir: abs(config.reference.backupsDir ?? path.join(path.dirname(config.reference.lessonsDir), 'backups')),
     },
@@ -135,12 +143,7 @@ function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
           ? {
               ...s.webServer,
               lessonLink: abs(s.webServer.lessonLink),
-              services: s.webServer.services.map((service) => ({
-                ...service,
-                start: run(service.start),
-                stop: run(service.stop),
-                ...(service.isUp ? { isUp: run(service.isUp) } : {}),
-              })),
+              services: services(s.webServer.services),
             }
           : s.webServer,
     })),

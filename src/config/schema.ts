@@ -317,6 +317,19 @@ const reference = z
     testCommand: command.optional(),
     /** Private port of the reference's own Apache, which answers the proof-reading queries; 0 picks a free one. */
     proofReadPort: port.default(0),
+    /**
+     * The reference's own web server for proof-reading subjects of the cluster's own: its
+     * services, started on servedDir (LESSON_DIR) answering on `port` (PORT) for the proof-read
+     * commands and queries, stopped after. Without it, lessonplan's Apache serves servedDir's files.
+     */
+    webServer: z
+      .strictObject({
+        kind: z.literal('own'),
+        port: fixedPort,
+        services: z.array(ownService).min(1, 'expected at least one service (the web server the queries ask)'),
+        upDeadline: duration.default(60_000),
+      })
+      .optional(),
     /** The browser of the built-in test (Debian's chromium), launched headless. */
     chromium: z.string().min(1).default('/usr/bin/chromium'),
     /** Inbox items taken per subject and lesson, so that one lesson stays a reviewable size. */
@@ -551,6 +564,7 @@ export type ClusterConfig = z.output<typeof clusterConfigSchema>;
 export type SatelliteConfig = ClusterConfig['satellites'][number];
 export type ApacheWebServerConfig = z.output<typeof apacheWebServer>;
 export type OwnWebServerConfig = z.output<typeof ownWebServer>;
+export type OwnService = z.output<typeof ownService>;
 export type DatabaseConfig = ClusterConfig['operationalDatabase'];
 export type SlaveConfig = ClusterConfig['slaves'][number];
 export type LoadBalancerConfig = ClusterConfig['loadBalancer'];
@@ -582,7 +596,15 @@ function subjectProblems(reference: ClusterConfig['reference']): { path: (string
   });
   // (Absent when the reference itself did not validate: its own problems are reported already.)
   const own = reference.ownSubjects ?? [];
-  if (own.length === 0) return problems;
+  if (own.length === 0) {
+    if (reference.webServer)
+      problems.push({
+        path: ['reference', 'webServer'],
+        message:
+          "the reference's own web server proof-reads subjects of the cluster's own; the built-in catalog is proof-read on lessonplan's Apache: remove it, or give the subjects their commands",
+      });
+    return problems;
+  }
   const builtIn = reference.subjects.filter((name) => !own.some((o) => o.name === name));
   if (builtIn.length > 0) {
     problems.push({
@@ -679,6 +701,7 @@ function listenersOf(config: ClusterConfig): Listener[] {
     listen(['postgres', 'embedded', 'port'], ['localhost'], config.postgres.embedded.port);
   }
   listen(['reference', 'proofReadPort'], [config.reference.host], config.reference.proofReadPort);
+  if (config.reference.webServer) listen(['reference', 'webServer', 'port'], [config.reference.host], config.reference.webServer.port);
   config.satellites.forEach((s, i) => {
     listen(['satellites', i, 'webServer', 'port'], [s.host], s.webServer.port, `satellite "${s.name}"`);
     if (s.webServer.kind === 'apache') listen(['satellites', i, 'webServer', 'examPort'], [s.host], s.webServer.examPort, `satellite "${s.name}"`);

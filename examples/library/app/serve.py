@@ -2,6 +2,7 @@
 started on (LESSON_DIR resolved once, at start: a switch of lesson restarts it):
 
   /                        the search page (search.html): a word, the books it finds
+  /health                  "ok" while it runs (service.py isup asks it)
   /version                 the lesson id (lessonplan's file; the load balancer's health check)
   /index/...               the answers the index build wrote, byte for byte
   /search?q=word           the full-text index of the lesson's database, as JSON
@@ -43,6 +44,8 @@ class Library(BaseHTTPRequestHandler):
             with sqlite3.connect(database, uri=True) as db:
                 ids = [row[0] for row in db.execute("SELECT rowid FROM books_fts WHERE books_fts MATCH ? ORDER BY rowid", (f'"{word}"',))]
             return self.answer(200, (json.dumps({"q": word, "ids": ids}) + "\n").encode(), "application/json")
+        if url.path == "/health":
+            return self.answer(200, b"ok\n", "text/plain")
         if url.path == "/":
             return self.answer(200, SEARCH_PAGE, "text/html; charset=utf-8")
         relative = url.path.lstrip("/")

@@ -4,7 +4,7 @@ service (webServer.kind: own). lessonplan gives PORT and LESSON_DIR (the lesson 
 
   service.py start --state-dir D    starts serve.py in the background, returns once it answers
   service.py stop --state-dir D     stops it (SIGTERM), returns once it is gone
-  service.py isup --state-dir D     exit 0 while it runs and answers /version, else 1"""
+  service.py isup --state-dir D     exit 0 while it runs and answers /health, else 1"""
 import argparse
 import os
 import signal
@@ -34,7 +34,7 @@ def running_pid():
 
 def answers() -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False

@@ -1,7 +1,6 @@
 """Prepare the subject matter (index build): the full-text index in the database, and the
 answers the web server hands out as files: every book by id, and the catalogue."""
 import json
-import shutil
 
 from common import open_database, served_dir, stored_books
 
@@ -15,13 +14,24 @@ db.execute("VACUUM")
 db.close()
 
 index = served_dir() / "index"
-building = served_dir() / "index.building"
-shutil.rmtree(building, ignore_errors=True)
-(building / "books").mkdir(parents=True)
-for book in books.values():
-    (building / "books" / f"{book['id']}.json").write_text(json.dumps(book, sort_keys=True) + "\n", encoding="utf-8")
+(index / "books").mkdir(parents=True, exist_ok=True)
+
+
+def write_if_changed(file, text: str) -> bool:
+    # An unchanged answer keeps its file, and so its time: rsync then takes it from the
+    # satellite's previous lesson instead of sending it again.
+    if file.exists() and file.read_text(encoding="utf-8") == text:
+        return False
+    partial = file.with_name(file.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(file)
+    return True
+
+
+written = sum(write_if_changed(index / "books" / f"{book['id']}.json", json.dumps(book, sort_keys=True) + "\n") for book in books.values())
+for stale in (index / "books").glob("*.json"):
+    if int(stale.stem) not in books:
+        stale.unlink()
 catalogue = [books[i] for i in sorted(books)]
-(building / "catalogue.json").write_text(json.dumps(catalogue, sort_keys=True) + "\n", encoding="utf-8")
-shutil.rmtree(index, ignore_errors=True)
-building.rename(index)
-print(f"indexed {len(books)} books")
+written += write_if_changed(index / "catalogue.json", json.dumps(catalogue, sort_keys=True) + "\n")
+print(f"indexed {len(books)} books, {written} answers written")

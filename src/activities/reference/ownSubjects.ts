@@ -27,6 +27,8 @@ import { LESSON_META_DIR, type TestQuery } from '../../shared/lesson';
 import type { ProofReadResult } from '../../shared/preparation';
 import { freeStablePort } from '../../stack/ports';
 import { startApache, stopApache } from '../satellite/apache';
+import { ServiceError, startServiceSet, stopServiceSet, type ServiceSet } from '../satellite/ownServices';
+import { UserCommandFailed } from '../common/userCommand';
 import { runAsStep } from '../common/commandStep';
 import { VERSION_FILE } from '../../lesson/layout';
 import { pointAt, proofReadingHost } from './proofReading';
@@ -165,12 +167,8 @@ export async function proofReadOwnSubject(
   lesson: { lessonId: string; subject: string; previous: string | null },
 ): Promise<ProofReadResult> {
   const { own, index } = ownSubjectOf(reference, lesson.subject);
-  const port = reference.proofReadPort || (await freeStablePort());
-  const host = proofReadingHost(reference, port);
-  await stopApache(host, 'exam');
-  pointAt(host, reference.servedDir!);
-  await startApache(host, 'exam');
-  const base = `http://127.0.0.1:${port}`;
+  const server = await startProofReadingServer(reference, lesson);
+  const base = `http://127.0.0.1:${server.port}`;
   const failures: string[] = [];
   const testQueries: TestQuery[] = [];
   let checks = 0;
@@ -198,9 +196,48 @@ export async function proofReadOwnSubject(
       Context.current().heartbeat({ checks });
     }
   } finally {
-    await stopApache(host, 'exam');
+    await server.stop();
   }
   return { passed: failures.length === 0, checks, failures, testQueries };
+}
+
+/**
+ * The web server the proof-read asks, serving servedDir: the reference's own services
+ * (reference.webServer), started afresh on what was just prepared, or lessonplan's Apache
+ * on servedDir's files. A service that does not start fails the proof-read step with its
+ * command, exit status and output (the run halts); `stop` always stops them.
+ */
+async function startProofReadingServer(
+  reference: ReferenceConfig,
+  lesson: { lessonId: string; subject: string; previous: string | null },
+): Promise<{ port: number; stop: () => Promise<void> }> {
+  const own = reference.webServer;
+  if (own) {
+    const set: ServiceSet = { who: 'the reference', field: 'reference.webServer', services: own.services, upDeadline: own.upDeadline };
+    const env = { ...lessonEnvironment(reference, lesson), PORT: String(own.port) };
+    const signal = Context.current().cancellationSignal;
+    // Left running by a run that was cut short: they read what was served then.
+    await stopServiceSet(set, env, signal);
+    try {
+      await startServiceSet(set, env, signal);
+    } catch (err) {
+      await stopServiceSet(set, env).catch(() => undefined);
+      if (err instanceof UserCommandFailed || err instanceof ServiceError) throw ApplicationFailure.nonRetryable(err.message, 'ServiceFailed');
+      throw err;
+    }
+    return { port: own.port, stop: () => stopServiceSet(set, env) };
+  }
+  const port = reference.proofReadPort || (await freeStablePort());
+  const host = proofReadingHost(reference, port);
+  await stopApache(host, 'exam');
+  pointAt(host, reference.servedDir!);
+  await startApache(host, 'exam');
+  return {
+    port,
+    stop: async () => {
+      await stopApache(host, 'exam');
+    },
+  };
 }
 
 /** Whether servedDir differs from what the lesson `previous` was filed from (without a record: no). */

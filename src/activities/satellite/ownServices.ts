@@ -15,7 +15,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { OwnWebServerConfig, SatelliteConfig, UserCommand } from '../../config/schema';
+import type { OwnService, OwnWebServerConfig, SatelliteConfig, UserCommand } from '../../config/schema';
 import { runUserCommand, UserCommandFailed } from '../common/userCommand';
 import { linkedLesson } from './lessons';
 
@@ -52,7 +52,23 @@ function writeState(satellite: OwnSatellite, state: ServicesState): void {
   renameSync(temp, stateFile(satellite));
 }
 
-const field = (satellite: OwnSatellite, j: number, what: string) => `satellite ${satellite.name}: webServer.services[${j}].${what}`;
+/** Services started and stopped together: a satellite's, or the reference's for proof-reading. */
+export interface ServiceSet {
+  /** Who runs them, for messages: "satellite boy-1", "the reference". */
+  who: string;
+  /** Their config field, for messages: "satellite boy-1: webServer", "reference.webServer". */
+  field: string;
+  services: OwnService[];
+  upDeadline: number;
+}
+
+const setOf = (satellite: OwnSatellite): ServiceSet => ({
+  who: `satellite ${satellite.name}`,
+  field: `satellite ${satellite.name}: webServer`,
+  services: satellite.webServer.services,
+  upDeadline: satellite.webServer.upDeadline,
+});
+const field = (set: ServiceSet, j: number, what: string) => `${set.field}.services[${j}].${what}`;
 
 function environment(satellite: OwnSatellite, lesson: string | null): Record<string, string> {
   return { LESSON_ID: lesson ?? '', LESSON_DIR: satellite.webServer.lessonLink, SATELLITE: satellite.name, PORT: String(satellite.webServer.port) };
@@ -92,18 +108,34 @@ async function isUp(command: UserCommand | undefined, env: Record<string, string
 }
 
 /** Polls isUp until it says `wanted`, within upDeadline. */
-async function waitUntil(satellite: OwnSatellite, j: number, wanted: boolean, env: Record<string, string>): Promise<void> {
-  const service = satellite.webServer.services[j]!;
+async function waitUntil(set: ServiceSet, j: number, wanted: boolean, env: Record<string, string>): Promise<void> {
+  const service = set.services[j]!;
   if (!service.isUp) return;
-  const deadline = Date.now() + satellite.webServer.upDeadline;
+  const deadline = Date.now() + set.upDeadline;
   for (;;) {
-    if ((await isUp(service.isUp, env, field(satellite, j, 'isUp'))) === wanted) return;
+    if ((await isUp(service.isUp, env, field(set, j, 'isUp'))) === wanted) return;
     if (Date.now() > deadline) {
       throw new ServiceError(
-        `satellite ${satellite.name}: service "${service.name}" is ${wanted ? 'not up' : 'still up'} ${satellite.webServer.upDeadline / 1000} s after its ${wanted ? 'start' : 'stop'} command returned (by its isUp command ${JSON.stringify(service.isUp.command)})`,
+        `${set.who}: service "${service.name}" is ${wanted ? 'not up' : 'still up'} ${set.upDeadline / 1000} s after its ${wanted ? 'start' : 'stop'} command returned (by its isUp command ${JSON.stringify(service.isUp.command)})`,
       );
     }
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Runs each service's start command in order, each up (by isUp) before the next. */
+export async function startServiceSet(set: ServiceSet, env: Record<string, string>, signal?: AbortSignal): Promise<void> {
+  for (const [j, service] of set.services.entries()) {
+    await runUserCommand(service.start, { field: field(set, j, 'start'), env, signal });
+    await waitUntil(set, j, true, env);
+  }
+}
+
+/** Runs each service's stop command, the last first, each down (by isUp) before the one before it. */
+export async function stopServiceSet(set: ServiceSet, env: Record<string, string>, signal?: AbortSignal): Promise<void> {
+  for (let j = set.services.length - 1; j >= 0; j--) {
+    await runUserCommand(set.services[j]!.stop, { field: field(set, j, 'stop'), env, signal });
+    await waitUntil(set, j, false, env);
   }
 }
 
@@ -111,7 +143,7 @@ async function waitUntil(satellite: OwnSatellite, j: number, wanted: boolean, en
 export async function servicesRunning(satellite: OwnSatellite): Promise<boolean> {
   const state = readState(satellite);
   const env = environment(satellite, state.lesson);
-  const answers = await Promise.all(satellite.webServer.services.map((s, j) => isUp(s.isUp, env, field(satellite, j, 'isUp'))));
+  const answers = await Promise.all(satellite.webServer.services.map((s, j) => isUp(s.isUp, env, field(setOf(satellite), j, 'isUp'))));
   const known = answers.filter((a): a is boolean => a !== undefined);
   return known.length > 0 ? known.every(Boolean) : state.running;
 }
@@ -121,11 +153,7 @@ export async function stopServices(satellite: OwnSatellite, signal?: AbortSignal
   const state = readState(satellite);
   const env = environment(satellite, state.lesson);
   const wasRunning = state.running || (await servicesRunning(satellite));
-  const services = satellite.webServer.services;
-  for (let j = services.length - 1; j >= 0; j--) {
-    await runUserCommand(services[j]!.stop, { field: field(satellite, j, 'stop'), env, signal });
-    await waitUntil(satellite, j, false, env);
-  }
+  await stopServiceSet(setOf(satellite), env, signal);
   writeState(satellite, { running: false, lesson: state.lesson });
   return wasRunning ? 'stopped' : 'not running';
 }
@@ -146,9 +174,6 @@ export async function startServices(satellite: OwnSatellite, signal?: AbortSigna
   const env = environment(satellite, lesson);
   // Recorded before the first start: a start that fails half-way still gets stopped by the next stop.
   writeState(satellite, { running: true, lesson });
-  for (const [j, service] of satellite.webServer.services.entries()) {
-    await runUserCommand(service.start, { field: field(satellite, j, 'start'), env, signal });
-    await waitUntil(satellite, j, true, env);
-  }
+  await startServiceSet(setOf(satellite), env, signal);
   return 'started';
 }
