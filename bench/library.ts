@@ -8,28 +8,21 @@
  * through HAProxy, the mixed-version window, and the rollout's wall time against its
  * critical path.
  */
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load';
-import { clusterDown, clusterUp } from '../src/cluster/localCluster';
 import { startLoad } from '../src/cluster/loadGenerator';
-import { createLogger } from '../src/logging';
-import { connectClient } from '../src/operator/client';
 import { enrollClass } from '../src/operator/enroll';
 import { startPrepareLesson } from '../src/operator/prepare';
 import { formatBytes } from '../src/operator/progress';
 import type { PreparationStatus } from '../src/shared/preparation';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { freeStablePort } from '../src/stack/ports';
-import { stackDown, stackUp } from '../src/stack/stack';
-import { allRoles } from '../src/workers/roles';
-import { startWorkers } from '../src/workers/runWorkers';
 import { writeTestConfig } from '../test/helpers/testConfig';
-import { appendBenchmarkRow, rolloutTimes } from './rollout';
+import { appendBenchmarkRow, onLocalCluster, rolloutTimes } from './rollout';
 
 const EXAMPLE = path.resolve(import.meta.dirname, '../examples/library');
-const log = createLogger('bench', { level: 'warn' });
 const python = (script: string, ...args: string[]) => ['python3', '-B', path.join(EXAMPLE, script), ...args];
 const WORDS = ['amber', 'harbour', 'lantern', 'meadow', 'quarry', 'saffron', 'thistle', 'willow', 'cobalt', 'falcon'];
 const book = (id: number, edition = 1) =>
@@ -82,69 +75,55 @@ export async function benchLibrary(satellites = 4, books = 5000, added = 250, ch
   mkdirSync(config.reference.servedDir!, { recursive: true });
   const feedFile = path.join(feed, 'books.jsonl');
   writeFileSync(feedFile, Array.from({ length: books }, (_, i) => book(i + 1)).join('\n') + '\n');
-  await stackUp(config, log);
-  try {
-    await clusterUp(config, log);
-    const workers = await startWorkers(config, allRoles(config), log);
-    const operator = await connectClient(config);
-    try {
-      await enrollClass(operator.client, config);
-      const first = (await (await startPrepareLesson(operator.client, config, 'bench')).result()) as PreparationStatus;
-      if (first.phase !== 'done') throw new Error(`the first library lesson ended ${first.phase}: ${first.summary}`);
-      // New books at the end, and new editions of some old ones (their rows change in place).
-      const next = [
-        ...Array.from({ length: added }, (_, i) => book(books + i + 1)),
-        ...Array.from({ length: changed }, (_, i) => book(1 + i * Math.floor(books / changed), 2)),
-      ];
-      appendFileSync(feedFile, next.join('\n') + '\n');
-      const load = startLoad({
-        baseUrl: `http://127.0.0.1:${ports.at(-1)}`,
-        paths: ['/version', '/index/books/1.json', '/search?q=lantern', '/version'],
-        concurrency: 4,
-        maxRequests: 500_000,
-        maxDurationMs: 300_000,
-        classify: (urlPath, status, body) =>
-          status !== 200 ? 'neither' : urlPath !== '/version' ? 'either' : body.trim() === first.lessonId ? 'old' : 'new',
-      });
-      const handle = await startPrepareLesson(operator.client, config, 'bench');
-      // The load stops however the lesson ends.
-      const second = (await handle.result().catch(async (err: unknown) => {
-        await load.stop();
-        throw err;
-      })) as PreparationStatus;
-      const traffic = await load.stop();
-      if (second.phase !== 'done' || !second.rollout) throw new Error(`the library lesson ended ${second.phase}: ${second.summary}`);
-      const rollout = operator.client.workflow.getHandle(second.rollout.workflowId);
-      const status = (await rollout.result()) as RolloutStatus;
-      const { wall, critical } = rolloutTimes((await rollout.fetchHistory()).events ?? []);
-      const stats = second.stats!;
-      const sats = status.groups.flatMap((g) => g.satellites);
-      const copiedFiles = sats.reduce((n, s) => n + s.filesCopied, 0);
-      const copied = sats.reduce((n, s) => n + s.bytesCopied, 0);
-      const sent = sats.reduce((n, s) => n + s.bytesSent, 0);
-      return [
-        '',
-        new Date().toISOString().slice(0, 10),
-        `library example, ${books} + ${added} new and ${changed} changed books, ${satellites} satellites in ${status.groups.length} groups`,
-        `${stats.files} files (${formatBytes(stats.totalBytes)}); ${stats.filesAdded} added, ${stats.filesChanged} changed, ${stats.filesRemoved} removed (${formatBytes(stats.bytesChanged)})`,
-        `${copiedFiles} files, ${formatBytes(copied)} changed, ${formatBytes(sent)} sent by rsync`,
-        `${traffic.requests} requests, ${traffic.failed} failed`,
-        `${traffic.mixedWindowMs} ms`,
-        `${(wall / 1000).toFixed(2)} s wall / ${(critical / 1000).toFixed(2)} s critical path = ${(wall / critical).toFixed(2)}×`,
-        '',
-      ]
-        .join(' | ')
-        .trim();
-    } finally {
-      await operator.close();
-      workers.shutdown();
-      await workers.done;
-    }
-  } finally {
-    await clusterDown(config, log);
-    await stackDown(config, log);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return onLocalCluster(config, dir, async (operator) => {
+    await enrollClass(operator.client, config);
+    const first = (await (await startPrepareLesson(operator.client, config, 'bench')).result()) as PreparationStatus;
+    if (first.phase !== 'done') throw new Error(`the first library lesson ended ${first.phase}: ${first.summary}`);
+    // New books at the end, and new editions of some old ones (their rows change in place).
+    const next = [
+      ...Array.from({ length: added }, (_, i) => book(books + i + 1)),
+      ...Array.from({ length: changed }, (_, i) => book(1 + i * Math.floor(books / changed), 2)),
+    ];
+    appendFileSync(feedFile, next.join('\n') + '\n');
+    const load = startLoad({
+      baseUrl: `http://127.0.0.1:${ports.at(-1)}`,
+      paths: ['/version', '/index/books/1.json', '/search?q=lantern', '/version'],
+      concurrency: 4,
+      maxRequests: 500_000,
+      maxDurationMs: 300_000,
+      classify: (urlPath, status, body) =>
+        status !== 200 ? 'neither' : urlPath !== '/version' ? 'either' : body.trim() === first.lessonId ? 'old' : 'new',
+    });
+    const handle = await startPrepareLesson(operator.client, config, 'bench');
+    // The load stops however the lesson ends.
+    const second = (await handle.result().catch(async (err: unknown) => {
+      await load.stop();
+      throw err;
+    })) as PreparationStatus;
+    const traffic = await load.stop();
+    if (second.phase !== 'done' || !second.rollout) throw new Error(`the library lesson ended ${second.phase}: ${second.summary}`);
+    const rollout = operator.client.workflow.getHandle(second.rollout.workflowId);
+    const status = (await rollout.result()) as RolloutStatus;
+    const { wall, critical } = rolloutTimes((await rollout.fetchHistory()).events ?? []);
+    const stats = second.stats!;
+    const sats = status.groups.flatMap((g) => g.satellites);
+    const copiedFiles = sats.reduce((n, s) => n + s.filesCopied, 0);
+    const copied = sats.reduce((n, s) => n + s.bytesCopied, 0);
+    const sent = sats.reduce((n, s) => n + s.bytesSent, 0);
+    return [
+      '',
+      new Date().toISOString().slice(0, 10),
+      `library example, ${books} + ${added} new and ${changed} changed books, ${satellites} satellites in ${status.groups.length} groups`,
+      `${stats.files} files (${formatBytes(stats.totalBytes)}); ${stats.filesAdded} added, ${stats.filesChanged} changed, ${stats.filesRemoved} removed (${formatBytes(stats.bytesChanged)})`,
+      `${copiedFiles} files, ${formatBytes(copied)} changed, ${formatBytes(sent)} sent by rsync`,
+      `${traffic.requests} requests, ${traffic.failed} failed`,
+      `${traffic.mixedWindowMs} ms`,
+      `${(wall / 1000).toFixed(2)} s wall / ${(critical / 1000).toFixed(2)} s critical path = ${(wall / critical).toFixed(2)}×`,
+      '',
+    ]
+      .join(' | ')
+      .trim();
+  });
 }
 
 const LIBRARY_TABLE = {

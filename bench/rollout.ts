@@ -17,7 +17,8 @@ import { loadConfig } from '../src/config/load';
 import { clusterDown, clusterUp } from '../src/cluster/localCluster';
 import { classifyByAnswers, startLoad } from '../src/cluster/loadGenerator';
 import { createLogger } from '../src/logging';
-import { connectClient } from '../src/operator/client';
+import { connectClient, type OperatorClient } from '../src/operator/client';
+import type { ClusterConfig } from '../src/config/schema';
 import { startHoldLesson } from '../src/operator/rollout';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { freeStablePort } from '../src/stack/ports';
@@ -67,33 +68,40 @@ async function benchRollout(satellites: number): Promise<string> {
     raw.loadBalancer.frontendPort = ports.at(-1);
   });
   const config = loadConfig(file);
+  return onLocalCluster(config, dir, async (operator) => {
+    const first = await fileTestLesson(config.reference.lessonsDir, 'bench-1');
+    await (await startHoldLesson(operator.client, config, first.filed, 'bench')).result();
+    const next = await fileTestLesson(config.reference.lessonsDir, 'bench-2', first);
+    const load = startLoad({
+      baseUrl: `http://127.0.0.1:${config.loadBalancer.kind === 'haproxy' ? config.loadBalancer.frontendPort : 0}`,
+      paths: [...first.answers.keys()].filter((p) => p !== '/records/bulk.json'),
+      concurrency: 4,
+      maxRequests: 500_000,
+      maxDurationMs: 300_000,
+      classify: classifyByAnswers(first.answers, next.answers),
+    });
+    const handle = await startHoldLesson(operator.client, config, next.filed, 'bench');
+    const status = (await handle.result()) as RolloutStatus;
+    const result = await load.stop();
+
+    const { wall, critical } = rolloutTimes((await handle.fetchHistory()).events ?? []);
+    const groups = status.groups.length;
+    const sats = status.groups.flatMap((g) => g.satellites);
+    const sent = sats.reduce((n, s) => n + s.bytesSent, 0);
+    const changed = sats.reduce((n, s) => n + s.bytesCopied, 0);
+    return `| ${new Date().toISOString().slice(0, 10)} | rollout, ${satellites} satellites in ${groups} groups | ${result.requests} requests, ${result.failed} failed | ${result.mixedWindowMs} ms | ${(wall / 1000).toFixed(2)} s wall / ${(critical / 1000).toFixed(2)} s critical path = ${(wall / critical).toFixed(2)}×; ${((wall - critical) / groups).toFixed(0)} ms orchestration per group | ${sent} sent / ${changed} changed = ${(sent / changed).toFixed(3)} |`;
+  });
+}
+
+/** Runs `bench` with the embedded stack, the local cluster and every role's worker up, then takes them all down and removes `dir`. */
+export async function onLocalCluster<T>(config: ClusterConfig, dir: string, bench: (operator: OperatorClient) => Promise<T>): Promise<T> {
   await stackUp(config, log);
   try {
     await clusterUp(config, log);
     const workers = await startWorkers(config, allRoles(config), log);
     const operator = await connectClient(config);
     try {
-      const first = await fileTestLesson(config.reference.lessonsDir, 'bench-1');
-      await (await startHoldLesson(operator.client, config, first.filed, 'bench')).result();
-      const next = await fileTestLesson(config.reference.lessonsDir, 'bench-2', first);
-      const load = startLoad({
-        baseUrl: `http://127.0.0.1:${config.loadBalancer.kind === 'haproxy' ? config.loadBalancer.frontendPort : 0}`,
-        paths: [...first.answers.keys()].filter((p) => p !== '/records/bulk.json'),
-        concurrency: 4,
-        maxRequests: 500_000,
-        maxDurationMs: 300_000,
-        classify: classifyByAnswers(first.answers, next.answers),
-      });
-      const handle = await startHoldLesson(operator.client, config, next.filed, 'bench');
-      const status = (await handle.result()) as RolloutStatus;
-      const result = await load.stop();
-
-      const { wall, critical } = rolloutTimes((await handle.fetchHistory()).events ?? []);
-      const groups = status.groups.length;
-      const sats = status.groups.flatMap((g) => g.satellites);
-      const sent = sats.reduce((n, s) => n + s.bytesSent, 0);
-      const changed = sats.reduce((n, s) => n + s.bytesCopied, 0);
-      return `| ${new Date().toISOString().slice(0, 10)} | rollout, ${satellites} satellites in ${groups} groups | ${result.requests} requests, ${result.failed} failed | ${result.mixedWindowMs} ms | ${(wall / 1000).toFixed(2)} s wall / ${(critical / 1000).toFixed(2)} s critical path = ${(wall / critical).toFixed(2)}×; ${((wall - critical) / groups).toFixed(0)} ms orchestration per group | ${sent} sent / ${changed} changed = ${(sent / changed).toFixed(3)} |`;
+      return await bench(operator);
     } finally {
       await operator.close();
       workers.shutdown();

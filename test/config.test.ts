@@ -34,6 +34,13 @@ function problemsOf(text: string): string[] {
   assert.fail('the config was accepted');
 }
 
+/** The problems of the minimal config with its reference changed, without the file and line. */
+function problems(change: (reference: any) => void): string[] {
+  const config: any = minimal();
+  change(config.reference);
+  return problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
+}
+
 describe('config: good files', () => {
   test('the committed local demo loads, with defaults filled in and paths resolved', () => {
     const config = loadConfig(path.join(ROOT, 'config/local-demo.yaml'));
@@ -372,11 +379,6 @@ describe('config: bad files get one clear line per problem', () => {
 
   test("subjects of the cluster's own: mixed with the catalog, without servedDir, owning one path twice, or badly timed are refused", () => {
     const own = (name: string, owns: string[]) => ({ name, check: ['true'], prepare: [['true']], owns });
-    const problems = (change: (reference: any) => void) => {
-      const config: any = minimal();
-      change(config.reference);
-      return problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
-    };
     assert.deepEqual(
       problems((r) => {
         r.subjects = ['records', own('library', ['db/'])];
@@ -419,11 +421,6 @@ describe('config: bad files get one clear line per problem', () => {
 
   test("the reference's own web server: only for subjects of the cluster's own, and each service needs a stop command", () => {
     const service = { name: 'app', start: ['true'], stop: ['true'] };
-    const problems = (change: (reference: any) => void) => {
-      const config: any = minimal();
-      change(config.reference);
-      return problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
-    };
     assert.deepEqual(
       problems((r) => {
         r.webServer = { kind: 'own', port: 18999, services: [service] };
