@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 import { lessonDir, linkedLesson } from '../src/activities/satellite/lessons';
 import { liveCommandOutput, type LiveCommand } from '../src/operator/liveCommands';
 import { startPrepareLesson } from '../src/operator/prepare';
+import { freeStablePort } from '../src/stack/ports';
 import { replayAndRecord } from './helpers/histories';
 import { preparationTestBed, servedVersions, waitForStatus } from './helpers/preparation';
 
@@ -28,6 +29,8 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
   let strayMarker = '';
   let snapshotLog = '';
   let writesInPlace = '';
+  let slowStart = '';
+  const referencePort = await freeStablePort();
   const { config, client, ops } = await preparationTestBed('prepare-own', (raw) => {
     const dir = path.dirname(path.dirname(raw.reference.lessonsDir));
     feed = path.join(dir, 'feed');
@@ -62,6 +65,28 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
       },
     ];
     raw.reference.snapshot = { before: logLine('before'), after: logLine('after') };
+    // The reference's own web server for the proof-read: the example's app, and a service that is slow to come up on demand.
+    slowStart = path.join(dir, 'start-slowly');
+    const app = (action: string) => [
+      'python3',
+      '-B',
+      path.join(EXAMPLE, '../app/service.py'),
+      action,
+      '--state-dir',
+      path.join(dir, 'reference/app'),
+    ];
+    raw.reference.webServer = {
+      kind: 'own',
+      port: referencePort,
+      services: [
+        { name: 'library', start: app('start'), stop: app('stop'), isUp: app('isup') },
+        {
+          name: 'cache',
+          start: ['python3', '-c', `import os, time; os.path.exists(${JSON.stringify(slowStart)}) and time.sleep(20); print('cache warm')`],
+          stop: ['true'],
+        },
+      ],
+    };
     // A database server that writes the filed copy in place (hint bits, statistics), on demand.
     writesInPlace = path.join(dir, 'write-the-filed-database');
     raw.reference.backup = [
@@ -271,6 +296,29 @@ describe("prepareLesson with a subject of the cluster's own", async () => {
         [1, 2, 3, 4, 5, 6, 7],
         'book 6 (the stray run) and 7 (the written copy) went out',
       );
+    },
+  );
+
+  test(
+    'a reference service that takes longer than the heartbeat timeout to start: the proof-read waits for it, once, and goes on',
+    { timeout: 300_000 },
+    async () => {
+      appendFileSync(feedFile, `${book(20, 'The Dispossessed', 'Ursula K. Le Guin', 1974)}\n`);
+      writeFileSync(slowStart, 'yes');
+      try {
+        const handle = await startPrepareLesson(client, config, 'test');
+        const ended = await waitForStatus(handle, (s) => s.phase === 'done' || s.halted !== null, 'done or halted', 240_000);
+        assert.equal(ended.halted, null, `halted: ${JSON.stringify(ended.halted)}`);
+        assert.equal(ended.phase, 'done', ended.summary);
+        const history = await handle.fetchHistory();
+        const proofReads = (history.events ?? []).filter(
+          (e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.attempt) > 1,
+        );
+        assert.deepEqual(proofReads, [], 'no activity needed a second attempt');
+        await assert.rejects(fetch(`http://127.0.0.1:${referencePort}/health`), 'the reference app stopped after the proof-read');
+      } finally {
+        rmSync(slowStart, { force: true });
+      }
     },
   );
 });

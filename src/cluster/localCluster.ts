@@ -9,6 +9,7 @@ import type { Logger } from '../logging';
 import { apacheOf, apachePid, portAnswers, startApache, stopApache } from '../activities/satellite/apache';
 import { isOwnSatellite, servicesRunning, startServices, stopServices } from '../activities/satellite/ownServices';
 import { linkedLesson } from '../activities/satellite/lessons';
+import { stopReferenceServices } from '../activities/reference/ownSubjects';
 import { haproxyPid, startHaproxy, stopHaproxy } from './haproxy';
 
 /**
@@ -60,6 +61,8 @@ export async function clusterUp(config: ClusterConfig, log?: Logger): Promise<vo
 
 export async function clusterDown(config: ClusterConfig, log?: Logger): Promise<void> {
   if (config.loadBalancer.kind === 'haproxy') await stopHaproxy(config);
+  // A proof-read cut short (a worker stopped mid-step) leaves the reference's own web server running.
+  await stopReferenceServices(config.reference).catch((err) => log?.warn({ err }, "could not stop the reference's own web server"));
   for (const satellite of config.satellites) {
     if (isOwnSatellite(satellite)) {
       if (await servicesRunning(satellite))

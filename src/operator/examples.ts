@@ -49,7 +49,7 @@ const library: Example = {
 export const EXAMPLES: Record<string, Example> = { library };
 
 export function exampleNamed(name: string): Example {
-  const example = EXAMPLES[name];
+  const example = Object.hasOwn(EXAMPLES, name) ? EXAMPLES[name] : undefined;
   if (!example) throw new UsageError(`no example named "${name}"; the examples are: ${Object.keys(EXAMPLES).join(', ')}`);
   return example;
 }

@@ -29,6 +29,7 @@ import { freeStablePort } from '../../stack/ports';
 import { startApache, stopApache } from '../satellite/apache';
 import { ServiceError, startServiceSet, stopServiceSet, type ServiceSet } from '../satellite/ownServices';
 import { UserCommandFailed } from '../common/userCommand';
+import { keepAlive } from '../keepAlive';
 import { runAsStep } from '../common/commandStep';
 import { VERSION_FILE } from '../../lesson/layout';
 import { pointAt, proofReadingHost } from './proofReading';
@@ -195,10 +196,27 @@ export async function proofReadOwnSubject(
       }
       Context.current().heartbeat({ checks });
     }
-  } finally {
-    await server.stop();
+  } catch (err) {
+    // What failed in the proof-read is the news, not a stop that fails after it.
+    await server.stop().catch(() => undefined);
+    throw err;
   }
+  await server.stop();
   return { passed: failures.length === 0, checks, failures, testQueries };
+}
+
+/** Stops the reference's own web server (reference.webServer), wherever a proof-read left it: the notebook closed, the cluster down. */
+export async function stopReferenceServices(reference: ReferenceConfig): Promise<void> {
+  const own = reference.webServer;
+  if (!own) return;
+  const set: ServiceSet = { who: 'the reference', field: 'reference.webServer', services: own.services, upDeadline: own.upDeadline };
+  await stopServiceSet(set, { LESSON_DIR: reference.servedDir!, PORT: String(own.port) });
+}
+
+/** A service command that failed, or a service that did not come up or go down, is the operator's to fix: not retried. */
+function asServiceFailure(err: unknown): never {
+  if (err instanceof UserCommandFailed || err instanceof ServiceError) throw ApplicationFailure.nonRetryable(err.message, 'ServiceFailed');
+  throw err;
 }
 
 /**
@@ -216,16 +234,17 @@ async function startProofReadingServer(
     const set: ServiceSet = { who: 'the reference', field: 'reference.webServer', services: own.services, upDeadline: own.upDeadline };
     const env = { ...lessonEnvironment(reference, lesson), PORT: String(own.port) };
     const signal = Context.current().cancellationSignal;
+    // Services are silent while they come up (within upDeadline): the activity heartbeats meanwhile.
+    const stop = () => keepAlive(() => stopServiceSet(set, env).catch(asServiceFailure));
     // Left running by a run that was cut short: they read what was served then.
-    await stopServiceSet(set, env, signal);
+    await keepAlive(() => stopServiceSet(set, env, signal).catch(asServiceFailure));
     try {
-      await startServiceSet(set, env, signal);
+      await keepAlive(() => startServiceSet(set, env, signal));
     } catch (err) {
       await stopServiceSet(set, env).catch(() => undefined);
-      if (err instanceof UserCommandFailed || err instanceof ServiceError) throw ApplicationFailure.nonRetryable(err.message, 'ServiceFailed');
-      throw err;
+      asServiceFailure(err);
     }
-    return { port: own.port, stop: () => stopServiceSet(set, env) };
+    return { port: own.port, stop };
   }
   const port = reference.proofReadPort || (await freeStablePort());
   const host = proofReadingHost(reference, port);

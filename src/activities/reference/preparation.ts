@@ -21,7 +21,14 @@ import { inboxOf } from './inbox';
 import { lectureshipOf, type PreparationRun } from './lectureship';
 import { writeLessonFolder } from './lessonFiles';
 import { proofRead, proofReadingHost } from './proofReading';
-import { checkOwnSubjectMatter, proofReadOwnSubject, runPrepareCommand, type OwnCheckResult, type OwnPrepareResult } from './ownSubjects';
+import {
+  checkOwnSubjectMatter,
+  proofReadOwnSubject,
+  runPrepareCommand,
+  stopReferenceServices,
+  type OwnCheckResult,
+  type OwnPrepareResult,
+} from './ownSubjects';
 
 export interface PreparationDependencies {
   config: ClusterConfig;
@@ -260,6 +267,8 @@ export function createPreparationActivities(deps: PreparationDependencies) {
     /** Close the notebook: the proof-reading web server is down, leftovers of unfiled lessons pruned. */
     async closeNotebook(): Promise<string[]> {
       await stopApache(proofReadingHost(ref, ref.proofReadPort), 'exam');
+      // A service that will not stop is reported by the next proof-read, which stops them first.
+      await keepAlive(() => stopReferenceServices(ref)).catch(() => undefined);
       return pruneLessons(ref, deps.reference, (await latestFiledLesson(deps.reference)) ?? '');
     },
   };
