@@ -205,11 +205,18 @@ export async function proofReadOwnSubject(
   return { passed: failures.length === 0, checks, failures, testQueries };
 }
 
+const referenceServiceSet = (own: NonNullable<ReferenceConfig['webServer']>): ServiceSet => ({
+  who: 'the reference',
+  field: 'reference.webServer',
+  services: own.services,
+  upDeadline: own.upDeadline,
+});
+
 /** Stops the reference's own web server (reference.webServer), wherever a proof-read left it: the notebook closed, the cluster down. */
 export async function stopReferenceServices(reference: ReferenceConfig): Promise<void> {
   const own = reference.webServer;
   if (!own) return;
-  const set: ServiceSet = { who: 'the reference', field: 'reference.webServer', services: own.services, upDeadline: own.upDeadline };
+  const set = referenceServiceSet(own);
   await stopServiceSet(set, { LESSON_DIR: reference.servedDir!, PORT: String(own.port) });
 }
 
@@ -231,7 +238,7 @@ async function startProofReadingServer(
 ): Promise<{ port: number; stop: () => Promise<void> }> {
   const own = reference.webServer;
   if (own) {
-    const set: ServiceSet = { who: 'the reference', field: 'reference.webServer', services: own.services, upDeadline: own.upDeadline };
+    const set = referenceServiceSet(own);
     const env = { ...lessonEnvironment(reference, lesson), PORT: String(own.port) };
     const signal = Context.current().cancellationSignal;
     // Services are silent while they come up (within upDeadline): the activity heartbeats meanwhile.
