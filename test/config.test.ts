@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { execa } from 'execa';
 import { ConfigError, loadConfig, parseConfig } from '../src/config/load';
-import { groupOrder } from '../src/config/schema';
+import { copyOrderOf, groupOrder } from '../src/config/schema';
 import { missingPrograms } from '../src/config/commands';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -486,6 +486,29 @@ describe('config: bad files get one clear line per problem', () => {
     if (loaded.kind !== 'own') return;
     assert.equal(loaded.lessonLink, path.join(dir, 'srv/current'));
     assert.deepEqual(loaded.services[0]!.stop, { command: [path.join(dir, 'app.sh'), 'stop'], timeout: 10 * 60_000, cwd: dir });
+  });
+
+  test('copy while serving: the default with Apache satellites; with services of their own, out of service, and while-serving refused naming the satellite', () => {
+    const config: any = minimal();
+    assert.equal(copyOrderOf(parseConfig(stringify(config), 'apache.yaml', dir)), 'while-serving');
+    config.groups = { copy: 'out-of-service', copiesAtOnce: 2 };
+    const chosen = parseConfig(stringify(config), 'seed.yaml', dir);
+    assert.equal(copyOrderOf(chosen), 'out-of-service');
+    assert.equal(chosen.groups.copiesAtOnce, 2);
+    config.groups = {};
+    config.satellites[0].webServer = {
+      kind: 'own',
+      port: 9001,
+      lessonLink: 'srv/current',
+      services: [{ name: 'app', start: ['true'], stop: ['true'] }],
+    };
+    assert.equal(copyOrderOf(parseConfig(stringify(config), 'own.yaml', dir)), 'out-of-service');
+    config.groups = { copy: 'while-serving' };
+    const problems = problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /^groups\.copy: satellite "\S+" runs services of its own, .* Use groups\.copy: out-of-service$/);
+    config.groups = { copiesAtOnce: 0 };
+    assert.match(problemsOf(stringify(config)).join('\n'), /groups\.copiesAtOnce/);
   });
 
   test('the CLI prints one line per problem and exits 2', async () => {

@@ -6,6 +6,7 @@
  * at load instead of silently falling back to a default.
  */
 import { mostGroupsKeptOneLesson, oneLessonSwitch, servingFloor, type Consistency } from '../shared/rolloutOrder';
+import type { CopyOrder } from '../shared/rollout';
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { describeWrongType, expecting, fieldPath, unsafeCharacter, wrongTypeMessage } from './messages';
@@ -456,6 +457,16 @@ export const clusterConfigSchema = z
          * both. Default: one-lesson with HAProxy under control, capacity-first without.
          */
         consistency: z.enum(['one-lesson', 'capacity-first']).optional(),
+        /**
+         * while-serving: each satellite copies the new lesson beside the one it serves and is
+         * examined on its examination instance; it leaves the load balancer only for the switch.
+         * out-of-service: the source document's order (out first, then copy and examine), for
+         * services that cannot hold two lessons side by side. Default: while-serving with
+         * lessonplan's Apache on every satellite, out-of-service with services of their own.
+         */
+        copy: z.enum(['while-serving', 'out-of-service']).optional(),
+        /** While serving: how many satellites copy and are examined at once (each capped by its copyBandwidthLimit). Default: all. */
+        copiesAtOnce: integer().min(1).optional(),
       })
       .default({}),
     loadBalancer: z.discriminatedUnion('kind', [haproxy, noLoadBalancerControl]),
@@ -532,6 +543,16 @@ export const clusterConfigSchema = z
         });
       }
     }
+    if (config.groups.copy === 'while-serving') {
+      const own = config.satellites.findIndex((s) => s.webServer.kind === 'own');
+      if (own >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', 'copy'],
+          message: `satellite "${config.satellites[own]!.name}" runs services of its own, which are examined on the port users reach: it cannot be examined beside the lesson it serves. Use groups.copy: out-of-service`,
+        });
+      }
+    }
     if (config.satellites.some((s) => s.name === config.reference.name)) {
       ctx.addIssue({
         code: 'custom',
@@ -573,6 +594,11 @@ export type AlertsConfig = NonNullable<ClusterConfig['alerts']>;
 /** One lesson at a time or capacity first: as configured, else one lesson where HAProxy is under control. */
 export function consistencyOf(config: Pick<ClusterConfig, 'groups' | 'loadBalancer'>): Consistency {
   return config.groups.consistency ?? (config.loadBalancer.kind === 'haproxy' ? 'one-lesson' : 'capacity-first');
+}
+
+/** When satellites copy: as configured, else while serving where every satellite runs lessonplan's Apache (which has an examination instance). */
+export function copyOrderOf(config: Pick<ClusterConfig, 'groups' | 'satellites'>): CopyOrder {
+  return config.groups.copy ?? (config.satellites.every((s) => s.webServer.kind === 'apache') ? 'while-serving' : 'out-of-service');
 }
 
 /** Groups in rollout order. */

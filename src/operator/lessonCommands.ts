@@ -14,6 +14,7 @@ import { migrateOperational } from '../db/migrate';
 import { workflowIds } from '../shared/names';
 import type { PreparationStatus } from '../shared/preparation';
 import type { RolloutStatus } from '../shared/rollout';
+import { describeCapacity } from '../shared/capacity';
 import { databaseUrl } from '../stack/endpoints';
 import { fileFolderAsLesson, holdFiledLesson } from './fileLesson';
 import { connectClient, workflowUrl, type OperatorClient } from './client';
@@ -79,6 +80,11 @@ export function describeTarget(target: Target, lessonIdGiven?: string): string[]
         );
       }
     }
+    if (rollout.capacity) lines.push(`  capacity: ${describeCapacity(rollout.capacity)}`);
+    if (rollout.mixedWindowMs !== undefined || rollout.mixed)
+      lines.push(
+        `  old and new answers side by side: ${((rollout.mixedWindowMs ?? 0) / 1000).toFixed(1)} s${rollout.mixed ? `, and now since ${rollout.mixed.since} (${rollout.mixed.why})` : ''}`,
+      );
     if (rollout.window && !rollout.window.open) {
       lines.push(
         `  waiting for the maintenance window (${rollout.window.spec}): group ${rollout.window.parkedBefore} goes in at ${rollout.window.opensAt}; to go on now: ${resumeCommand(rollout.lessonId)}`,

@@ -14,6 +14,7 @@ import type { Logger } from '../logging';
 import { startLoad, type LoadResult } from '../cluster/loadGenerator';
 import { clusterUp } from '../cluster/localCluster';
 import type { PreparationStatus } from '../shared/preparation';
+import { describeCapacity } from '../shared/capacity';
 import type { RolloutStatus } from '../shared/rollout';
 import { databaseUrl } from '../stack/endpoints';
 import { stackUp } from '../stack/stack';
@@ -214,6 +215,7 @@ function summarize(
     io.out(
       `  serving:           ${sats.filter((s) => s.lessonServed === preparation.lessonId).length} of ${sats.length} satellites serve the new lesson`,
     );
+    if (rollout.capacity) io.out(`  capacity:          ${describeCapacity(rollout.capacity)}`);
   }
   if (load) {
     io.out(`  requests:          ${load.requests} through HAProxy, ${load.failed} failed (${load.old} old, ${load.new} new answers)`);

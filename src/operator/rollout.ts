@@ -1,6 +1,6 @@
 /** Operator actions on rollouts: build holdLesson's input from the config, and start it. */
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { consistencyOf, groupOrder, type ClusterConfig } from '../config/schema';
+import { consistencyOf, copyOrderOf, groupOrder, type ClusterConfig } from '../config/schema';
 import { servingFloor } from '../shared/rolloutOrder';
 import type { FiledLesson } from '../shared/lesson';
 import { ORCHESTRATION_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
@@ -32,6 +32,8 @@ export function rolloutPlan(config: ClusterConfig): Omit<HoldLessonInput, 'lesso
     coffeeMs: config.timings.coffee,
     minServingSatellites: minServingSatellites(config),
     consistency: consistencyOf(config),
+    copy: copyOrderOf(config),
+    ...(config.groups.copiesAtOnce ? { copiesAtOnce: config.groups.copiesAtOnce } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import type { FiledLesson } from './lesson';
 import type { Consistency } from './rolloutOrder';
+import type { Capacity } from './capacity';
 
 export interface ExaminationResult {
   passed: boolean;
@@ -45,15 +46,27 @@ export interface HoldLessonInput {
    * the classroom outside it. Absent: any time.
    */
   maintenanceWindow?: string;
+  /**
+   * When a satellite copies and is examined: `while-serving` (beside the lesson it serves,
+   * examined on its private examination instance, out of service only for the switch) or
+   * `out-of-service` (the source document's order: out first, then copy and examination).
+   * Absent in rollouts started before the choice: out of service.
+   */
+  copy?: CopyOrder;
+  /** While serving: how many satellites copy and are examined at once (absent: all). */
+  copiesAtOnce?: number;
   /** Who started the rollout (a workflow id or "operator"), for reports. */
   requestedBy: string;
 }
+
+export type CopyOrder = 'while-serving' | 'out-of-service';
 
 export type RolloutPhase =
   | 'starting'
   | 'stop-chatting'
   | 'last-cigarette'
   | 'lesson'
+  | 'lesson-while-serving'
   | 'examination'
   | 'leave-classroom'
   | 'cutover'
@@ -92,7 +105,8 @@ export interface SatelliteService {
 
 export interface GroupStatus {
   name: string;
-  state: 'waiting' | 'in-classroom' | 'held-ready' | 'serving-new' | 'halted' | 'restored';
+  /** `learning`: its satellites copy and are examined while they serve; `examined`: all passed, each serves the old lesson until its switch. */
+  state: 'waiting' | 'learning' | 'examined' | 'in-classroom' | 'held-ready' | 'serving-new' | 'halted' | 'restored';
   satellites: SatelliteStatus[];
 }
 
@@ -131,6 +145,8 @@ export interface RolloutStatus {
   /** Serving satellites now, and the minimum the rollout keeps. */
   serving: number;
   minServing: number;
+  /** What the rollout cost in serving capacity so far (absent in runs from before it was measured). */
+  capacity?: Capacity;
 }
 
 /** Signals and updates of holdLesson: public names. */

@@ -4,12 +4,14 @@
  */
 import type { PreparationStatus } from './preparation';
 import type { RolloutStatus } from './rollout';
+import { describeCapacity } from './capacity';
 
 export const resumeCommand = (lessonId?: string) => `lessonplan lesson resume${lessonId ? ` ${lessonId}` : ''}`;
 
 export function summarizeRollout(status: RolloutStatus): string {
   const groups = status.groups.map((g) => `${g.name} ${g.state}`).join(', ');
-  const head = `lesson ${status.lessonId}: ${status.phase}; ${status.serving} satellites serving (minimum ${status.minServing}); ${groups}`;
+  const capacity = status.capacity ? `; ${describeCapacity(status.capacity)}` : '';
+  const head = `lesson ${status.lessonId}: ${status.phase}; ${status.serving} satellites serving (minimum ${status.minServing}); ${groups}${capacity}`;
   if (status.halted) {
     const h = status.halted;
     return `HALTED in ${h.step} of group ${h.group} (${h.satellites.join(', ')}): ${h.reason}. After the fix: ${resumeCommand(status.lessonId)}. ${head}`;

@@ -46,6 +46,7 @@ import { groupRolloutSeconds } from '../shared/metrics';
 import { isOpen, nextOpening, parseWindows, type MaintenanceWindows } from '../shared/maintenanceWindow';
 import { summarizeRollout } from '../shared/summaries';
 import { oneLessonSwitch } from '../shared/rolloutOrder';
+import { observeCapacity, startCapacity } from '../shared/capacity';
 import type {
   GroupStatus,
   Halt,
@@ -122,6 +123,7 @@ function satelliteActivities(name: string) {
     activateLesson: quick(name).activateLesson,
     servedLesson: quick(name).servedLesson,
     describeService: quick(name).describeService,
+    checkServing: quick(`${name}'s quick check after the switch`).checkServing,
     copyLesson: copy.copyLesson,
     examineLesson: exam.examineLesson,
   };
@@ -134,6 +136,8 @@ function satellite(name: string) {
 
 export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus> {
   const { lesson } = input;
+  /** Satellites copy and are examined while they serve; only the switch takes them out (absent in older runs: out first). */
+  const whileServing = input.copy === 'while-serving';
   // In rollout order; the repair of what an ended run left may move groups already out of service to the front.
   const groups = [...input.groups];
   // Histories started before these were inputs ran with these values.
@@ -206,9 +210,23 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
    * later. Changes made by one call are given together.
    */
   const reach = (...changes: [names: string[], lesson: string | undefined][]) => {
+    const before = countServing();
     for (const [names, lessonServed] of changes) for (const name of names) satellites.get(name)!.lessonServed = lessonServed;
     status.serving = countServing();
+    countCapacity(before);
     watchVersions();
+  };
+  /**
+   * The capacity figures: from the moment the rollout knows what each satellite serves,
+   * every change of what users reach counts the satellite-seconds out of service since the
+   * last one (workflow time: replay counts the same).
+   */
+  const countCapacity = (servingBefore: number) => {
+    if (status.capacity) status.capacity = observeCapacity(status.capacity, servingBefore, status.serving, Date.now());
+  };
+  const startCounting = () => {
+    status.serving = countServing();
+    status.capacity ??= startCapacity(satellites.size, status.serving, Date.now());
   };
   /** Users get two lessons side by side: say so as it happens, why, and for how long. */
   const watchVersions = () => {
@@ -318,8 +336,13 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     async ({ satellite: name }) => {
       const open = haltedSatellite(name);
       setState([name], 'skipped');
-      reach([[name], undefined]);
-      note(`${name} skipped by the operator: it stays out of service`);
+      if (whileServing) {
+        // It still serves the lesson it had: it leaves with its group and stays out.
+        note(`${name} skipped by the operator: it leaves the load balancer with its group and stays out of service`);
+      } else {
+        reach([[name], undefined]);
+        note(`${name} skipped by the operator: it stays out of service`);
+      }
       settle(open, name);
       return satellites.get(name)!;
     },
@@ -535,7 +558,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         note(`${name}: ${s.note}`, 'warn');
       }
     }
-    status.serving = countServing();
+    startCounting();
     if (repairable.length > 0) {
       note(`repairing what an earlier run left out of service: ${repairable.join(', ')} back on lesson ${clusterLesson}`, 'warn');
       await stepEach('repair: start web server', 'all', repairable, (name) => satellite(name).startWebServer());
@@ -589,12 +612,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const g = groups[index]!;
     const gs = groupStatus[index]!;
     const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
+    // A satellite skipped while it learned beside the lesson it serves leaves with its group, and stays out.
+    const leaving = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped' || satellites.get(n)!.lessonServed !== undefined);
     gs.state = 'in-classroom';
     groupStartedAt = Date.now();
     setPhase('stop-chatting');
     // Capacity: the rest of the cluster must keep serving while this group is out. A group
     // none of whose satellites serves (the switch took it out, or a skip) costs nothing.
-    const servingHere = () => names.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
+    const servingHere = () => leaving.filter((n) => satellites.get(n)!.lessonServed !== undefined).length;
     const wouldServe = () => countServing() - servingHere();
     const costsCapacity = () => (patched(NO_FLOOR_HALT_FOR_A_GROUP_OUT) ? servingHere() > 0 : countServing() > 0);
     while (costsCapacity() && wouldServe() < input.minServingSatellites) {
@@ -612,18 +637,20 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     }
     setState(names, 'leaving');
     if (input.loadBalancerControl) {
-      const toDrain = names.filter((n) => !drainedByCutover.includes(n));
+      const toDrain = leaving.filter((n) => !drainedByCutover.includes(n));
       if (toDrain.length > 0) {
         await step('stop chatting: drain', g.name, toDrain, () => loadBalancer.drainServers(toDrain));
         reach([toDrain, undefined]);
       }
-      const drained = await step('stop chatting: wait for open requests', g.name, names, () => loadBalancer.waitUntilDrained(names, drainDeadline));
+      const drained = await step('stop chatting: wait for open requests', g.name, leaving, () =>
+        loadBalancer.waitUntilDrained(leaving, drainDeadline),
+      );
       if (!drained.drained)
         note(`drain deadline passed with sessions open: ${JSON.stringify(drained.openSessions)}; Apache's graceful stop lets them finish`);
     }
-    await stepEach('stop chatting: stop web server', g.name, names, (name) => satellite(name).stopWebServer());
+    await stepEach('stop chatting: stop web server', g.name, leaving, (name) => satellite(name).stopWebServer());
     setState(names, 'out');
-    reach([names, undefined]);
+    reach([leaving, undefined]);
     if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} out` });
     return names;
   }
@@ -636,26 +663,53 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
 
   /** The lesson and the examination, in parallel across the group; failures halt until the operator decides. */
   async function lessonAndExamination(index: number, names: string[]): Promise<string[]> {
-    const g = groups[index]!;
-    const gs = groupStatus[index]!;
     setPhase('lesson');
+    return teachEach(groups[index]!.name, names);
+  }
+
+  /**
+   * The lesson while serving: every satellite copies the new lesson beside the one it
+   * serves and is examined on its private examination instance, at most `copiesAtOnce`
+   * at a time, while users still reach the old lesson on all of them. A failure halts
+   * here, before any satellite has left the load balancer.
+   */
+  async function lessonWhileServing(): Promise<void> {
+    setPhase('lesson-while-serving');
+    for (const gs of groupStatus) gs.state = 'learning';
+    const names = groups.flatMap((g) => g.satellites).filter((n) => satellites.get(n)!.state !== 'skipped');
+    await teachEach('all', names, Math.max(1, input.copiesAtOnce ?? names.length));
+    for (const gs of groupStatus) gs.state = 'examined';
+    note(`every satellite has lesson ${lesson.lessonId} copied and examined beside the one it serves`);
+  }
+
+  /**
+   * Copy and examine each of `names` (all at once, or at most `atOnce` at a time); the
+   * failures halt together, and on resume only they are taught again. Returns the ones
+   * that passed.
+   */
+  async function teachEach(group: string, names: string[], atOnce?: number): Promise<string[]> {
     let pending = names;
     let repair = false;
     for (;;) {
-      const failures = (await Promise.all(pending.map(async (name) => ({ name, failure: await teach(name, repair) })))).filter((f) => f.failure);
+      const outcomes = new Map<string, string | undefined>();
+      const one = async (name: string) => void outcomes.set(name, await teach(name, repair));
+      await (atOnce === undefined ? Promise.all(pending.map(one)) : atMost(atOnce, pending, one));
+      const failures = pending.filter((n) => outcomes.get(n) !== undefined);
       if (failures.length === 0) break;
-      gs.state = 'halted';
+      const halted = groupStatus.filter((gs) => gs.satellites.some((s) => failures.includes(s.name)));
+      const stateBefore = new Map(halted.map((gs) => [gs, gs.state]));
+      for (const gs of halted) gs.state = 'halted';
       await halt({
         step: LESSON_STEP,
-        group: g.name,
-        satellites: failures.map((f) => f.name),
-        reason: failures.map((f) => f.failure).join(' | '),
+        group,
+        satellites: failures,
+        reason: failures.map((n) => outcomes.get(n)).join(' | '),
       });
-      gs.state = 'in-classroom';
+      for (const [gs, state] of stateBefore) gs.state = state;
       // A retry the operator started may still run when the halt ends (a resume came too): its outcome decides.
       await condition(() => pending.every((n) => !retrying.has(n)));
       // Satellites the operator retried successfully or skipped during the halt are settled.
-      pending = failures.map((f) => f.name).filter((n) => satellites.get(n)!.state === 'failed');
+      pending = failures.filter((n) => satellites.get(n)!.state === 'failed');
       repair = true;
     }
     return names.filter((n) => satellites.get(n)!.state === 'passed');
@@ -676,6 +730,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       await satellite(name).activateLesson(lesson.lessonId);
       await satellite(name).startWebServer();
     });
+    // Examined beside the old lesson, so after the switch one look through the port users reach suffices.
+    if (whileServing) await stepEach('leave the classroom: quick check', g.name, passed, (name) => satellite(name).checkServing(lesson));
     setState(passed, 'ready');
     if (!input.loadBalancerControl) {
       // Nothing keeps users away from a running web server but the health checks, which see it soon.
@@ -778,18 +834,30 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         ),
       );
     }
-    status.serving = countServing();
+    startCounting();
 
-    for (const [index, g] of groups.entries()) {
-      // A group the switch took out is out of service already: no pause or window may park it there.
-      const outAlready = drainedByCutover.length > 0 && parkingDue() && patched(NO_PARKING_OUT_OF_SERVICE);
-      if (!outAlready) await parkIfAsked(g.name);
-      const names = await stopChatting(index);
-      await lastCigarette(g.name);
-      const passed = await lessonAndExamination(index, names);
-      const serving = await leaveTheClassroom(index, passed);
-      if (serving) await coffee(g.name);
+    if (whileServing) {
+      // Every satellite learns beside the lesson it serves; then group after group only switches.
+      await lessonWhileServing();
+      for (const [index, g] of groups.entries()) {
+        if (!(drainedByCutover.length > 0 && parkingDue())) await parkIfAsked(g.name);
+        const names = await stopChatting(index);
+        const serving = await leaveTheClassroom(index, names);
+        if (serving) await coffee(g.name);
+      }
+    } else {
+      for (const [index, g] of groups.entries()) {
+        // A group the switch took out is out of service already: no pause or window may park it there.
+        const outAlready = drainedByCutover.length > 0 && parkingDue() && patched(NO_PARKING_OUT_OF_SERVICE);
+        if (!outAlready) await parkIfAsked(g.name);
+        const names = await stopChatting(index);
+        await lastCigarette(g.name);
+        const passed = await lessonAndExamination(index, names);
+        const serving = await leaveTheClassroom(index, passed);
+        if (serving) await coffee(g.name);
+      }
     }
+    countCapacity(countServing());
     setPhase('done');
     const sideBySide = status.mixedWindowMs
       ? `; users got old and new answers side by side for ${(status.mixedWindowMs / 1000).toFixed(1)} s in all`
@@ -815,6 +883,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         }
         note(`restore abandoned by the operator; out of service: ${out.map((s) => s.name).join(', ')}`, 'warn');
       }
+      countCapacity(countServing());
       setPhase('aborted');
       await report(
         'aborted',
@@ -925,6 +994,15 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     for (const gs of groupStatus) gs.state = 'restored';
     note(`aborted: ${countServing()} satellites serve their previous lesson`);
   }
+}
+
+/** Runs `run` on each name, at most `limit` at a time, in their order. */
+async function atMost(limit: number, names: string[], run: (name: string) => Promise<void>): Promise<void> {
+  const queue = [...names];
+  const worker = async () => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) await run(name);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
 }
 
 /** Patch: the rollout starts by reading each satellite's service and repairing what an ended run left. */

@@ -38,6 +38,11 @@ export class FakeCluster {
   /** Runs inside every examination and copy: a test can make one last until a given moment. */
   examHold: (name: string) => Promise<void> = async () => undefined;
   copyHold: (name: string) => Promise<void> = async () => undefined;
+  /** Satellites whose quick check after the switch fails. */
+  failCheck = new Set<string>();
+  /** Copies running now, and the most that ran at once. */
+  copying = 0;
+  mostCopiesAtOnce = 0;
   /** Holds heartbeat as a live worker's activities do; false: they go silent, as when the worker died. */
   heartbeats = true;
 
@@ -84,7 +89,8 @@ export class FakeCluster {
         return 'started';
       },
       copyLesson: async (lesson: FiledLesson) => {
-        await this.held(() => this.copyHold(name));
+        this.mostCopiesAtOnce = Math.max(this.mostCopiesAtOnce, ++this.copying);
+        await this.held(() => this.copyHold(name)).finally(() => this.copying--);
         log(`copy ${lesson.lessonId}`);
         this.copied.get(name)!.add(lesson.lessonId);
         return { lessonId: lesson.lessonId, filesCopied: 3, bytesChanged: 300, bytesSent: 310, alreadyCopied: false };
@@ -101,6 +107,12 @@ export class FakeCluster {
         this.served.set(name, lessonId);
         this.observe(`${name}:activate ${lessonId}`);
         return { previous, current: lessonId };
+      },
+      checkServing: async (lesson: FiledLesson) => {
+        log('check');
+        if (this.failCheck.has(name) || this.served.get(name) !== lesson.lessonId || !this.running.has(name))
+          throw ApplicationFailure.nonRetryable(`${name} does not answer as the reference on its users' port`, 'QuickCheckFailed');
+        return { queries: 1 };
       },
       describeHost: async () => ({}),
     };

@@ -121,7 +121,7 @@ async function checkCopy(dir: string, lesson: FiledLesson): Promise<string[]> {
 }
 
 /** One of the reference's queries: the same answer (sha256 of the body), or why not. */
-async function askQuery(base: string, query: FiledLesson['testQueries'][number], signal?: AbortSignal): Promise<string[]> {
+export async function askQuery(base: string, query: FiledLesson['testQueries'][number], signal?: AbortSignal): Promise<string[]> {
   try {
     const response = await fetch(`${base}${query.path}`, { signal });
     const body = Buffer.from(await response.arrayBuffer());

@@ -12,7 +12,7 @@ import type { ExaminationResult, SatelliteService } from '../../shared/rollout';
 import { apacheOf, apachePid, startApache, stopApache } from './apache';
 import { isOwnSatellite, ServiceError, servicesRunning, startServices, stopServices } from './ownServices';
 import { UserCommandFailed } from '../common/userCommand';
-import { examine, examineOnOwnServices } from './examination';
+import { askQuery, examine, examineOnOwnServices } from './examination';
 import { keepAlive } from '../keepAlive';
 import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, type CopyResult } from './lessons';
 
@@ -104,6 +104,24 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
         if (!ctx.cancellationSignal.aborted) failed((err as Error).message, {});
         throw err;
       }
+    },
+
+    /**
+     * The quick check after a switch: the reference's queries through the port users reach,
+     * answered as the reference answers them. The lesson was examined in full beside the old
+     * one; this shows that what now serves users is that lesson. A wrong answer is the
+     * operator's to look at (not retried): the satellite stays out of service.
+     */
+    async checkServing(lesson: FiledLesson): Promise<{ queries: number }> {
+      const base = `http://127.0.0.1:${satellite.webServer.port}`;
+      const failures = (await Promise.all(lesson.testQueries.map((query) => askQuery(base, query)))).flat();
+      if (failures.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `${satellite.name} does not answer as the reference on its users' port after the switch to lesson ${lesson.lessonId}: ${failures.join('; ')}`,
+          'QuickCheckFailed',
+        );
+      }
+      return { queries: lesson.testQueries.length };
     },
 
     /** Points what users are served (`current`) at a copied lesson. */
