@@ -1,6 +1,6 @@
 /**
- * holdLesson with the real parts: four Apache satellites in two groups behind a real
- * HAProxy, rsync copies, the examination through Apache, the Temporal dev server,
+ * holdLesson with the real parts, in the source document's order (groups.copy:
+ * out-of-service): four Apache satellites in two groups behind a real HAProxy, rsync copies, the examination through Apache, the Temporal dev server,
  * while a bounded load generator asks HAProxy the whole time.
  */
 import assert from 'node:assert/strict';
@@ -22,7 +22,10 @@ import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
-  const { config } = await testCluster('rollout');
+  // The source document's order: each group out first, then copied and examined (copying while serving: holdLesson.whileServing).
+  const { config } = await testCluster('rollout', (raw) => {
+    raw.groups = { ...raw.groups, copy: 'out-of-service' };
+  });
   // boy-2's disk corrupts one file right after the copy, while `corruptNext` is set.
   let corruptNext = 0;
   await runWorkersForTest(config, [{ role: 'orchestration' }, { role: 'reference' }]);

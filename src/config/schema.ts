@@ -223,6 +223,11 @@ const satellite = z.strictObject({
   }),
   /** Caps the copy's bandwidth (KiB/s), so that copying does not starve the satellites still serving. */
   copyBandwidthLimit: integer().min(1).optional(),
+  /**
+   * Earlier lessons this satellite keeps besides the one it serves and the one it examines:
+   * what `lessonplan lesson rollback` can go back to without copying. At least the previous one.
+   */
+  keepLessons: integer().min(1).default(3),
 });
 
 const haproxy = z.strictObject({

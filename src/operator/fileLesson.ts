@@ -85,10 +85,11 @@ export async function fileFolderAsLesson(
   mkdirSync(path.join(dir, LESSON_META_DIR), { recursive: true });
   writeFileSync(path.join(dir, MANIFEST_FILE), manifestText);
   writeFileSync(path.join(dir, FILED_FILE), JSON.stringify(lesson, null, 2));
-  await db.query('INSERT INTO lessons (lesson_id, manifest_sha256, stats, backup_file) VALUES ($1, $2, $3, NULL)', [
+  await db.query('INSERT INTO lessons (lesson_id, manifest_sha256, stats, backup_file, filed) VALUES ($1, $2, $3, NULL, $4)', [
     lessonId,
     lesson.manifestSha256,
     JSON.stringify(stats),
+    JSON.stringify(lesson),
   ]);
   const pruned = await pruneLessons(reference, db, lessonId);
   return { lesson, previous, filesChanged: changes.filesAdded + changes.filesChanged + changes.filesRemoved, pruned };

@@ -18,6 +18,8 @@ import { describeCapacity } from '../shared/capacity';
 import { databaseUrl } from '../stack/endpoints';
 import { fileFolderAsLesson, holdFiledLesson } from './fileLesson';
 import { connectClient, workflowUrl, type OperatorClient } from './client';
+import { startRollBack } from './rollout';
+import { operatorMessage } from '../workflows/failures';
 import { startPrepareLesson } from './prepare';
 import { formatBytes, printProgress } from './progress';
 import { showBars, terminalCanDrawBars } from './watchBars';
@@ -38,13 +40,32 @@ async function queryOrUndefined<T>(client: Client, workflowId: string): Promise<
   }
 }
 
+/** The cluster's rollback, when it runs (or, with a lesson id, when it goes back to that lesson). */
+async function rollBackTarget(operator: OperatorClient, config: ClusterConfig, lessonId?: string): Promise<Target | undefined> {
+  const workflowId = workflowIds.rollBackLesson(config.cluster);
+  const handle = operator.client.workflow.getHandle(workflowId);
+  const running = await handle
+    .describe()
+    .then((d) => d.status.name === 'RUNNING')
+    .catch(() => false);
+  if (!running && !lessonId) return undefined;
+  const status = await queryOrUndefined<RolloutStatus>(operator.client, workflowId);
+  if (!status || (lessonId && status.lessonId !== lessonId)) return undefined;
+  return { rollout: { workflowId, status } };
+}
+
 async function findTarget(operator: OperatorClient, config: ClusterConfig, lessonId?: string): Promise<Target> {
   if (lessonId) {
     const workflowId = workflowIds.holdLesson(lessonId);
     const status = await queryOrUndefined<RolloutStatus>(operator.client, workflowId);
-    if (!status) throw new Error(`no rollout of lesson ${lessonId} (${workflowId}); lessonplan lesson list shows the lessons`);
-    return { rollout: { workflowId, status } };
+    if (status) return { rollout: { workflowId, status } };
+    const rollBack = await rollBackTarget(operator, config, lessonId);
+    if (rollBack) return rollBack;
+    throw new Error(`no rollout of lesson ${lessonId} (${workflowId}); lessonplan lesson list shows the lessons`);
   }
+  // A rollback that runs is what an operator acts on now.
+  const rollBack = await rollBackTarget(operator, config);
+  if (rollBack) return rollBack;
   const workflowId = workflowIds.prepareLesson(config.reference.name);
   const status = await queryOrUndefined<PreparationStatus>(operator.client, workflowId);
   if (!status)
@@ -244,6 +265,54 @@ export function registerLessonCommands(program: Command, ctx: CommandContext): v
   signalCommand('pause', 'hold the rollout before its next group');
 
   lesson
+    .command('rollback')
+    .description(
+      'switch the cluster back, group by group and without copying, to a lesson every satellite still holds (rollBackLesson); refused, with the reason, when one does not',
+    )
+    .option('--to <lessonId>', 'the lesson to go back to (default: the one filed before what the cluster serves)')
+    .option('--no-wait', 'start it and return')
+    .action((options: { to?: string; wait: boolean }) =>
+      withClient(async (operator, config) => {
+        const handle = await startRollBack(operator.client, config, options.to);
+        const url = workflowUrl(operator.endpoint, handle.workflowId, handle.firstExecutionRunId);
+        ctx.say(`started ${handle.workflowId}${options.to ? ` back to lesson ${options.to}` : ''}${url ? `\nTemporal UI: ${url}` : ''}`);
+        if (!options.wait) {
+          ctx.print(`started ${handle.workflowId}`, { workflowId: handle.workflowId, url });
+          return;
+        }
+        const result = handle.result();
+        for (;;) {
+          const done = await Promise.race([
+            result.then(
+              (status) => ({ status }),
+              (err: unknown) => ({ err }),
+            ),
+            new Promise<undefined>((r) => setTimeout(() => r(undefined), 500)),
+          ]);
+          if (done && 'err' in done) throw new Error(`the rollback was refused or failed: ${operatorMessage(done.err)}`);
+          if (done) {
+            const { startTime, closeTime } = await handle.describe();
+            const seconds = closeTime ? (closeTime.getTime() - startTime.getTime()) / 1000 : undefined;
+            const s = done.status;
+            const capacity = s.capacity ? `; ${describeCapacity(s.capacity)}` : '';
+            ctx.print(
+              `rollback to lesson ${s.lessonId} ${s.phase}${seconds !== undefined ? ` in ${seconds.toFixed(1)} s` : ''}: ${s.serving} satellites serving${capacity}`,
+              { ...s, wallSeconds: seconds },
+            );
+            if (s.phase !== 'done') ctx.fail();
+            return;
+          }
+          const status = await queryOrUndefined<RolloutStatus>(operator.client, handle.workflowId);
+          if (status?.halted) {
+            ctx.print(describeTarget({ rollout: { workflowId: handle.workflowId, status } }).join('\n'), status);
+            ctx.fail();
+            return;
+          }
+        }
+      }),
+    );
+
+  lesson
     .command('list')
     .description('the runs and rollouts Temporal knows, newest first')
     .option('--limit <n>', 'at most this many', '20')
@@ -252,7 +321,7 @@ export function registerLessonCommands(program: Command, ctx: CommandContext): v
         const limit = Number(options.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit: expected a positive whole number, got "${options.limit}"`);
         const rows: { workflowId: string; type: string; status: string; startTime: string; closeTime?: string }[] = [];
-        for await (const w of operator.client.workflow.list({ query: "WorkflowType = 'prepareLesson' OR WorkflowType = 'holdLesson'" })) {
+        for await (const w of operator.client.workflow.list({ query: "WorkflowType IN ('prepareLesson', 'holdLesson', 'rollBackLesson')" })) {
           rows.push({
             workflowId: w.workflowId,
             type: w.type,

@@ -18,6 +18,8 @@ export const workflowIds = {
   enrollClass: (reference: string) => `enroll-class/${reference}`,
   prepareLesson: (reference: string) => `prepare-lesson/${reference}`,
   holdLesson: (lessonId: string) => `hold-lesson/${lessonId}`,
+  /** One rollback of a cluster at a time: the id is the cluster's. */
+  rollBackLesson: (cluster: string) => `roll-back/${cluster}`,
   slaveSync: (slave: string) => `slave-sync/${slave}`,
 } as const;
 

@@ -55,9 +55,14 @@ export interface HoldLessonInput {
   copy?: CopyOrder;
   /** While serving: how many satellites copy and are examined at once (absent: all). */
   copiesAtOnce?: number;
+  /** A rollback (rollBackLesson): every satellite holds the lesson already; nothing is copied, the groups only switch. */
+  rollback?: boolean;
   /** Who started the rollout (a workflow id or "operator"), for reports. */
   requestedBy: string;
 }
+
+/** rollBackLesson's input: the rollout plan, and the lesson to go back to (absent: the one filed before what the cluster serves). */
+export type RollBackInput = Omit<HoldLessonInput, 'lesson' | 'copy' | 'rollback'> & { toLessonId?: string };
 
 export type CopyOrder = 'while-serving' | 'out-of-service';
 

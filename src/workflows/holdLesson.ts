@@ -682,6 +682,13 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     note(`every satellite has lesson ${lesson.lessonId} copied and examined beside the one it serves`);
   }
 
+  /** A rollback: every satellite holds the lesson, as filed (rollBackLesson checked), so each is ready for its switch. */
+  function lessonKept(): void {
+    for (const s of satellites.values()) if (s.state !== 'skipped') s.state = 'passed';
+    for (const gs of groupStatus) gs.state = 'examined';
+    note(`rolling back to lesson ${lesson.lessonId}: every satellite holds it, nothing is copied`);
+  }
+
   /**
    * Copy and examine each of `names` (all at once, or at most `atOnce` at a time); the
    * failures halt together, and on resume only they are taught again. Returns the ones
@@ -837,13 +844,15 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     startCounting();
 
     if (whileServing) {
-      // Every satellite learns beside the lesson it serves; then group after group only switches.
-      await lessonWhileServing();
+      // Every satellite learns beside the lesson it serves (a rollback finds it kept); then group after group only switches.
+      if (input.rollback) lessonKept();
+      else await lessonWhileServing();
       for (const [index, g] of groups.entries()) {
         if (!(drainedByCutover.length > 0 && parkingDue())) await parkIfAsked(g.name);
         const names = await stopChatting(index);
         const serving = await leaveTheClassroom(index, names);
-        if (serving) await coffee(g.name);
+        // A rollback is a way back, not a lesson: no waits between its groups.
+        if (serving && !input.rollback) await coffee(g.name);
       }
     } else {
       for (const [index, g] of groups.entries()) {
@@ -1012,7 +1021,7 @@ const REPAIR_WHAT_WAS_LEFT = 'repair-what-was-left';
 const takesUsers = (status: string | undefined) => status === 'UP' || (status?.startsWith('UP ') ?? false);
 
 /** The value most of them have (the first of equals); undefined when none has one. */
-function mostCommon(values: (string | null)[]): string | undefined {
+export function mostCommon(values: (string | null)[]): string | undefined {
   const counts = new Map<string, number>();
   for (const v of values) if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
   let best: string | undefined;

@@ -2,5 +2,6 @@
 export { enrollClass } from './enrollClass';
 export { holdLesson } from './holdLesson';
 export { prepareLesson } from './prepareLesson';
+export { rollBackLesson } from './rollBackLesson';
 export { slaveSync } from './slaveSync';
 export { ringSchoolBell } from './ringSchoolBell';

@@ -9,7 +9,8 @@ import { keepAlive } from '../../src/activities/keepAlive';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { FiledLesson } from '../../src/shared/lesson';
 import { ORCHESTRATION_TASK_QUEUE } from '../../src/shared/names';
-import type { HoldLessonInput, RolloutStatus } from '../../src/shared/rollout';
+import type { HoldLessonInput, RollBackInput, RolloutStatus } from '../../src/shared/rollout';
+import { rollBackLesson } from '../../src/workflows/rollBackLesson';
 import { holdLesson, statusQuery } from '../../src/workflows/holdLesson';
 import { REFERENCE_TASK_QUEUE, satelliteTaskQueue } from '../../src/shared/names';
 import { testStack } from './stack';
@@ -114,6 +115,12 @@ export class FakeCluster {
           throw ApplicationFailure.nonRetryable(`${name} does not answer as the reference on its users' port`, 'QuickCheckFailed');
         return { queries: 1 };
       },
+      keptLesson: async (lesson: FiledLesson) => {
+        log(`kept? ${lesson.lessonId}`);
+        return this.copied.get(name)!.has(lesson.lessonId)
+          ? { kept: true }
+          : { kept: false, reason: `${name} no longer holds lesson ${lesson.lessonId}` };
+      },
       describeHost: async () => ({}),
     };
   }
@@ -134,6 +141,10 @@ export class FakeCluster {
         this.observe(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`);
       },
       waitUntilHealthy: async () => [],
+      findKeptLesson: async (request: { lessonId?: string; current?: string }): Promise<FiledLesson> => {
+        this.calls.push(`ref:kept ${request.lessonId ?? `before ${request.current}`}`);
+        return stubLesson(request.lessonId ?? 'old');
+      },
       readLoadBalancer: async () =>
         this.names.map((name) => ({ name, status: !this.running.has(name) ? 'DOWN' : this.drained.has(name) ? 'DRAIN' : 'UP' })),
     };
@@ -146,6 +157,16 @@ export function gate(): { wait: Promise<void>; open: () => void } {
   const wait = new Promise<void>((r) => (open = r));
   return { wait, open };
 }
+
+/** A stub lesson's description, as the reference would give it. */
+export const stubLesson = (lessonId: string): FiledLesson => ({
+  lessonId,
+  source: '/nowhere',
+  manifestSha256: 'x',
+  fileCount: 3,
+  totalBytes: 300,
+  testQueries: [],
+});
 
 let started = 0;
 /** Runs of earlier tests: a test that failed may leave its run going, calling into the next test's fake. */
@@ -160,7 +181,7 @@ export async function startStubRollout(
   const lessonId = `stub-${++started}-${Date.now()}`;
   const input: HoldLessonInput = {
     cluster: 'test',
-    lesson: { lessonId, source: '/nowhere', manifestSha256: 'x', fileCount: 3, totalBytes: 300, testQueries: [] },
+    lesson: stubLesson(lessonId),
     groups: Object.entries(groups).map(([name, satellites]) => ({ name, satellites })),
     loadBalancerControl: true,
     healthCheckWaitMs: 0,
@@ -174,6 +195,33 @@ export async function startStubRollout(
   const handle = await client.workflow.start(holdLesson, {
     taskQueue: ORCHESTRATION_TASK_QUEUE,
     workflowId: `hold-lesson/${lessonId}`,
+    args: [input],
+  });
+  earlier.push(handle);
+  return handle;
+}
+
+/** Starts rollBackLesson on `groups` (to `toLessonId`, or the lesson before), with no waits unless overridden. */
+export async function startStubRollBack(
+  client: Client,
+  groups: Record<string, string[]>,
+  overrides: Partial<RollBackInput> = {},
+): Promise<WorkflowHandle<typeof rollBackLesson>> {
+  const input: RollBackInput = {
+    cluster: 'test',
+    groups: Object.entries(groups).map(([name, satellites]) => ({ name, satellites })),
+    loadBalancerControl: true,
+    healthCheckWaitMs: 0,
+    lastCigaretteMs: 0,
+    coffeeMs: 0,
+    minServingSatellites: 2,
+    requestedBy: 'test',
+    ...overrides,
+  };
+  await Promise.all(earlier.splice(0).map((h) => h.terminate('the test that started it is over').catch(() => undefined)));
+  const handle = await client.workflow.start(rollBackLesson, {
+    taskQueue: ORCHESTRATION_TASK_QUEUE,
+    workflowId: `roll-back/test-${++started}-${Date.now()}`,
     args: [input],
   });
   earlier.push(handle);

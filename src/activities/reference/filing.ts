@@ -170,8 +170,8 @@ export async function fileLessonFolder(options: {
 
   await db.transaction(async (tx) => {
     await tx.query(
-      'INSERT INTO lessons (lesson_id, manifest_sha256, stats, backup_file) VALUES ($1, $2, $3, $4) ON CONFLICT (lesson_id) DO NOTHING',
-      [lessonId, sha256(manifestText), JSON.stringify(stats), backup.file],
+      'INSERT INTO lessons (lesson_id, manifest_sha256, stats, backup_file, filed) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (lesson_id) DO NOTHING',
+      [lessonId, sha256(manifestText), JSON.stringify(stats), backup.file, JSON.stringify(describe(manifestText, stats))],
     );
   });
   const pruned = await pruneLessons(reference, db, lessonId);

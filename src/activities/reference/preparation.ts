@@ -17,6 +17,7 @@ import type { FiledPreparation, PreparedSubject, ProofReadResult } from '../../s
 import { stopApache } from '../satellite/apache';
 import { catalogOf, validateItem } from './catalog';
 import { fileLessonFolder, latestFiledLesson, pruneLessons } from './filing';
+import { findKeptLesson } from './keptLessons';
 import { inboxOf } from './inbox';
 import { lectureshipOf, type PreparationRun } from './lectureship';
 import { writeLessonFolder } from './lessonFiles';
@@ -166,6 +167,11 @@ export function createPreparationActivities(deps: PreparationDependencies) {
           proofRead({ reference: ref, ...input, catalog, signal: ctx.cancellationSignal, onCheck: (checks) => ctx.heartbeat({ checks }) }),
         ),
       );
+    },
+
+    /** For a rollback: a kept lesson's description, or the one filed before `current`; refused when the reference has none. */
+    async findKeptLesson(request: { lessonId?: string; current?: string }): Promise<FiledLesson> {
+      return findKeptLesson(deps.reference, request);
     },
 
     /** Backup, manifest, stats, and the filed-lessons record; old lessons pruned. */

@@ -14,7 +14,7 @@ import { isOwnSatellite, ServiceError, servicesRunning, startServices, stopServi
 import { UserCommandFailed } from '../common/userCommand';
 import { askQuery, examine, examineOnOwnServices } from './examination';
 import { keepAlive } from '../keepAlive';
-import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, type CopyResult } from './lessons';
+import { copyLessonFiles, CorruptCopy, linkedLesson, pointLink, whyNotKept, type CopyResult } from './lessons';
 
 export interface SatelliteDependencies {
   satellite: SatelliteConfig;
@@ -122,6 +122,12 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
         );
       }
       return { queries: lesson.testQueries.length };
+    },
+
+    /** For a rollback: whether this satellite still holds the lesson, complete and as filed; the reason when not. */
+    async keptLesson(lesson: FiledLesson): Promise<{ kept: boolean; reason?: string }> {
+      const reason = await whyNotKept(satellite, lesson);
+      return reason ? { kept: false, reason } : { kept: true };
     },
 
     /** Points what users are served (`current`) at a copied lesson. */

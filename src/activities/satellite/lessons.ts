@@ -164,7 +164,7 @@ async function copyOnce(
     );
   }
   renameSync(partial, final);
-  pruneLessonCopies(satellite, lesson.lessonId);
+  pruneLessonCopies(satellite, lesson.lessonId, satellite.keepLessons);
   const stats = String(result.stdout);
   return {
     lessonId: lesson.lessonId,
@@ -175,16 +175,14 @@ async function copyOnce(
   };
 }
 
-/** Lesson copies a satellite keeps besides the one it serves and the one just copied. */
-export const KEEP_LESSON_COPIES = 3;
-
 /**
- * Removes old lesson copies so a satellite's disk does not fill up lesson after lesson.
+ * Removes old lesson copies so a satellite's disk does not fill up lesson after lesson:
+ * the newest `keep` (satellites[].keepLessons) stay, for rollbacks.
  * Never removes what `current` or `exam` points at, the lesson just copied (served next),
  * or the newest copies (an abort puts the previous lesson back, and the next copy
  * hard-links against the served one). Returns what it removed.
  */
-export function pruneLessonCopies(satellite: SatelliteConfig, justCopied: string, keep = KEEP_LESSON_COPIES): string[] {
+export function pruneLessonCopies(satellite: SatelliteConfig, justCopied: string, keep: number): string[] {
   const dir = lessonsDir(satellite);
   const protectedIds = new Set([justCopied, linkedLesson(satellite, 'current'), linkedLesson(satellite, 'exam')].filter(Boolean) as string[]);
   const copies = readdirSync(dir, { withFileTypes: true })
@@ -198,4 +196,39 @@ export function pruneLessonCopies(satellite: SatelliteConfig, justCopied: string
     removed.push(copy.id);
   }
   return removed;
+}
+
+/**
+ * Whether this satellite still holds a complete copy of the lesson, as filed: its folder
+ * (not a partial one), its manifest with the filed sha256, and every file of the manifest
+ * with its size (contents were checked when it was copied; a rollback's quick check asks
+ * the reference's queries). Returns why not, or undefined when it holds it.
+ */
+export async function whyNotKept(satellite: SatelliteConfig, lesson: FiledLesson): Promise<string | undefined> {
+  const dir = lessonDir(satellite, lesson.lessonId);
+  if (!existsSync(dir)) {
+    const kept = existsSync(lessonsDir(satellite))
+      ? readdirSync(lessonsDir(satellite)).filter((e) => !e.endsWith('.partial') && e !== lesson.lessonId)
+      : [];
+    return `${satellite.name} no longer holds lesson ${lesson.lessonId} (it keeps ${kept.length > 0 ? kept.join(', ') : 'none'}; satellites[].keepLessons says how many)`;
+  }
+  let manifest;
+  try {
+    manifest = await readManifest(dir, lesson.manifestSha256);
+  } catch (err) {
+    return `${satellite.name}'s copy of lesson ${lesson.lessonId} is not the filed one: ${(err as Error).message}`;
+  }
+  const wrong = manifest.files.filter((f) => {
+    try {
+      return statSync(path.join(dir, ...f.path.split('/'))).size !== f.size;
+    } catch {
+      return true;
+    }
+  });
+  if (wrong.length > 0)
+    return `${satellite.name}'s copy of lesson ${lesson.lessonId} is incomplete: ${wrong
+      .slice(0, 5)
+      .map((f) => f.path)
+      .join(', ')}${wrong.length > 5 ? ` and ${wrong.length - 5} more` : ''} missing or of the wrong size`;
+  return undefined;
 }
