@@ -112,7 +112,8 @@ describe("an operator's first hour, from the README", async () => {
     const status = await lessonplan('lesson', 'status');
     assert.equal(status.exitCode, 1);
     assert.match(status.stdout, /girl-1 +failed/);
-    assert.match(status.stdout, /boy-1 +serving-new/, 'the first group serves the new lesson');
+    // Copying while serving (the default): the halt comes before any satellite left the load balancer.
+    assert.match(status.stdout, /boy-1 +passed/, 'the other satellites passed and wait for the switch');
 
     await new Promise((resolve) => squatter!.close(resolve)); // the operator's fix
     const resumed = await lessonplan('lesson', 'resume');
@@ -158,8 +159,6 @@ describe("an operator's first hour, from the README", async () => {
     for (const group of ['boys', 'girls']) {
       assert.equal(valueOf(samples, 'lessonplan_group_rollout_seconds_count', { group }), 1, `one rollout of group ${group}`);
     }
-    const seconds = (group: string) => valueOf(samples, 'lessonplan_group_rollout_seconds_sum', { group })!;
-    assert.ok(seconds('girls') > seconds('boys'), 'the halted group was out of service longer');
   });
 
   test(

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { ClusterConfig } from '../config/schema';
+import { standInServer } from '../shared/rollout';
 import { isAlive, stopProcessGroup } from '../stack/processes';
 import { waitForPort } from '../stack/ports';
 
@@ -58,6 +59,10 @@ export function writeHaproxyConfig(config: ClusterConfig): HaproxyPaths {
     '  http-check expect status 200',
     '  default-server inter 250ms fastinter 100ms downinter 250ms fall 2 rise 2',
     ...config.satellites.map((s) => `  server ${s.name} ${new URL(s.url).hostname}:${s.webServer.port} check`),
+    // Stand-ins for a whole-cluster switch: each satellite's examination instance, in maintenance until a rollout needs it.
+    ...config.satellites.flatMap((s) =>
+      s.webServer.kind === 'apache' ? [`  server ${standInServer(s.name)} ${new URL(s.url).hostname}:${s.webServer.examPort} check disabled`] : [],
+    ),
     '',
   ];
   writeFileSync(p.conf, lines.join('\n'));

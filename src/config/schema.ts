@@ -459,9 +459,11 @@ export const clusterConfigSchema = z
          * one-lesson: users get the old lesson or the new one, never both (groups taught
          * before the switch wait ready, out of service); capacity-first: each group
          * rejoins as soon as it passed, and the run reports the window in which users get
-         * both. Default: one-lesson with HAProxy under control, capacity-first without.
+         * both; whole-cluster (copying while serving, with HAProxy): every satellite's
+         * examination instance stands in for it and one load balancer change moves every
+         * user to the new lesson. Default: one-lesson with HAProxy under control, capacity-first without.
          */
-        consistency: z.enum(['one-lesson', 'capacity-first']).optional(),
+        consistency: z.enum(['one-lesson', 'capacity-first', 'whole-cluster']).optional(),
         /**
          * while-serving: each satellite copies the new lesson beside the one it serves and is
          * examined on its examination instance; it leaves the load balancer only for the switch.
@@ -545,6 +547,22 @@ export const clusterConfigSchema = z
             `with groups of ${sizes.join(', ')} satellites, one lesson at a time cannot keep ${floor} serving: the groups on the new lesson wait out of service until the switch. ` +
             `Set groups.minServingGroups: ${keep} (${servingFloor(sizes, keep)} serve throughout, never two lessons at once), ` +
             `or groups.consistency: capacity-first (${floor} serve, old and new answers side by side until the last group, reported as it happens)`,
+        });
+      }
+    }
+    if (config.groups.consistency === 'whole-cluster') {
+      if (config.loadBalancer.kind !== 'haproxy') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', 'consistency'],
+          message: 'the whole-cluster switch is one load balancer change: it needs HAProxy under control (loadBalancer.kind: haproxy)',
+        });
+      } else if (copyOrderOf(config) !== 'while-serving') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', 'consistency'],
+          message:
+            "the whole-cluster switch sends users to the examination instances, which serve the examined new lesson only when satellites copy while serving: set groups.copy: while-serving (every satellite on lessonplan's Apache)",
         });
       }
     }

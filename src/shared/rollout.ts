@@ -106,7 +106,13 @@ export interface SatelliteService {
   /** The lesson its web server serves (or would, once started); null before its first lesson. */
   current: string | null;
   webServerRunning: boolean;
+  /** What its examination instance (the stand-in of a whole-cluster switch) has as its lesson, and whether it runs. */
+  standIn?: string;
+  standInRunning?: boolean;
 }
+
+/** The load balancer's name for a satellite's stand-in (its examination instance) in a whole-cluster switch. */
+export const standInServer = (satellite: string) => `${satellite}-exam`;
 
 export interface GroupStatus {
   name: string;

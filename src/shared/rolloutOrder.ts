@@ -16,7 +16,15 @@
  * workflow to know where to switch.
  */
 
-export type Consistency = 'one-lesson' | 'capacity-first';
+/**
+ * Whole cluster (`whole-cluster`, copying while serving with HAProxy under control): once
+ * every satellite passed its examination, each satellite's examination instance stands in
+ * for it, and one load balancer change sends every user from the old lesson to the new
+ * one; the satellites' own instances then move to the new lesson behind their stand-ins,
+ * and a second change brings them back. No mixed window and no capacity lost, whatever
+ * the number of groups.
+ */
+export type Consistency = 'one-lesson' | 'capacity-first' | 'whole-cluster';
 
 export interface SwitchPoint {
   /** Index of the group after whose examination the switch happens. */

@@ -47,6 +47,7 @@ import { isOpen, nextOpening, parseWindows, type MaintenanceWindows } from '../s
 import { summarizeRollout } from '../shared/summaries';
 import { oneLessonSwitch } from '../shared/rolloutOrder';
 import { observeCapacity, startCapacity } from '../shared/capacity';
+import { standInServer } from '../shared/rollout';
 import type {
   GroupStatus,
   Halt,
@@ -124,6 +125,8 @@ function satelliteActivities(name: string) {
     servedLesson: quick(name).servedLesson,
     describeService: quick(name).describeService,
     checkServing: quick(`${name}'s quick check after the switch`).checkServing,
+    startStandIn: quick(`${name}'s stand-in starts`).startStandIn,
+    stopStandIn: quick(`${name}'s stand-in stops`).stopStandIn,
     copyLesson: copy.copyLesson,
     examineLesson: exam.examineLesson,
   };
@@ -138,6 +141,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   const { lesson } = input;
   /** Satellites copy and are examined while they serve; only the switch takes them out (absent in older runs: out first). */
   const whileServing = input.copy === 'while-serving';
+  /** Every user moves to the new lesson in one load balancer change, through each satellite's stand-in (its examination instance). */
+  const wholeCluster = whileServing && input.loadBalancerControl && input.consistency === 'whole-cluster';
   // In rollout order; the repair of what an ended run left may move groups already out of service to the front.
   const groups = [...input.groups];
   // Histories started before these were inputs ran with these values.
@@ -540,6 +545,12 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
    */
   async function repairWhatWasLeft(): Promise<void> {
     const all = groups.flatMap((g) => g.satellites);
+    // A whole-cluster switch that was terminated between its two changes left users on the stand-ins: the own instances take their lesson.
+    if (wholeCluster) {
+      const services = new Map<string, SatelliteService>();
+      await stepEach('repair: read the stand-ins', 'all', all, async (name) => services.set(name, await satellite(name).describeService()));
+      await backFromStandIns('repair', (name) => services.get(name)!.standIn ?? null);
+    }
     const { found, balancer, inService } = await readServices(all);
     const clusterLesson = mostCommon(all.filter(inService).map((n) => found.get(n)!.current)) ?? mostCommon(all.map((n) => found.get(n)!.current));
     const out = all.filter((n) => !inService(n) && found.get(n)!.current !== null);
@@ -677,7 +688,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     setPhase('lesson-while-serving');
     for (const gs of groupStatus) gs.state = 'learning';
     const names = groups.flatMap((g) => g.satellites).filter((n) => satellites.get(n)!.state !== 'skipped');
-    await teachEach('all', names, Math.max(1, input.copiesAtOnce ?? names.length));
+    await teachEach(undefined, names, Math.max(1, input.copiesAtOnce ?? names.length));
     for (const gs of groupStatus) gs.state = 'examined';
     note(`every satellite has lesson ${lesson.lessonId} copied and examined beside the one it serves`);
   }
@@ -694,7 +705,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
    * failures halt together, and on resume only they are taught again. Returns the ones
    * that passed.
    */
-  async function teachEach(group: string, names: string[], atOnce?: number): Promise<string[]> {
+  async function teachEach(group: string | undefined, names: string[], atOnce?: number): Promise<string[]> {
     let pending = names;
     let repair = false;
     for (;;) {
@@ -708,7 +719,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       for (const gs of halted) gs.state = 'halted';
       await halt({
         step: LESSON_STEP,
-        group,
+        // While serving, the halt names the groups of the satellites that failed.
+        group: group ?? halted.map((gs) => gs.name).join(', '),
         satellites: failures,
         reason: failures.map((n) => outcomes.get(n)).join(' | '),
       });
@@ -820,6 +832,115 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     await sleep(input.coffeeMs, { summary: `coffee after group ${group}` });
   }
 
+  // ---- the whole-cluster switch ------------------------------------------------------
+
+  /**
+   * Every user from the old lesson to the new one in one load balancer change: each
+   * satellite's examination instance serves the examined lesson as its stand-in; one
+   * change sends users to the stand-ins and away from the satellites' own instances; these
+   * move to the new lesson behind them (drain, stop, repoint, start, the quick check); a
+   * second change brings users back to them; the stand-ins stop.
+   */
+  async function switchWholeCluster(): Promise<void> {
+    const names = [...satellites.values()].filter((s) => s.state !== 'skipped').map((s) => s.name);
+    // Skipped while learning, still serving the old lesson: out with the switch, and they stay out.
+    const skippedServing = [...satellites.values()].filter((s) => s.state === 'skipped' && s.lessonServed !== undefined).map((s) => s.name);
+    const standIns = names.map(standInServer);
+    groupStartedAt = Date.now();
+    setPhase('cutover');
+    await stepEach('whole-cluster switch: stand-ins start', 'all', names, async (name) => {
+      await satellite(name).startStandIn(lesson.lessonId);
+      await satellite(name).checkServing(lesson, { standIn: true });
+    });
+    await step('whole-cluster switch: the load balancer checks the stand-ins', 'all', names, async () => {
+      await loadBalancer.switchServers({ ready: [], drain: standIns });
+      await loadBalancer.waitUntilHealthy(standIns, { serving: false, deadlineMs: healthyDeadline });
+    });
+    await step('whole-cluster switch: users to the new lesson', 'all', names, () =>
+      loadBalancer.switchServers({ ready: standIns, drain: [...names, ...skippedServing] }),
+    );
+    reach([names, lesson.lessonId], [skippedServing, undefined]);
+    setState(skippedServing, 'skipped');
+    note(`whole-cluster switch: every user gets lesson ${lesson.lessonId}, from the stand-ins of ${names.join(', ')}`);
+    await step('whole-cluster switch: stand-ins serving', 'all', names, () =>
+      loadBalancer.waitUntilHealthy(standIns, { serving: true, deadlineMs: healthyDeadline }),
+    );
+
+    setPhase('leave-classroom');
+    setState(names, 'leaving');
+    const drained = await step('whole-cluster switch: wait for open requests', 'all', names, () =>
+      loadBalancer.waitUntilDrained([...names, ...skippedServing], drainDeadline),
+    );
+    if (!drained.drained)
+      note(`drain deadline passed with sessions open: ${JSON.stringify(drained.openSessions)}; Apache's graceful stop lets them finish`);
+    await stepEach('whole-cluster switch: stop skipped', 'all', skippedServing, (name) => satellite(name).stopWebServer());
+    await stepEach('whole-cluster switch: own instances to the new lesson', 'all', names, async (name) => {
+      await satellite(name).stopWebServer();
+      await satellite(name).activateLesson(lesson.lessonId);
+      await satellite(name).startWebServer();
+      await satellite(name).checkServing(lesson);
+    });
+    setState(names, 'ready');
+    await step('whole-cluster switch: health checks', 'all', names, () =>
+      loadBalancer.waitUntilHealthy(names, { serving: false, deadlineMs: healthyDeadline }),
+    );
+    await step('whole-cluster switch: users back on the own instances', 'all', names, () =>
+      loadBalancer.switchServers({ ready: names, drain: standIns }),
+    );
+    await step('whole-cluster switch: own instances serving', 'all', names, () =>
+      loadBalancer.waitUntilHealthy(names, { serving: true, deadlineMs: healthyDeadline }),
+    );
+    for (const [index, g] of groups.entries())
+      servingNew(
+        index,
+        g.satellites.filter((n) => names.includes(n)),
+      );
+    await retireStandIns('whole-cluster switch');
+  }
+
+  /** The stand-ins are done: once no request is open on them, their instances stop and the load balancer keeps them in maintenance. */
+  async function retireStandIns(label: string): Promise<void> {
+    const all = [...satellites.keys()];
+    const standIns = all.map(standInServer);
+    await step(`${label}: stand-ins drain`, 'all', all, async () => {
+      await loadBalancer.switchServers({ ready: [], drain: standIns });
+      await loadBalancer.waitUntilDrained(standIns, drainDeadline);
+    });
+    await stepEach(`${label}: stand-ins stop`, 'all', all, (name) => satellite(name).stopStandIn());
+    await step(`${label}: stand-ins to maintenance`, 'all', all, () => loadBalancer.switchServers({ ready: [], drain: [], maint: standIns }));
+  }
+
+  /**
+   * Users on the stand-ins (a whole-cluster switch was stopped between its two changes):
+   * each satellite's own instance is put on `target` behind its stand-in, one change
+   * brings users back to the own instances, and the stand-ins retire. Nothing happens
+   * when no stand-in takes users.
+   */
+  async function backFromStandIns(label: string, target: (name: string) => string | null): Promise<void> {
+    const all = [...satellites.keys()];
+    const lb = new Map(
+      (await step(`${label}: read the load balancer`, 'all', all, () => loadBalancer.readLoadBalancer())).map((s) => [s.name, s.status]),
+    );
+    const onStandIns = all.filter((n) => takesUsers(lb.get(standInServer(n))));
+    if (onStandIns.length === 0) {
+      if (all.some((n) => lb.has(standInServer(n)) && lb.get(standInServer(n)) !== 'MAINT')) await retireStandIns(label);
+      return;
+    }
+    const back = onStandIns.filter((n) => target(n) !== null);
+    note(`${label}: users are on the stand-ins of ${onStandIns.join(', ')}; their own instances go back on their lesson behind them`, 'warn');
+    await stepEach(`${label}: own instances behind the stand-ins`, 'all', back, async (name) => {
+      await satellite(name).stopWebServer();
+      await satellite(name).activateLesson(target(name)!);
+      await satellite(name).startWebServer();
+    });
+    await step(`${label}: health checks`, 'all', back, () => loadBalancer.waitUntilHealthy(back, { serving: false, deadlineMs: healthyDeadline }));
+    await step(`${label}: users back on the own instances`, 'all', back, () =>
+      loadBalancer.switchServers({ ready: back, drain: onStandIns.map(standInServer) }),
+    );
+    reach(...back.map((name): [string[], string] => [[name], target(name)!]));
+    await retireStandIns(label);
+  }
+
   // ---- the story ----------------------------------------------------------------------
   let drainedByCutover: string[] = [];
   /** Satellites ready on the new lesson, out of service, waiting for the switch (one lesson at a time). */
@@ -847,7 +968,11 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       // Every satellite learns beside the lesson it serves (a rollback finds it kept); then group after group only switches.
       if (input.rollback) lessonKept();
       else await lessonWhileServing();
-      for (const [index, g] of groups.entries()) {
+      if (wholeCluster) {
+        await parkIfAsked('all');
+        await switchWholeCluster();
+      }
+      for (const [index, g] of wholeCluster ? [] : groups.entries()) {
         if (!(drainedByCutover.length > 0 && parkingDue())) await parkIfAsked(g.name);
         const names = await stopChatting(index);
         const serving = await leaveTheClassroom(index, names);
@@ -919,6 +1044,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const aboveTheFloor = patched(RESTORE_ABOVE_THE_FLOOR);
     restoring = aboveTheFloor;
     const lb = input.loadBalancerControl;
+    // Users may be on the stand-ins: first back on the satellites' own instances, on the lesson before.
+    if (wholeCluster) {
+      await backFromStandIns('abort', (name) => servedBefore.get(name) ?? null);
+      setState(
+        [...satellites.values()].filter((s) => s.lessonServed !== undefined && s.lessonServed !== lesson.lessonId).map((s) => s.name),
+        'restored',
+      );
+    }
     if (aboveTheFloor) {
       // What users reach now, read rather than believed: the call an abort or a cancel interrupted
       // (a drain, a switch) may or may not have taken effect. A run stopped before it had read what

@@ -39,6 +39,10 @@ export class FakeCluster {
   /** Runs inside every examination and copy: a test can make one last until a given moment. */
   examHold: (name: string) => Promise<void> = async () => undefined;
   copyHold: (name: string) => Promise<void> = async () => undefined;
+  /** Each satellite's stand-in (its examination instance): the lesson it has, whether it runs, and the load balancer's state for it. */
+  standIn = new Map<string, string>();
+  standInRunning = new Set<string>();
+  standInState = new Map<string, 'ready' | 'drain' | 'maint'>();
   /** Satellites whose quick check after the switch fails. */
   failCheck = new Set<string>();
   /** Copies running now, and the most that ran at once. */
@@ -52,18 +56,33 @@ export class FakeCluster {
     this.running = new Set(names);
     this.copied = new Map(names.map((s) => [s, new Set(['old'])]));
     this.lowestInService = names.length;
+    for (const name of names) this.standInState.set(name, 'maint');
   }
 
   /** After every change of what users reach: note two lessons at once, and the lowest capacity. */
   private observe(call: string): void {
     const inService = this.inService();
     if (new Set(inService.values()).size > 1) this.mixedAfter.push(call);
-    this.lowestInService = Math.min(this.lowestInService, inService.size);
+    // A satellite serves when its own instance or its stand-in takes users.
+    const satellites = new Set([...inService.keys()].map((server) => server.replace(/-exam$/, '')));
+    this.lowestInService = Math.min(this.lowestInService, satellites.size);
   }
 
-  /** Who users can reach now: running, not drained, and what each serves. */
+  /** Who users can reach now (own instances by the satellite's name, stand-ins as <name>-exam): running, taking users, and what each serves. */
   inService(): Map<string, string> {
-    return new Map([...this.served].filter(([name]) => this.running.has(name) && !this.drained.has(name)));
+    const own = [...this.served].filter(([name]) => this.running.has(name) && !this.drained.has(name));
+    const standIns = [...this.standIn]
+      .filter(([name]) => this.standInRunning.has(name) && this.standInState.get(name) === 'ready')
+      .map(([name, lesson]): [string, string] => [`${name}-exam`, lesson]);
+    return new Map([...own, ...standIns]);
+  }
+
+  /** A load balancer state change of one server, own or stand-in. */
+  private setServer(server: string, state: 'ready' | 'drain' | 'maint'): void {
+    const standIn = /^(.+)-exam$/.exec(server);
+    if (standIn) this.standInState.set(standIn[1]!, state);
+    else if (state === 'ready') this.drained.delete(server);
+    else this.drained.add(server);
   }
 
   private held(hold: () => Promise<void>): Promise<void> {
@@ -109,8 +128,26 @@ export class FakeCluster {
         this.observe(`${name}:activate ${lessonId}`);
         return { previous, current: lessonId };
       },
-      checkServing: async (lesson: FiledLesson) => {
-        log('check');
+      startStandIn: async (lessonId: string) => {
+        log(`stand-in ${lessonId}`);
+        this.standIn.set(name, lessonId);
+        this.standInRunning.add(name);
+        this.observe(`${name}:stand-in ${lessonId}`);
+        return 'started';
+      },
+      stopStandIn: async () => {
+        log('stand-in stop');
+        this.standInRunning.delete(name);
+        this.observe(`${name}:stand-in stop`);
+        return 'stopped';
+      },
+      checkServing: async (lesson: FiledLesson, options: { standIn?: boolean } = {}) => {
+        log(options.standIn ? 'check stand-in' : 'check');
+        if (options.standIn) {
+          if (this.standIn.get(name) !== lesson.lessonId || !this.standInRunning.has(name))
+            throw ApplicationFailure.nonRetryable(`${name}'s stand-in does not answer as the reference`, 'QuickCheckFailed');
+          return { queries: 1 };
+        }
         if (this.failCheck.has(name) || this.served.get(name) !== lesson.lessonId || !this.running.has(name))
           throw ApplicationFailure.nonRetryable(`${name} does not answer as the reference on its users' port`, 'QuickCheckFailed');
         return { queries: 1 };
@@ -130,23 +167,31 @@ export class FakeCluster {
       writeReport: async (r: ReportSeen) => (this.reports.push({ status: r.status, summary: r.summary }), 1),
       drainServers: async (names: string[]) => {
         this.calls.push(`lb:drain ${names.join(',')}`);
-        for (const n of names) this.drained.add(n);
+        for (const n of names) this.setServer(n, 'drain');
         this.observe(`lb:drain ${names.join(',')}`);
       },
       waitUntilDrained: async () => ({ drained: true, openSessions: {} }),
-      switchServers: async (c: { ready: string[]; drain: string[] }) => {
-        this.calls.push(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`);
-        for (const n of c.drain) this.drained.add(n);
-        for (const n of c.ready) this.drained.delete(n);
-        this.observe(`lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}`);
+      switchServers: async (c: { ready: string[]; drain: string[]; maint?: string[] }) => {
+        const call = `lb:switch ready=${c.ready.join(',')} drain=${c.drain.join(',')}${c.maint?.length ? ` maint=${c.maint.join(',')}` : ''}`;
+        this.calls.push(call);
+        for (const n of c.drain) this.setServer(n, 'drain');
+        for (const n of c.maint ?? []) this.setServer(n, 'maint');
+        for (const n of c.ready) this.setServer(n, 'ready');
+        this.observe(call);
       },
       waitUntilHealthy: async () => [],
       findKeptLesson: async (request: { lessonId?: string; current?: string }): Promise<FiledLesson> => {
         this.calls.push(`ref:kept ${request.lessonId ?? `before ${request.current}`}`);
         return stubLesson(request.lessonId ?? 'old');
       },
-      readLoadBalancer: async () =>
-        this.names.map((name) => ({ name, status: !this.running.has(name) ? 'DOWN' : this.drained.has(name) ? 'DRAIN' : 'UP' })),
+      readLoadBalancer: async () => [
+        ...this.names.map((name) => ({ name, status: !this.running.has(name) ? 'DOWN' : this.drained.has(name) ? 'DRAIN' : 'UP' })),
+        ...this.names.map((name) => {
+          const state = this.standInState.get(name)!;
+          const status = state === 'maint' ? 'MAINT' : !this.standInRunning.has(name) ? 'DOWN' : state === 'drain' ? 'DRAIN' : 'UP';
+          return { name: `${name}-exam`, status };
+        }),
+      ],
     };
   }
 }

@@ -20,7 +20,7 @@ export function createLoadBalancerActivities({ runtimeApi, backend }: LoadBalanc
     const missing = names.filter((n) => !all.some((s) => s.name === n));
     if (missing.length > 0) {
       throw ApplicationFailure.nonRetryable(
-        `HAProxy backend ${backend} has no server named ${missing.join(', ')}; add them to its config`,
+        `HAProxy backend ${backend} has no server named ${missing.join(', ')}; add them to its config (a stand-in <satellite>-exam is the satellite's host and examPort, "disabled")`,
         'UnknownServer',
       );
     }
@@ -58,11 +58,13 @@ export function createLoadBalancerActivities({ runtimeApi, backend }: LoadBalanc
      * One runtime API request: `ready` servers take users, `drain` servers stop taking
      * new ones. The cutover between the last two groups uses it to swap them at once.
      */
-    async switchServers(change: { ready: string[]; drain: string[] }): Promise<void> {
-      await servers([...change.ready, ...change.drain]);
+    async switchServers(change: { ready: string[]; drain: string[]; maint?: string[] }): Promise<void> {
+      const maint = change.maint ?? [];
+      await servers([...change.ready, ...change.drain, ...maint]);
       await setServerStates(runtimeApi, backend, [
         ...change.ready.map((server) => ({ server, state: 'ready' as const })),
         ...change.drain.map((server) => ({ server, state: 'drain' as const })),
+        ...maint.map((server) => ({ server, state: 'maint' as const })),
       ]);
     },
 

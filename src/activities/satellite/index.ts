@@ -112,16 +112,35 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
      * one; this shows that what now serves users is that lesson. A wrong answer is the
      * operator's to look at (not retried): the satellite stays out of service.
      */
-    async checkServing(lesson: FiledLesson): Promise<{ queries: number }> {
-      const base = `http://127.0.0.1:${satellite.webServer.port}`;
-      const failures = (await Promise.all(lesson.testQueries.map((query) => askQuery(base, query)))).flat();
+    async checkServing(lesson: FiledLesson, options: { standIn?: boolean } = {}): Promise<{ queries: number }> {
+      const port = options.standIn ? apacheOf(satellite).webServer.examPort : satellite.webServer.port;
+      const failures = (await Promise.all(lesson.testQueries.map((query) => askQuery(`http://127.0.0.1:${port}`, query)))).flat();
       if (failures.length > 0) {
         throw ApplicationFailure.nonRetryable(
-          `${satellite.name} does not answer as the reference on its users' port after the switch to lesson ${lesson.lessonId}: ${failures.join('; ')}`,
+          `${satellite.name} does not answer as the reference on its ${options.standIn ? "stand-in's" : "users'"} port on lesson ${lesson.lessonId}: ${failures.join('; ')}`,
           'QuickCheckFailed',
         );
       }
       return { queries: lesson.testQueries.length };
+    },
+
+    /**
+     * The whole-cluster switch: the examination instance serves `lessonId` as the
+     * satellite's stand-in, for users to be sent to while the satellite's own instance
+     * moves to it. Restarted when it runs on another lesson.
+     */
+    async startStandIn(lessonId: string): Promise<string> {
+      const apache = apacheOf(satellite);
+      if (linkedLesson(satellite, 'exam') !== lessonId) {
+        await stopApache(apache, 'exam');
+        pointLink(satellite, 'exam', lessonId);
+      }
+      return startApache(apache, 'exam');
+    },
+
+    /** The stand-in is no longer needed: the examination instance stops (gracefully). */
+    async stopStandIn(): Promise<string> {
+      return stopApache(apacheOf(satellite), 'exam');
     },
 
     /** For a rollback: whether this satellite still holds the lesson, complete and as filed; the reason when not. */
@@ -140,7 +159,12 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
     /** What this satellite serves (or would once started) and whether its web server runs: the start of a rollout repairs from it. */
     async describeService(): Promise<SatelliteService> {
       const running = isOwnSatellite(satellite) ? await servicesRunning(satellite) : apachePid(apacheOf(satellite), 'serve') !== undefined;
-      return { current: linkedLesson(satellite, 'current') ?? null, webServerRunning: running };
+      const standIn = isOwnSatellite(satellite) ? undefined : linkedLesson(satellite, 'exam');
+      return {
+        current: linkedLesson(satellite, 'current') ?? null,
+        webServerRunning: running,
+        ...(standIn ? { standIn, standInRunning: apachePid(apacheOf(satellite), 'exam') !== undefined } : {}),
+      };
     },
 
     /** The lesson this satellite serves (or would serve once started). */
