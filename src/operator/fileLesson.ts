@@ -119,7 +119,7 @@ export async function holdFiledLesson(client: Client, config: ClusterConfig, les
     throw new LessonFileError(`lesson ${lessonId} changed after it was filed (${problems.slice(0, 5).join('; ')}); file the folder again`);
   const running: string[] = [];
   for await (const wf of client.workflow.list({
-    query: `WorkflowType IN ('holdLesson', 'prepareLesson') AND ExecutionStatus = 'Running' AND ${searchAttributes.cluster.name} = '${config.cluster}'`,
+    query: `WorkflowType IN ('holdLesson', 'prepareLesson', 'rollBackLesson') AND ExecutionStatus = 'Running' AND ${searchAttributes.cluster.name} = '${config.cluster}'`,
   })) {
     running.push(wf.workflowId);
   }

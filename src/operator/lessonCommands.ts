@@ -41,14 +41,19 @@ async function queryOrUndefined<T>(client: Client, workflowId: string): Promise<
 }
 
 /** The cluster's rollback, when it runs (or, with a lesson id, when it goes back to that lesson). */
-async function rollBackTarget(operator: OperatorClient, config: ClusterConfig, lessonId?: string): Promise<Target | undefined> {
+async function rollBackTarget(
+  operator: OperatorClient,
+  config: ClusterConfig,
+  lessonId?: string,
+  options: { running?: boolean } = {},
+): Promise<Target | undefined> {
   const workflowId = workflowIds.rollBackLesson(config.cluster);
   const handle = operator.client.workflow.getHandle(workflowId);
   const running = await handle
     .describe()
     .then((d) => d.status.name === 'RUNNING')
     .catch(() => false);
-  if (!running && !lessonId) return undefined;
+  if (!running && (!lessonId || options.running)) return undefined;
   const status = await queryOrUndefined<RolloutStatus>(operator.client, workflowId);
   if (!status || (lessonId && status.lessonId !== lessonId)) return undefined;
   return { rollout: { workflowId, status } };
@@ -56,11 +61,14 @@ async function rollBackTarget(operator: OperatorClient, config: ClusterConfig, l
 
 async function findTarget(operator: OperatorClient, config: ClusterConfig, lessonId?: string): Promise<Target> {
   if (lessonId) {
+    // A rollback back to this lesson that runs comes first: the lesson's own rollout has ended long ago.
+    const rollBack = await rollBackTarget(operator, config, lessonId, { running: true });
+    if (rollBack) return rollBack;
     const workflowId = workflowIds.holdLesson(lessonId);
     const status = await queryOrUndefined<RolloutStatus>(operator.client, workflowId);
     if (status) return { rollout: { workflowId, status } };
-    const rollBack = await rollBackTarget(operator, config, lessonId);
-    if (rollBack) return rollBack;
+    const ended = await rollBackTarget(operator, config, lessonId);
+    if (ended) return ended;
     throw new Error(`no rollout of lesson ${lessonId} (${workflowId}); lessonplan lesson list shows the lessons`);
   }
   // A rollback that runs is what an operator acts on now.

@@ -231,7 +231,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   };
   const startCounting = () => {
     status.serving = countServing();
-    status.capacity ??= startCapacity(satellites.size, status.serving, Date.now());
+    // Runs from before the figure was kept (no copy order in their input) write the memo as they did.
+    if (input.copy !== undefined) status.capacity ??= startCapacity(satellites.size, status.serving, Date.now());
   };
   /** Users get two lessons side by side: say so as it happens, why, and for how long. */
   const watchVersions = () => {
@@ -546,11 +547,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   async function repairWhatWasLeft(): Promise<void> {
     const all = groups.flatMap((g) => g.satellites);
     // A whole-cluster switch that was terminated between its two changes left users on the stand-ins: the own instances take their lesson.
-    if (wholeCluster) {
-      const services = new Map<string, SatelliteService>();
-      await stepEach('repair: read the stand-ins', 'all', all, async (name) => services.set(name, await satellite(name).describeService()));
-      await backFromStandIns('repair', (name) => services.get(name)!.standIn ?? null);
-    }
+    if (input.loadBalancerControl && input.copy !== undefined) await backFromStandIns('repair', (_name, service) => service.standIn ?? null);
     const { found, balancer, inService } = await readServices(all);
     const clusterLesson = mostCommon(all.filter(inService).map((n) => found.get(n)!.current)) ?? mostCommon(all.map((n) => found.get(n)!.current));
     const out = all.filter((n) => !inService(n) && found.get(n)!.current !== null);
@@ -782,7 +779,10 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   async function cutover(index: number, passed: string[]): Promise<void> {
     setPhase('cutover');
     const ready = [...held, ...passed];
-    const rest = groups.slice(index + 1).flatMap((g) => g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped'));
+    // (A satellite skipped while it learned beside the old lesson still serves it: out with the rest.)
+    const rest = groups
+      .slice(index + 1)
+      .flatMap((g) => g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped' || satellites.get(n)!.lessonServed !== undefined));
     await step('cutover', groups[index]!.name, [...ready, ...rest], () => loadBalancer.switchServers({ ready, drain: rest }));
     reach([ready, lesson.lessonId], [rest, undefined]);
     drainedByCutover = rest;
@@ -895,50 +895,59 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
         index,
         g.satellites.filter((n) => names.includes(n)),
       );
-    await retireStandIns('whole-cluster switch');
+    await retireStandIns('whole-cluster switch', [...satellites.keys()]);
   }
 
-  /** The stand-ins are done: once no request is open on them, their instances stop and the load balancer keeps them in maintenance. */
-  async function retireStandIns(label: string): Promise<void> {
-    const all = [...satellites.keys()];
-    const standIns = all.map(standInServer);
-    await step(`${label}: stand-ins drain`, 'all', all, async () => {
+  /** The stand-ins of `names` are done: once no request is open on them, their instances stop and the load balancer keeps them in maintenance. */
+  async function retireStandIns(label: string, names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    const standIns = names.map(standInServer);
+    await step(`${label}: stand-ins drain`, 'all', names, async () => {
       await loadBalancer.switchServers({ ready: [], drain: standIns });
       await loadBalancer.waitUntilDrained(standIns, drainDeadline);
     });
-    await stepEach(`${label}: stand-ins stop`, 'all', all, (name) => satellite(name).stopStandIn());
-    await step(`${label}: stand-ins to maintenance`, 'all', all, () => loadBalancer.switchServers({ ready: [], drain: [], maint: standIns }));
+    await stepEach(`${label}: stand-ins stop`, 'all', names, (name) => satellite(name).stopStandIn());
+    await step(`${label}: stand-ins to maintenance`, 'all', names, () => loadBalancer.switchServers({ ready: [], drain: [], maint: standIns }));
   }
 
   /**
    * Users on the stand-ins (a whole-cluster switch was stopped between its two changes):
    * each satellite's own instance is put on `target` behind its stand-in, one change
-   * brings users back to the own instances, and the stand-ins retire. Nothing happens
-   * when no stand-in takes users.
+   * brings users back to the own instances, and those stand-ins retire, as do stand-ins
+   * that run without users. A stand-in whose satellite has no lesson to go back to keeps
+   * serving (taking it out would take the satellite out), and the log says so.
    */
-  async function backFromStandIns(label: string, target: (name: string) => string | null): Promise<void> {
+  async function backFromStandIns(label: string, target: (name: string, service: SatelliteService) => string | null): Promise<void> {
     const all = [...satellites.keys()];
     const lb = new Map(
       (await step(`${label}: read the load balancer`, 'all', all, () => loadBalancer.readLoadBalancer())).map((s) => [s.name, s.status]),
     );
+    // A backend without stand-in servers has nothing to bring back.
+    if (!all.some((n) => lb.has(standInServer(n)))) return;
+    const services = new Map<string, SatelliteService>();
+    await stepEach(`${label}: read the stand-ins`, 'all', all, async (name) => services.set(name, await satellite(name).describeService()));
     const onStandIns = all.filter((n) => takesUsers(lb.get(standInServer(n))));
-    if (onStandIns.length === 0) {
-      if (all.some((n) => lb.has(standInServer(n)) && lb.get(standInServer(n)) !== 'MAINT')) await retireStandIns(label);
-      return;
+    const back = onStandIns.filter((n) => target(n, services.get(n)!) !== null);
+    const left = onStandIns.filter((n) => !back.includes(n));
+    if (back.length > 0) {
+      note(`${label}: users are on the stand-ins of ${back.join(', ')}; their own instances go back on their lesson behind them`, 'warn');
+      await stepEach(`${label}: own instances behind the stand-ins`, 'all', back, async (name) => {
+        await satellite(name).stopWebServer();
+        await satellite(name).activateLesson(target(name, services.get(name)!)!);
+        await satellite(name).startWebServer();
+      });
+      await step(`${label}: health checks`, 'all', back, () => loadBalancer.waitUntilHealthy(back, { serving: false, deadlineMs: healthyDeadline }));
+      await step(`${label}: users back on the own instances`, 'all', back, () =>
+        loadBalancer.switchServers({ ready: back, drain: back.map(standInServer) }),
+      );
+      reach(...back.map((name): [string[], string] => [[name], target(name, services.get(name)!)!]));
     }
-    const back = onStandIns.filter((n) => target(n) !== null);
-    note(`${label}: users are on the stand-ins of ${onStandIns.join(', ')}; their own instances go back on their lesson behind them`, 'warn');
-    await stepEach(`${label}: own instances behind the stand-ins`, 'all', back, async (name) => {
-      await satellite(name).stopWebServer();
-      await satellite(name).activateLesson(target(name)!);
-      await satellite(name).startWebServer();
-    });
-    await step(`${label}: health checks`, 'all', back, () => loadBalancer.waitUntilHealthy(back, { serving: false, deadlineMs: healthyDeadline }));
-    await step(`${label}: users back on the own instances`, 'all', back, () =>
-      loadBalancer.switchServers({ ready: back, drain: onStandIns.map(standInServer) }),
+    if (left.length > 0) note(`${label}: ${left.join(', ')} had no lesson to go back to: their stand-ins keep serving users`, 'warn');
+    // Stand-ins that run, or that the load balancer does not keep in maintenance, retire, but none that still serves users.
+    const idle = all.filter(
+      (n) => !left.includes(n) && (services.get(n)!.standInRunning || (lb.has(standInServer(n)) && !lb.get(standInServer(n))!.startsWith('MAINT'))),
     );
-    reach(...back.map((name): [string[], string] => [[name], target(name)!]));
-    await retireStandIns(label);
+    await retireStandIns(label, idle);
   }
 
   // ---- the story ----------------------------------------------------------------------
@@ -1045,8 +1054,9 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     restoring = aboveTheFloor;
     const lb = input.loadBalancerControl;
     // Users may be on the stand-ins: first back on the satellites' own instances, on the lesson before.
-    if (wholeCluster) {
-      await backFromStandIns('abort', (name) => servedBefore.get(name) ?? null);
+    if (input.loadBalancerControl && input.copy !== undefined) {
+      // What it served when the rollout began; a run stopped before it had read that takes the own instance's lesson.
+      await backFromStandIns('abort', (name, service) => (servedBefore.has(name) ? servedBefore.get(name)! : service.current));
       setState(
         [...satellites.values()].filter((s) => s.lessonServed !== undefined && s.lessonServed !== lesson.lessonId).map((s) => s.name),
         'restored',

@@ -52,7 +52,7 @@ export function lectureshipOf(ops: Database, self: { name: string; cluster: stri
       const client = await temporal();
       const rollouts: string[] = [];
       for await (const wf of client.workflow.list({
-        query: `WorkflowType = 'holdLesson' AND ExecutionStatus = 'Running' AND LessonplanCluster = '${self.cluster}'`,
+        query: `WorkflowType IN ('holdLesson', 'rollBackLesson') AND ExecutionStatus = 'Running' AND LessonplanCluster = '${self.cluster}'`,
       })) {
         rollouts.push(wf.workflowId);
       }

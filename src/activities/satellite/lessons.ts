@@ -190,8 +190,8 @@ export function pruneLessonCopies(satellite: SatelliteConfig, justCopied: string
     .map((e) => ({ id: e.name, mtime: statSync(path.join(dir, e.name)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
   const removed: string[] = [];
-  for (const copy of copies.slice(keep)) {
-    if (protectedIds.has(copy.id)) continue;
+  // The served, examined and just copied ones are kept anyway: `keep` counts the others.
+  for (const copy of copies.filter((c) => !protectedIds.has(c.id)).slice(keep)) {
     rmSync(path.join(dir, copy.id), { recursive: true, force: true });
     removed.push(copy.id);
   }
