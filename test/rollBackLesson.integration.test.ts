@@ -2,8 +2,9 @@
  * A rollback with the real parts, the way an operator does it: lessons filed with
  * `lessonplan lesson file`, held with `lesson hold`, then `lessonplan lesson rollback`
  * under load through a real HAProxy in front of four Apache satellites, on the Temporal
- * dev server. Satellites keep one earlier lesson (satellites[].keepLessons: 1): the one
- * before can be gone back to without copying; an older one is refused with the reason.
+ * dev server. Satellites keep one earlier lesson besides the served and examined ones
+ * (satellites[].keepLessons: 1): after four lessons, the one before can be gone back to
+ * without copying; the first is gone, and refused with the reason.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -48,10 +49,10 @@ describe('lessonplan lesson rollback on a real cluster (Apache, HAProxy, rsync)'
     return id;
   };
 
-  test('three lessons filed and held: every satellite serves the last', { timeout: 240_000 }, async () => {
-    for (let i = 0; i < 3; i++) await fileAndHold();
-    assert.equal(new Set(ids).size, 3);
-    assert.deepEqual(await served(), Array(4).fill(readFileSync(path.join(config.reference.lessonsDir, ids[2]!, 'version'), 'utf8').trim()));
+  test('four lessons filed and held: every satellite serves the last', { timeout: 240_000 }, async () => {
+    for (let i = 0; i < 4; i++) await fileAndHold();
+    assert.equal(new Set(ids).size, 4);
+    assert.deepEqual(await served(), Array(4).fill(readFileSync(path.join(config.reference.lessonsDir, ids[3]!, 'version'), 'utf8').trim()));
   });
 
   test('a lesson the satellites no longer hold is refused with the reason; nothing changes', { timeout: 120_000 }, async () => {
@@ -65,14 +66,14 @@ describe('lessonplan lesson rollback on a real cluster (Apache, HAProxy, rsync)'
 
   test('rollback to the lesson before under load: 0 failed requests, no copy, its wall time reported', { timeout: 120_000 }, async () => {
     // The search files, as each lesson answers them (the version file is the lesson's own).
-    const paths = [...folders[2]!.answers.keys()].filter((p) => p.startsWith('/search/'));
+    const paths = [...folders[3]!.answers.keys()].filter((p) => p.startsWith('/search/'));
     const load = startLoad({
       baseUrl: frontend,
       paths,
       concurrency: 4,
       maxRequests: 200_000,
       maxDurationMs: 120_000,
-      classify: classifyByAnswers(folders[2]!.answers, folders[1]!.answers),
+      classify: classifyByAnswers(folders[3]!.answers, folders[2]!.answers),
     });
     await new Promise((r) => setTimeout(r, 300));
     const rolled = await lessonplan('--json', 'lesson', 'rollback');
@@ -86,7 +87,7 @@ describe('lessonplan lesson rollback on a real cluster (Apache, HAProxy, rsync)'
       groups: { satellites: { bytesCopied: number }[] }[];
     };
     console.log(`rollback under load: ${result.requests} requests, ${result.failed} failed, ${status.wallSeconds} s wall`);
-    assert.equal(status.lessonId, ids[1]);
+    assert.equal(status.lessonId, ids[2]);
     assert.equal(status.phase, 'done');
     assert.ok(status.wallSeconds > 0);
     assert.equal(result.failed, 0, result.failures.join('\n'));
@@ -95,7 +96,7 @@ describe('lessonplan lesson rollback on a real cluster (Apache, HAProxy, rsync)'
       status.groups.flatMap((g) => g.satellites).every((s) => s.bytesCopied === 0),
       'nothing copied',
     );
-    assert.deepEqual(await served(), Array(4).fill(readFileSync(path.join(config.reference.lessonsDir, ids[1]!, 'version'), 'utf8').trim()));
+    assert.deepEqual(await served(), Array(4).fill(readFileSync(path.join(config.reference.lessonsDir, ids[2]!, 'version'), 'utf8').trim()));
     assert.equal(status.capacity.lowestServing, 2, 'one group out at a time');
   });
 });
