@@ -117,12 +117,17 @@ async function orders(): Promise<string[]> {
       };
       await (await startHoldLesson(operator.client, config, await file(), 'bench')).result();
       const rows: string[] = [];
-      for (const copy of ['out-of-service', 'while-serving'] as const) {
+      const plans = [
+        ["the source's order", { copy: 'out-of-service' }],
+        ['copy while serving, group by group', { copy: 'while-serving' }],
+        ['copy while serving, whole-cluster switch', { copy: 'while-serving', consistency: 'whole-cluster' }],
+      ] as const;
+      for (const [run, plan] of plans) {
         const filed = await file();
         const m = await underLoad(frontend, folders.at(-2)!, folders.at(-1)!, () =>
-          startHoldLesson(operator.client, { ...config, groups: { ...config.groups, copy } }, filed, 'bench'),
+          startHoldLesson(operator.client, { ...config, groups: { ...config.groups, ...plan } }, filed, 'bench'),
         );
-        rows.push(row(`rollout, 4 satellites in 2 groups, ${copy === 'out-of-service' ? "the source's order" : 'copy while serving'}`, what, m));
+        rows.push(row(`rollout, 4 satellites in 2 groups, ${run}`, what, m));
       }
       const back = await underLoad(frontend, folders.at(-1)!, folders.at(-2)!, () => startRollBack(operator.client, config, undefined, 'bench'));
       rows.push(row('rollback to the lesson before (lesson rollback), 4 satellites in 2 groups', 'kept on every satellite, nothing copied', back));
