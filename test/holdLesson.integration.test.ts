@@ -17,7 +17,7 @@ import type { RolloutStatus } from '../src/shared/rollout';
 import { testCluster } from './helpers/cluster';
 import { replayAndRecord } from './helpers/histories';
 import { fileTestLesson, loadBetween, type TestLesson } from './helpers/lessons';
-import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers/workers';
+import { clientForTest, runSatelliteWorkersCorrupting, runWorkersForTest } from './helpers/workers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,24 +26,10 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
   const { config } = await testCluster('rollout', (raw) => {
     raw.groups = { ...raw.groups, copy: 'out-of-service' };
   });
-  // boy-2's disk corrupts one file right after the copy, while `corruptNext` is set.
-  let corruptNext = 0;
   await runWorkersForTest(config, [{ role: 'orchestration' }, { role: 'reference' }]);
-  await runSatelliteWorkers(config, (name, acts) =>
-    name !== 'boy-2'
-      ? acts
-      : {
-          ...acts,
-          async copyLesson(lesson, options) {
-            const result = await acts.copyLesson(lesson, options);
-            if (corruptNext > 0) {
-              corruptNext -= 1;
-              appendFileSync(path.join(lessonDir(config.satellites[1]!, lesson.lessonId), 'search/term0.json'), 'garbage');
-            }
-            return result;
-          },
-        },
-  );
+  // boy-2's disk corrupts one file right after the copy, while `fault.corruptNext` is set.
+  const fault = await runSatelliteWorkersCorrupting(config, 'boy-2');
+
   const { client, endpoint } = await clientForTest(config);
   const lb = config.loadBalancer.kind === 'haproxy' ? config.loadBalancer : undefined;
   const lessons: TestLesson[] = [];
@@ -102,7 +88,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
     { timeout: 180_000 },
     async () => {
       lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-3', lessons[1]));
-      corruptNext = 1;
+      fault.corruptNext = 1;
       const load = underLoad(lessons[1]!, lessons[2]!);
       const handle = await startHoldLesson(client, config, lessons[2]!.filed, 'test');
       await waitForPhase(handle, 'halted');
@@ -143,7 +129,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
 
   test('abort brings the cluster back to full power on the previous lesson', { timeout: 180_000 }, async () => {
     lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-4', lessons[2]));
-    corruptNext = 1;
+    fault.corruptNext = 1;
     const load = underLoad(lessons[2]!, lessons[3]!);
     const handle = await startHoldLesson(client, config, lessons[3]!.filed, 'test');
     await waitForPhase(handle, 'halted');
@@ -160,7 +146,7 @@ describe('holdLesson on a real cluster (Apache, HAProxy, rsync)', async () => {
 
   test('operator updates: skipping a satellite below capacity is refused; retrying it after the fault passes', { timeout: 180_000 }, async () => {
     lessons.push(await fileTestLesson(config.reference.lessonsDir, 'lesson-5', lessons.at(-1)));
-    corruptNext = 1;
+    fault.corruptNext = 1;
     const handle = await startHoldLesson(client, config, lessons.at(-1)!.filed, 'test');
     await waitForPhase(handle, 'halted');
     // Four satellites in two groups keep at least two serving; skipping boy-2 would leave one while the girls are out.

@@ -16,7 +16,7 @@ import { startHoldLesson } from '../src/operator/rollout';
 import type { RolloutStatus } from '../src/shared/rollout';
 import { testCluster } from './helpers/cluster';
 import { fileTestLesson, loadBetween, type TestLesson } from './helpers/lessons';
-import { clientForTest, runSatelliteWorkers, runWorkersForTest } from './helpers/workers';
+import { clientForTest, runSatelliteWorkersCorrupting, runWorkersForTest } from './helpers/workers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,24 +24,10 @@ describe('holdLesson copying while serving on a real cluster (Apache, HAProxy, r
   const { config } = await testCluster('while-serving', (raw) => {
     raw.groups = { ...raw.groups, copy: 'while-serving', copiesAtOnce: 2 };
   });
-  // boy-2's disk corrupts one file right after the copy, while `corruptNext` is set.
-  let corruptNext = 0;
   await runWorkersForTest(config, [{ role: 'orchestration' }, { role: 'reference' }]);
-  await runSatelliteWorkers(config, (name, acts) =>
-    name !== 'boy-2'
-      ? acts
-      : {
-          ...acts,
-          async copyLesson(lesson, options) {
-            const result = await acts.copyLesson(lesson, options);
-            if (corruptNext > 0) {
-              corruptNext -= 1;
-              appendFileSync(path.join(lessonDir(config.satellites[1]!, lesson.lessonId), 'search/term0.json'), 'garbage');
-            }
-            return result;
-          },
-        },
-  );
+  // boy-2's disk corrupts one file right after the copy, while `fault.corruptNext` is set.
+  const fault = await runSatelliteWorkersCorrupting(config, 'boy-2');
+
   const { client } = await clientForTest(config);
   const lb = config.loadBalancer.kind === 'haproxy' ? config.loadBalancer : undefined;
   const frontend = `http://127.0.0.1:${lb!.frontendPort}`;
@@ -107,7 +93,7 @@ describe('holdLesson copying while serving on a real cluster (Apache, HAProxy, r
 
   test('a corrupted copy halts with every satellite still serving the old lesson; resume repairs and goes on', { timeout: 180_000 }, async () => {
     lessons.push(await fileTestLesson(config.reference.lessonsDir, 'ws-3', lessons[1]));
-    corruptNext = 1;
+    fault.corruptNext = 1;
     const load = loadBetween(frontend, lessons[1]!, lessons[2]!);
     const handle = await startHoldLesson(client, config, lessons[2]!.filed, 'test');
     const halted = await waitFor(handle, (s) => s.phase === 'halted', 'a halt');
@@ -128,7 +114,7 @@ describe('holdLesson copying while serving on a real cluster (Apache, HAProxy, r
 
   test('abort of such a halt leaves nothing out of service', { timeout: 180_000 }, async () => {
     lessons.push(await fileTestLesson(config.reference.lessonsDir, 'ws-4', lessons[2]));
-    corruptNext = 1;
+    fault.corruptNext = 1;
     const handle = await startHoldLesson(client, config, lessons[3]!.filed, 'test');
     await waitFor(handle, (s) => s.phase === 'halted', 'a halt');
     await handle.signal('abort', 'the data is bad');

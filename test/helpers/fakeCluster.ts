@@ -217,16 +217,10 @@ let started = 0;
 /** Runs of earlier tests: a test that failed may leave its run going, calling into the next test's fake. */
 const earlier: WorkflowHandle[] = [];
 
-/** Starts holdLesson for a stub lesson on `groups` (name → satellites), with no waits unless overridden. */
-export async function startStubRollout(
-  client: Client,
-  groups: Record<string, string[]>,
-  overrides: Partial<HoldLessonInput> = {},
-): Promise<WorkflowHandle<typeof holdLesson>> {
-  const lessonId = `stub-${++started}-${Date.now()}`;
-  const input: HoldLessonInput = {
+/** A rollout plan on `groups` (name → satellites), with HAProxy under control and no waits. */
+function stubPlan(groups: Record<string, string[]>): RollBackInput {
+  return {
     cluster: 'test',
-    lesson: stubLesson(lessonId),
     groups: Object.entries(groups).map(([name, satellites]) => ({ name, satellites })),
     loadBalancerControl: true,
     healthCheckWaitMs: 0,
@@ -234,9 +228,21 @@ export async function startStubRollout(
     coffeeMs: 0,
     minServingSatellites: 2,
     requestedBy: 'test',
-    ...overrides,
   };
-  await Promise.all(earlier.splice(0).map((h) => h.terminate('the test that started it is over').catch(() => undefined)));
+}
+
+/** Runs of earlier tests end before the next starts, so that none calls into the next test's fake. */
+const endEarlierRuns = () => Promise.all(earlier.splice(0).map((h) => h.terminate('the test that started it is over').catch(() => undefined)));
+
+/** Starts holdLesson for a stub lesson on `groups` (name → satellites), with no waits unless overridden. */
+export async function startStubRollout(
+  client: Client,
+  groups: Record<string, string[]>,
+  overrides: Partial<HoldLessonInput> = {},
+): Promise<WorkflowHandle<typeof holdLesson>> {
+  const lessonId = `stub-${++started}-${Date.now()}`;
+  const input: HoldLessonInput = { ...stubPlan(groups), lesson: stubLesson(lessonId), ...overrides };
+  await endEarlierRuns();
   const handle = await client.workflow.start(holdLesson, {
     taskQueue: ORCHESTRATION_TASK_QUEUE,
     workflowId: `hold-lesson/${lessonId}`,
@@ -252,18 +258,8 @@ export async function startStubRollBack(
   groups: Record<string, string[]>,
   overrides: Partial<RollBackInput> = {},
 ): Promise<WorkflowHandle<typeof rollBackLesson>> {
-  const input: RollBackInput = {
-    cluster: 'test',
-    groups: Object.entries(groups).map(([name, satellites]) => ({ name, satellites })),
-    loadBalancerControl: true,
-    healthCheckWaitMs: 0,
-    lastCigaretteMs: 0,
-    coffeeMs: 0,
-    minServingSatellites: 2,
-    requestedBy: 'test',
-    ...overrides,
-  };
-  await Promise.all(earlier.splice(0).map((h) => h.terminate('the test that started it is over').catch(() => undefined)));
+  const input: RollBackInput = { ...stubPlan(groups), ...overrides };
+  await endEarlierRuns();
   const handle = await client.workflow.start(rollBackLesson, {
     taskQueue: ORCHESTRATION_TASK_QUEUE,
     workflowId: `roll-back/test-${++started}-${Date.now()}`,

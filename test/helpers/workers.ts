@@ -1,4 +1,7 @@
 /** Real workers for a test file: started on the suite's Temporal server, stopped when the file ends. */
+import { appendFileSync } from 'node:fs';
+import path from 'node:path';
+import { lessonDir } from '../../src/activities/satellite/lessons';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSatelliteActivities, type SatelliteActivities } from '../../src/activities/satellite';
 import { ORCHESTRATION_TASK_QUEUE, satelliteTaskQueue } from '../../src/shared/names';
@@ -100,4 +103,30 @@ export async function runStubbedWorkers(
     await running;
     await connection.close();
   });
+}
+
+/**
+ * Satellite workers where `victim`'s disk damages one file right after each copy while
+ * the returned counter is above zero (one damaged copy per unit): what an examination
+ * must catch.
+ */
+export async function runSatelliteWorkersCorrupting(config: ClusterConfig, victim: string): Promise<{ corruptNext: number }> {
+  const fault = { corruptNext: 0 };
+  const satellite = config.satellites.find((s) => s.name === victim)!;
+  await runSatelliteWorkers(config, (name, acts) =>
+    name !== victim
+      ? acts
+      : {
+          ...acts,
+          async copyLesson(lesson, options) {
+            const result = await acts.copyLesson(lesson, options);
+            if (fault.corruptNext > 0) {
+              fault.corruptNext -= 1;
+              appendFileSync(path.join(lessonDir(satellite, lesson.lessonId), 'search/term0.json'), 'garbage');
+            }
+            return result;
+          },
+        },
+  );
+  return fault;
 }
