@@ -195,6 +195,8 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   if (window) status.window = { spec: input.maintenanceWindow!, open: windowOpen() };
 
   const countServing = () => [...satellites.values()].filter((s) => s.lessonServed !== undefined).length;
+  /** Goes out when its group does: taught, or skipped while it learned and still serving the old lesson (it leaves, and stays out). */
+  const leavesWithItsGroup = (name: string) => satellites.get(name)!.state !== 'skipped' || satellites.get(name)!.lessonServed !== undefined;
   const setPhase = (phase: RolloutPhase) => {
     status.phase = phase;
     status.serving = countServing();
@@ -620,8 +622,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     const g = groups[index]!;
     const gs = groupStatus[index]!;
     const names = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped');
-    // A satellite skipped while it learned beside the lesson it serves leaves with its group, and stays out.
-    const leaving = g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped' || satellites.get(n)!.lessonServed !== undefined);
+    const leaving = g.satellites.filter(leavesWithItsGroup);
     gs.state = 'in-classroom';
     groupStartedAt = Date.now();
     setPhase('stop-chatting');
@@ -779,10 +780,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   async function cutover(index: number, passed: string[]): Promise<void> {
     setPhase('cutover');
     const ready = [...held, ...passed];
-    // (A satellite skipped while it learned beside the old lesson still serves it: out with the rest.)
-    const rest = groups
-      .slice(index + 1)
-      .flatMap((g) => g.satellites.filter((n) => satellites.get(n)!.state !== 'skipped' || satellites.get(n)!.lessonServed !== undefined));
+    const rest = groups.slice(index + 1).flatMap((g) => g.satellites.filter(leavesWithItsGroup));
     await step('cutover', groups[index]!.name, [...ready, ...rest], () => loadBalancer.switchServers({ ready, drain: rest }));
     reach([ready, lesson.lessonId], [rest, undefined]);
     drainedByCutover = rest;
@@ -844,7 +842,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   async function switchWholeCluster(): Promise<void> {
     const names = [...satellites.values()].filter((s) => s.state !== 'skipped').map((s) => s.name);
     // Skipped while learning, still serving the old lesson: out with the switch, and they stay out.
-    const skippedServing = [...satellites.values()].filter((s) => s.state === 'skipped' && s.lessonServed !== undefined).map((s) => s.name);
+    const skippedServing = [...satellites.keys()].filter((n) => satellites.get(n)!.state === 'skipped' && leavesWithItsGroup(n));
     const standIns = names.map(standInServer);
     groupStartedAt = Date.now();
     setPhase('cutover');
@@ -860,7 +858,6 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       loadBalancer.switchServers({ ready: standIns, drain: [...names, ...skippedServing] }),
     );
     reach([names, lesson.lessonId], [skippedServing, undefined]);
-    setState(skippedServing, 'skipped');
     note(`whole-cluster switch: every user gets lesson ${lesson.lessonId}, from the stand-ins of ${names.join(', ')}`);
     await step('whole-cluster switch: stand-ins serving', 'all', names, () =>
       loadBalancer.waitUntilHealthy(standIns, { serving: true, deadlineMs: healthyDeadline }),
@@ -980,13 +977,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       if (wholeCluster) {
         await parkIfAsked('all');
         await switchWholeCluster();
-      }
-      for (const [index, g] of wholeCluster ? [] : groups.entries()) {
-        if (!(drainedByCutover.length > 0 && parkingDue())) await parkIfAsked(g.name);
-        const names = await stopChatting(index);
-        const serving = await leaveTheClassroom(index, names);
-        // A rollback is a way back, not a lesson: no waits between its groups.
-        if (serving && !input.rollback) await coffee(g.name);
+      } else {
+        for (const [index, g] of groups.entries()) {
+          if (!(drainedByCutover.length > 0 && parkingDue())) await parkIfAsked(g.name);
+          const names = await stopChatting(index);
+          const serving = await leaveTheClassroom(index, names);
+          // A rollback is a way back, not a lesson: no waits between its groups.
+          if (serving && !input.rollback) await coffee(g.name);
+        }
       }
     } else {
       for (const [index, g] of groups.entries()) {
