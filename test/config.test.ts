@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { execa } from 'execa';
 import { ConfigError, loadConfig, parseConfig } from '../src/config/load';
-import { copyOrderOf, groupOrder } from '../src/config/schema';
+import { copyOrderOf, examinationPort, groupOrder } from '../src/config/schema';
 import { missingPrograms } from '../src/config/commands';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -506,9 +506,38 @@ describe('config: bad files get one clear line per problem', () => {
     config.groups = { copy: 'while-serving' };
     const problems = problemsOf(stringify(config)).map((p) => p.replace(/^bad\.yaml:\d+: /, ''));
     assert.equal(problems.length, 1, problems.join('\n'));
-    assert.match(problems[0]!, /^groups\.copy: satellite "\S+" runs services of its own, .* Use groups\.copy: out-of-service$/);
+    assert.match(
+      problems[0]!,
+      /^groups\.copy: satellite "\S+" runs services of its own with no examination instance, .* or use groups\.copy: out-of-service$/,
+    );
     config.groups = { copiesAtOnce: 0 };
     assert.match(problemsOf(stringify(config)).join('\n'), /groups\.copiesAtOnce/);
+  });
+
+  test('services of their own with an examination instance copy while serving by default; its link is resolved and its port checked', () => {
+    const config: any = minimal();
+    config.satellites[0].webServer = {
+      kind: 'own',
+      port: 9001,
+      lessonLink: 'srv/current',
+      services: [{ name: 'app', start: ['true'], stop: ['true'] }],
+      examination: { port: 9101, lessonLink: 'srv/exam' },
+    };
+    const loaded = parseConfig(stringify(config), 'own.yaml', dir);
+    assert.equal(copyOrderOf(loaded), 'while-serving');
+    const web = loaded.satellites[0]!.webServer;
+    assert.ok(web.kind === 'own' && web.examination);
+    assert.equal(web.examination.lessonLink, path.join(dir, 'srv/exam'));
+    assert.equal(examinationPort(loaded.satellites[0]!), 9101);
+    // Its own commands, when given, are resolved like the services'.
+    config.satellites[0].webServer.examination.services = [{ name: 'app', start: ['./app.sh', 'start'], stop: ['./app.sh', 'stop'] }];
+    const withCommands = parseConfig(stringify(config), 'own.yaml', dir).satellites[0]!.webServer;
+    assert.ok(withCommands.kind === 'own');
+    assert.deepEqual(withCommands.examination?.services?.[0]!.start.command, [path.join(dir, 'app.sh'), 'start']);
+    config.satellites[0].webServer.examination = { port: 'x', lessonLink: '' };
+    const problems = problemsOf(stringify(config)).join('\n');
+    assert.match(problems, /satellites\[0\]\.webServer\.examination\.port/);
+    assert.match(problems, /satellites\[0\]\.webServer\.examination\.lessonLink/);
   });
 
   test('the CLI prints one line per problem and exits 2', async () => {

@@ -1,14 +1,18 @@
 /**
  * Satellites that serve with their own services (webServer.kind: own), on the real parts:
  * each satellite runs the library example's web application (examples/library/app), which
- * answers from the SQLite database and index files of the lesson it was started on; the
+ * answers from the SQLite database and index files of the lesson it was started on, and a
+ * second one on a private port as its examination instance (webServer.examination); the
  * reference prepares the lessons with the example's own scripts. A rollout under load
- * through HAProxy stops each group's services, copies the lesson (copies, not hard links),
- * starts the services on it and examines them with the reference's queries and the
- * subject's own test command, and brings the group back: no request fails, users never see
- * two lessons, and every satellite's database answers the new books. A service that does
- * not start halts the rollout with its command, exit status and output; abort, once the
- * service can start again, puts every satellite back on its previous lesson, serving.
+ * through HAProxy copies the lesson to every satellite while it serves (copies, not hard
+ * links), examines it on the examination instance with the reference's queries and the
+ * subject's own test command, and only then switches group by group (stop the services,
+ * repoint, start them on the new lesson, a quick check): no request fails, users never
+ * see two lessons, every satellite's database answers the new books. A service that does
+ * not start halts the rollout with its command, exit status and output: copying while
+ * serving, before any satellite left the load balancer; in the source document's order
+ * (groups.copy: out-of-service), with a group out, which abort, once the service can start
+ * again, puts back on its previous lesson, serving.
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,10 +20,12 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { describe, test } from 'node:test';
 import { lessonDir } from '../src/activities/satellite/lessons';
+import { showServers } from '../src/activities/loadBalancer/runtimeApi';
 import { startLoad } from '../src/cluster/loadGenerator';
 import { freeStablePort } from '../src/stack/ports';
+import { examinationPort } from '../src/config/schema';
 import { startPrepareLesson } from '../src/operator/prepare';
-import type { RolloutStatus } from '../src/shared/rollout';
+import { standInServer, type RolloutStatus } from '../src/shared/rollout';
 import { preparationTestBed, servedVersions, waitForStatus } from './helpers/preparation';
 
 const EXAMPLE = path.resolve(import.meta.dirname, '../examples/library');
@@ -73,6 +79,8 @@ describe('satellites with their own services', async () => {
         kind: 'own',
         port: s.webServer.port,
         lessonLink: path.join(s.dataDir, 'serving'),
+        // The same commands on its own port (the app keeps a pid file per port) and its own link.
+        examination: { port: s.webServer.examPort, lessonLink: path.join(s.dataDir, 'examining') },
         upDeadline: '15s',
         services: [
           { name: 'library', start: service('start'), stop: service('stop'), isUp: service('isup') },
@@ -144,7 +152,11 @@ describe('satellites with their own services', async () => {
         await servedVersions(config),
         config.satellites.map(() => second.lessonId),
       );
+      const rollout = (await client.workflow.getHandle(second.rollout!.workflowId).result()) as RolloutStatus;
+      assert.equal(rollout.capacity?.lowestServing, 2, 'copied and examined while serving: only the switch takes a group out');
       for (const s of config.satellites) {
+        // The examination instance ran only while it examined.
+        await assert.rejects(fetch(`http://127.0.0.1:${examinationPort(s)}/health`), `${s.name}'s examination instance stopped`);
         const answer = (await (await fetch(`${s.url}search?q=Neuromancer`)).json()) as { ids: number[] };
         assert.deepEqual(answer.ids, [4], `${s.name}'s database has the new book`);
         // Its own copy of each lesson's database: never a hard link to the previous lesson's.
@@ -155,41 +167,105 @@ describe('satellites with their own services', async () => {
   );
 
   test(
-    'a service that does not start halts the rollout with its command, exit status and output; abort (after the fix) puts every satellite back, serving',
+    'the whole-cluster switch on services of their own: the examination instances stand in, every satellite serves throughout, users never see two lessons',
     { timeout: 300_000 },
     async () => {
       const before = (await servedVersions(config))[0]!;
-      appendFileSync(feedFile, `${book(6, 'Kalpa Imperial', 'Angélica Gorodischer', 1983)}\n`);
-      writeFileSync(brokenWarmUp, 'yes');
-      try {
-        const handle = await startPrepareLesson(client, config, 'test');
-        const prep = await waitForStatus(handle, (s) => s.rollout?.workflowId !== undefined, 'the rollout started');
-        const rollout = client.workflow.getHandle(prep.rollout!.workflowId);
-        let halted: RolloutStatus | undefined;
-        for (let i = 0; i < 600 && !halted?.halted; i++) {
-          halted = await rollout.query<RolloutStatus>('status').catch(() => undefined);
-          if (!halted?.halted) await new Promise((r) => setTimeout(r, 200));
-        }
-        assert.ok(halted?.halted, 'the rollout halted');
-        assert.match(halted.halted.reason, /webServer\.services\[1\]\.start \["python3","-c",.*\] exited with status 4/);
-        assert.match(halted.halted.reason, /cache warm-up failed: no space left/);
-        // The previous lesson needs the same services: they start again only after the fix.
-        rmSync(brokenWarmUp, { force: true });
-        await rollout.signal('abort', 'the test is done with it');
-        const result = await handle.result();
-        assert.equal(result.phase, 'aborted', result.summary);
-        assert.equal(result.rollout?.phase, 'aborted');
-        assert.deepEqual(
-          await servedVersions(config),
-          config.satellites.map(() => before),
-          'every satellite serves its previous lesson',
-        );
-        assert.deepEqual((await search('Kalpa')).ids, [], 'and answers from its database');
-      } finally {
-        rmSync(brokenWarmUp, { force: true });
+      appendFileSync(feedFile, `${book(9, 'Beloved', 'Toni Morrison', 1987)}\n`);
+      const load = startLoad({
+        baseUrl: lb,
+        paths: ['/version', '/search?q=Beloved'],
+        concurrency: 4,
+        maxRequests: 1_000_000,
+        maxDurationMs: 240_000,
+        pauseMs: 5,
+        classify: (urlPath, status, body) => {
+          if (status !== 200) return 'neither';
+          if (urlPath === '/version') return body.trim() === before ? 'old' : 'new';
+          const ids = (JSON.parse(body) as { ids: number[] }).ids;
+          return ids.length === 0 ? 'old' : ids[0] === 9 ? 'new' : 'neither';
+        },
+      });
+      const whole = { ...config, groups: { ...config.groups, consistency: 'whole-cluster' as const } };
+      const prepared = await (await startPrepareLesson(client, whole, 'test')).result();
+      const traffic = await load.stop();
+      assert.equal(prepared.phase, 'done', prepared.summary);
+      const rollout = (await client.workflow.getHandle(prepared.rollout!.workflowId).result()) as RolloutStatus;
+      assert.equal(traffic.failed, 0, traffic.failures.slice(0, 5).join('\n'));
+      assert.equal(traffic.neither, 0);
+      assert.ok(traffic.old > 0 && traffic.new > 0, JSON.stringify(traffic));
+      // Old answers after the first new one come only from requests open across the one change.
+      assert.ok(traffic.mixedWindowMs < 1_000, `mixed-version window ${traffic.mixedWindowMs} ms`);
+      assert.equal(rollout.mixedWindowMs, undefined, 'never two lessons in service');
+      assert.equal(rollout.capacity?.lowestServing, 4, 'every satellite served throughout, itself or through its stand-in');
+      assert.deepEqual(
+        await servedVersions(config),
+        config.satellites.map(() => prepared.lessonId),
+      );
+      const lbConfig = config.loadBalancer.kind === 'haproxy' ? config.loadBalancer : undefined;
+      const servers = await showServers(lbConfig!.runtimeApi, lbConfig!.backend);
+      for (const s of config.satellites) {
+        assert.equal(servers.find((v) => v.name === s.name)?.status, 'UP', `${s.name} takes users again`);
+        assert.equal(servers.find((v) => v.name === standInServer(s.name))?.status, 'MAINT', `${s.name}'s stand-in is back in maintenance`);
+        await assert.rejects(fetch(`http://127.0.0.1:${examinationPort(s)}/health`), `${s.name}'s stand-in stopped`);
       }
     },
   );
+
+  for (const [copy, added] of [
+    ['while-serving', { id: 6, title: 'Kalpa Imperial', author: 'Angélica Gorodischer', year: 1983 }],
+    ['out-of-service', { id: 8, title: 'Gilead', author: 'Marilynne Robinson', year: 2004 }],
+  ] as const) {
+    test(
+      `a service that does not start halts the rollout with its command, exit status and output (copy ${copy}); abort (after the fix) leaves every satellite serving its lesson`,
+      { timeout: 300_000 },
+      async () => {
+        const before = (await servedVersions(config))[0]!;
+        appendFileSync(feedFile, `${book(added.id, added.title, added.author, added.year)}\n`);
+        writeFileSync(brokenWarmUp, 'yes');
+        try {
+          const handle = await startPrepareLesson(client, { ...config, groups: { ...config.groups, copy } }, 'test');
+          const prep = await waitForStatus(handle, (s) => s.rollout?.workflowId !== undefined, 'the rollout started');
+          const rollout = client.workflow.getHandle(prep.rollout!.workflowId);
+          let halted: RolloutStatus | undefined;
+          for (let i = 0; i < 600 && !halted?.halted; i++) {
+            halted = await rollout.query<RolloutStatus>('status').catch(() => undefined);
+            if (!halted?.halted) await new Promise((r) => setTimeout(r, 200));
+          }
+          assert.ok(halted?.halted, 'the rollout halted');
+          assert.match(halted.halted.reason, /webServer\.services\[1\]\.start \["python3","-c",.*\] exited with status 4/);
+          assert.match(halted.halted.reason, /cache warm-up failed: no space left/);
+          if (copy === 'while-serving') {
+            // The examination instance failed to start: no satellite has left the load balancer.
+            assert.equal(halted.halted.step, 'lesson and examination');
+            assert.equal(halted.serving, 4);
+            const lb = config.loadBalancer.kind === 'haproxy' ? config.loadBalancer : undefined;
+            const up = (await showServers(lb!.runtimeApi, lb!.backend)).filter((s) => s.status === 'UP').map((s) => s.name);
+            assert.deepEqual(up.sort(), config.satellites.map((s) => s.name).sort(), 'every satellite still takes users');
+            assert.deepEqual(
+              await servedVersions(config),
+              config.satellites.map(() => before),
+              'on the lesson before',
+            );
+          }
+          // In the source's order the previous lesson needs the same services: they start again only after the fix.
+          rmSync(brokenWarmUp, { force: true });
+          await rollout.signal('abort', 'the test is done with it');
+          const result = await handle.result();
+          assert.equal(result.phase, 'aborted', result.summary);
+          assert.equal(result.rollout?.phase, 'aborted');
+          assert.deepEqual(
+            await servedVersions(config),
+            config.satellites.map(() => before),
+            'every satellite serves its previous lesson',
+          );
+          assert.deepEqual((await search(added.title.split(' ')[0]!)).ids, [], 'and answers from its database');
+        } finally {
+          rmSync(brokenWarmUp, { force: true });
+        }
+      },
+    );
+  }
 
   test(
     'a failing command at every step halts with the command, its exit status and its output (halt, task monitor, lesson status); resume after each fix goes on',
@@ -257,6 +333,12 @@ describe('satellites with their own services', async () => {
       assert.match(halted.halted.reason, examination);
       assert.match(halted.halted.reason, new RegExp(escaped(examined)));
       assert.match(halted.halted.reason, /the test made this step fail/);
+      // Examined beside the lesson it serves: the whole cluster still serves the lesson before, every satellite taking users.
+      assert.equal(halted.serving, 4);
+      assert.deepEqual(
+        await servedVersions(config),
+        config.satellites.map(() => before),
+      );
       assert.ok(await reported(prep.rollout!.workflowId, examination), 'the task monitor reports the examination halt');
       assert.match(await lessonStatus(), examination);
       rmSync(path.join(markers, `test@${examined}`));

@@ -24,13 +24,16 @@ describe('the library example (lessonplan run --example library)', async () => {
   const examples = path.join(dir, 'examples');
   cpSync(EXAMPLE, path.join(examples, 'library'), { recursive: true });
   const configFile = path.join(examples, 'library/cluster.yaml');
-  // The example's fixed ports (18300 for HAProxy, 18301-18304 for the satellites, 18305 for the reference's app) become free ones.
+  // The example's fixed ports (18300 for HAProxy, 18301-18304 for the satellites, 18305 for the reference's app,
+  // 18311-18314 for the satellites' examination instances) become free ones.
   const taken = new Set<number>();
   const ports = new Map<string, number>();
-  for (const fixed of ['18300', '18301', '18302', '18303', '18304', '18305']) ports.set(fixed, await freeStablePort(taken));
+  for (const fixed of ['18300', '18301', '18302', '18303', '18304', '18305', '18311', '18312', '18313', '18314']) {
+    ports.set(fixed, await freeStablePort(taken));
+  }
   writeFileSync(
     configFile,
-    readFileSync(configFile, 'utf8').replace(/\b1830[0-5]\b/g, (p) => String(ports.get(p))),
+    readFileSync(configFile, 'utf8').replace(/\b18(?:30[0-5]|31[1-4])\b/g, (p) => String(ports.get(p))),
   );
   const env = { NO_COLOR: '1', LESSONPLAN_EXAMPLES_DIR: examples };
   after(async () => {

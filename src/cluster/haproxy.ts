@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { ClusterConfig } from '../config/schema';
+import { examinationPort, examinedBeside, type ClusterConfig } from '../config/schema';
 import { standInServer } from '../shared/rollout';
 import { isAlive, stopProcessGroup } from '../stack/processes';
 import { waitForPort } from '../stack/ports';
@@ -61,7 +61,7 @@ export function writeHaproxyConfig(config: ClusterConfig): HaproxyPaths {
     ...config.satellites.map((s) => `  server ${s.name} ${new URL(s.url).hostname}:${s.webServer.port} check`),
     // Stand-ins for a whole-cluster switch: each satellite's examination instance, in maintenance until a rollout needs it.
     ...config.satellites.flatMap((s) =>
-      s.webServer.kind === 'apache' ? [`  server ${standInServer(s.name)} ${new URL(s.url).hostname}:${s.webServer.examPort} check disabled`] : [],
+      examinedBeside(s) ? [`  server ${standInServer(s.name)} ${new URL(s.url).hostname}:${examinationPort(s)} check disabled`] : [],
     ),
     '',
   ];

@@ -65,8 +65,13 @@ export async function clusterDown(config: ClusterConfig, log?: Logger): Promise<
   await stopReferenceServices(config.reference).catch((err) => log?.warn({ err }, "could not stop the reference's own web server"));
   for (const satellite of config.satellites) {
     if (isOwnSatellite(satellite)) {
-      if (await servicesRunning(satellite))
-        await stopServices(satellite).catch((err) => log?.warn({ err, satellite: satellite.name }, 'could not stop its services'));
+      for (const instance of ['serve', 'exam'] as const) {
+        if (await servicesRunning(satellite, instance)) {
+          await stopServices(satellite, undefined, instance).catch((err) =>
+            log?.warn({ err, satellite: satellite.name, instance }, 'could not stop its services'),
+          );
+        }
+      }
       continue;
     }
     const apache = apacheOf(satellite);

@@ -144,6 +144,15 @@ function resolvePaths(config: ClusterConfig, baseDir: string): ClusterConfig {
               ...s.webServer,
               lessonLink: abs(s.webServer.lessonLink),
               services: services(s.webServer.services),
+              ...(s.webServer.examination
+                ? {
+                    examination: {
+                      ...s.webServer.examination,
+                      lessonLink: abs(s.webServer.examination.lessonLink),
+                      ...(s.webServer.examination.services ? { services: services(s.webServer.examination.services) } : {}),
+                    },
+                  }
+                : {}),
             }
           : s.webServer,
     })),

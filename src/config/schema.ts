@@ -200,6 +200,21 @@ const ownWebServer = z.strictObject({
   services: z.array(ownService).min(1, 'expected at least one service (the web server users reach)'),
   /** How long a service gets to come up (isUp) after its start command, or to go down after its stop. */
   upDeadline: duration.default(60_000),
+  /**
+   * A second set of the same services on a private port, reading the lesson at its own link:
+   * with it the satellite is examined beside the lesson it serves, so it can copy while
+   * serving (groups.copy: while-serving) and stand in for itself in a whole-cluster switch.
+   */
+  examination: z
+    .strictObject({
+      /** The private port these services answer on (PORT); never in the load balancer's rotation but as a stand-in. */
+      port: fixedPort,
+      /** Where they read the lesson under examination: a symbolic link lessonplan makes, to <dataDir>/exam. */
+      lessonLink: z.string().min(1),
+      /** Their commands; without them, the services' own, run with this port and link (and INSTANCE=examination). */
+      services: z.array(ownService).min(1).optional(),
+    })
+    .optional(),
 });
 
 const satellite = z.strictObject({
@@ -468,8 +483,8 @@ export const clusterConfigSchema = z
          * while-serving: each satellite copies the new lesson beside the one it serves and is
          * examined on its examination instance; it leaves the load balancer only for the switch.
          * out-of-service: the source document's order (out first, then copy and examine), for
-         * services that cannot hold two lessons side by side. Default: while-serving with
-         * lessonplan's Apache on every satellite, out-of-service with services of their own.
+         * services that cannot hold two lessons side by side. Default: while-serving when every
+         * satellite has an examination instance (lessonplan's Apache, or webServer.examination).
          */
         copy: z.enum(['while-serving', 'out-of-service']).optional(),
         /** While serving: how many satellites copy and are examined at once (each capped by its copyBandwidthLimit). Default: all. */
@@ -562,17 +577,17 @@ export const clusterConfigSchema = z
           code: 'custom',
           path: ['groups', 'consistency'],
           message:
-            "the whole-cluster switch sends users to the examination instances, which serve the examined new lesson only when satellites copy while serving: set groups.copy: while-serving (every satellite on lessonplan's Apache)",
+            'the whole-cluster switch sends users to the examination instances, which serve the examined new lesson only when satellites copy while serving: set groups.copy: while-serving (every satellite with an examination instance)',
         });
       }
     }
     if (config.groups.copy === 'while-serving') {
-      const own = config.satellites.findIndex((s) => s.webServer.kind === 'own');
+      const own = config.satellites.findIndex((s) => !examinedBeside(s));
       if (own >= 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['groups', 'copy'],
-          message: `satellite "${config.satellites[own]!.name}" runs services of its own, which are examined on the port users reach: it cannot be examined beside the lesson it serves. Use groups.copy: out-of-service`,
+          message: `satellite "${config.satellites[own]!.name}" runs services of its own with no examination instance, so it is examined on the port users reach and cannot be examined beside the lesson it serves. Give it one (webServer.examination: { port, lessonLink }), or use groups.copy: out-of-service`,
         });
       }
     }
@@ -619,9 +634,21 @@ export function consistencyOf(config: Pick<ClusterConfig, 'groups' | 'loadBalanc
   return config.groups.consistency ?? (config.loadBalancer.kind === 'haproxy' ? 'one-lesson' : 'capacity-first');
 }
 
-/** When satellites copy: as configured, else while serving where every satellite runs lessonplan's Apache (which has an examination instance). */
+/** Whether a satellite has an examination instance beside the one users reach: lessonplan's Apache always, its own services when configured. */
+export function examinedBeside(satellite: Pick<SatelliteConfig, 'webServer'>): boolean {
+  return satellite.webServer.kind === 'apache' || satellite.webServer.examination !== undefined;
+}
+
+/** The private port of a satellite's examination instance (lessonplan's Apache's examPort, or webServer.examination.port). */
+export function examinationPort(satellite: Pick<SatelliteConfig, 'name' | 'webServer'>): number {
+  if (satellite.webServer.kind === 'apache') return satellite.webServer.examPort;
+  if (satellite.webServer.examination) return satellite.webServer.examination.port;
+  throw new Error(`satellite ${satellite.name} has no examination instance (webServer.examination)`);
+}
+
+/** When satellites copy: as configured, else while serving where every satellite has an examination instance. */
 export function copyOrderOf(config: Pick<ClusterConfig, 'groups' | 'satellites'>): CopyOrder {
-  return config.groups.copy ?? (config.satellites.every((s) => s.webServer.kind === 'apache') ? 'while-serving' : 'out-of-service');
+  return config.groups.copy ?? (config.satellites.every(examinedBeside) ? 'while-serving' : 'out-of-service');
 }
 
 /** Groups in rollout order. */
@@ -754,6 +781,9 @@ function listenersOf(config: ClusterConfig): Listener[] {
   config.satellites.forEach((s, i) => {
     listen(['satellites', i, 'webServer', 'port'], [s.host], s.webServer.port, `satellite "${s.name}"`);
     if (s.webServer.kind === 'apache') listen(['satellites', i, 'webServer', 'examPort'], [s.host], s.webServer.examPort, `satellite "${s.name}"`);
+    if (s.webServer.kind === 'own' && s.webServer.examination) {
+      listen(['satellites', i, 'webServer', 'examination', 'port'], [s.host], s.webServer.examination.port, `satellite "${s.name}"`);
+    }
   });
   if (config.loadBalancer.kind === 'haproxy') {
     // HAProxy runs where its runtime API is: host:port, or else a socket beside the reference's worker.

@@ -1,6 +1,7 @@
 """Start, stop and "is it up" for the library's web application, as a satellite's own
 service (webServer.kind: own). lessonplan gives PORT and LESSON_DIR (the lesson link);
---state-dir holds the pid file and the log.
+--state-dir holds the pid file and the log, one of each per port: the instance users reach and
+the examination instance beside it (webServer.examination) share the same commands.
 
   service.py start --state-dir D    starts serve.py in the background, returns once it answers
   service.py stop --state-dir D     stops it (SIGTERM), returns once it is gone
@@ -19,8 +20,9 @@ parser.add_argument("action", choices=["start", "stop", "isup"])
 parser.add_argument("--state-dir", required=True)
 args = parser.parse_args()
 state = Path(args.state_dir)
-pid_file = state / "library.pid"
 port = int(os.environ["PORT"])
+pid_file = state / f"library-{port}.pid"
+log_file = state / f"library-{port}.log"
 
 
 def running_pid():
@@ -63,7 +65,7 @@ if running_pid():
     print("already running")
     sys.exit(0)
 state.mkdir(parents=True, exist_ok=True)
-log = open(state / "library.log", "ab")
+log = open(log_file, "ab")
 child = subprocess.Popen(
     [sys.executable, "-B", str(Path(__file__).with_name("serve.py")), "--port", str(port), "--lesson", os.environ["LESSON_DIR"]],
     stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -71,7 +73,7 @@ child = subprocess.Popen(
 pid_file.write_text(str(child.pid))
 for _ in range(100):
     if child.poll() is not None:
-        print(f"the library app exited with status {child.returncode}; see {state / 'library.log'}", file=sys.stderr)
+        print(f"the library app exited with status {child.returncode}; see {log_file}", file=sys.stderr)
         sys.exit(1)
     if answers():
         print(f"serving lesson {os.environ.get('LESSON_ID', '?')} on port {port}")

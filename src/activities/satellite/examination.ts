@@ -50,12 +50,15 @@ export async function examine(
 }
 
 /**
- * The examination on the satellite's own services, while it is out of the load balancer:
- * `current` points at the new lesson and the services restart on it; the reference's
- * queries are asked on the users' port, and the cluster's own test commands (the subjects'
- * proof-read commands) run here with LESSON_URL, LESSON_DIR (this satellite's copy) and
- * LESSON_ID. Passed, the services keep running on the new lesson (leaving the classroom
- * finds them so); failed, they are stopped and `current` points back at the lesson before.
+ * The examination on the satellite's own services. With an examination instance
+ * (webServer.examination), beside the lesson users are served: `exam` points at the new
+ * lesson, the examination instance starts on it, answers the checks on its private port,
+ * and stops again. Without one, while the satellite is out of the load balancer: `current`
+ * points at the new lesson and the services users reach restart on it; passed, they keep
+ * running on it (leaving the classroom finds them so); failed, they are stopped and
+ * `current` points back at the lesson before. Either way the reference's queries are
+ * asked, and the cluster's own test commands (the subjects' proof-read commands) run here
+ * with LESSON_URL, LESSON_DIR (this satellite's copy) and LESSON_ID.
  */
 export async function examineOnOwnServices(
   satellite: OwnSatellite,
@@ -67,11 +70,15 @@ export async function examineOnOwnServices(
   count(await checkCopy(dir, lesson));
   if (failures.length > 0) return result();
 
-  const before = linkedLesson(satellite, 'current');
-  pointLink(satellite, 'current', lesson.lessonId);
+  const examination = satellite.webServer.examination;
+  const instance = examination ? 'exam' : 'serve';
+  const port = examination ? examination.port : satellite.webServer.port;
+  const link = examination ? 'exam' : 'current';
+  const before = linkedLesson(satellite, link);
+  pointLink(satellite, link, lesson.lessonId);
   try {
-    await startServices(satellite, options.signal);
-    const base = `http://127.0.0.1:${satellite.webServer.port}`;
+    await startServices(satellite, options.signal, instance);
+    const base = `http://127.0.0.1:${port}`;
     for (const query of lesson.testQueries) count(await askQuery(base, query, options.signal));
     const env = { LESSON_URL: `${base}/`, LESSON_DIR: dir, LESSON_ID: lesson.lessonId, SATELLITE: satellite.name };
     for (const { field, command } of options.testCommands) {
@@ -87,7 +94,10 @@ export async function examineOnOwnServices(
     if (!(err instanceof ServiceError || err instanceof UserCommandFailed)) throw err;
     count([err.message]);
   }
-  if (failures.length > 0) {
+  if (examination) {
+    // Like lessonplan's Apache on its examPort: the examination instance runs only while it examines (or stands in).
+    await stopServices(satellite, undefined, 'exam');
+  } else if (failures.length > 0) {
     // Never left on a lesson that failed: stopped, and pointed back.
     await stopServices(satellite);
     if (before && before !== lesson.lessonId) pointLink(satellite, 'current', before);

@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { SatelliteConfig, UserCommand } from '../../config/schema';
+import { examinationPort, examinedBeside, type SatelliteConfig, type UserCommand } from '../../config/schema';
 import type { FiledLesson } from '../../shared/lesson';
 import { bytesCopied, examinationFailures } from '../../shared/metrics';
 import type { ExaminationResult, SatelliteService } from '../../shared/rollout';
@@ -113,7 +113,7 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
      * operator's to look at (not retried): the satellite stays out of service.
      */
     async checkServing(lesson: FiledLesson, options: { standIn?: boolean } = {}): Promise<{ queries: number }> {
-      const port = options.standIn ? apacheOf(satellite).webServer.examPort : satellite.webServer.port;
+      const port = options.standIn ? examinationPort(satellite) : satellite.webServer.port;
       const failures = (await Promise.all(lesson.testQueries.map((query) => askQuery(`http://127.0.0.1:${port}`, query)))).flat();
       if (failures.length > 0) {
         throw ApplicationFailure.nonRetryable(
@@ -130,6 +130,16 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
      * moves to it. Restarted when it runs on another lesson.
      */
     async startStandIn(lessonId: string): Promise<string> {
+      if (isOwnSatellite(satellite)) {
+        const signal = Context.current().cancellationSignal;
+        return asOperatorsToFix(async () => {
+          if (linkedLesson(satellite, 'exam') !== lessonId) {
+            await stopServices(satellite, signal, 'exam');
+            pointLink(satellite, 'exam', lessonId);
+          }
+          return startServices(satellite, signal, 'exam');
+        });
+      }
       const apache = apacheOf(satellite);
       if (linkedLesson(satellite, 'exam') !== lessonId) {
         await stopApache(apache, 'exam');
@@ -140,6 +150,7 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
 
     /** The stand-in is no longer needed: the examination instance stops (gracefully). */
     async stopStandIn(): Promise<string> {
+      if (isOwnSatellite(satellite)) return asOperatorsToFix(() => stopServices(satellite, Context.current().cancellationSignal, 'exam'));
       return stopApache(apacheOf(satellite), 'exam');
     },
 
@@ -158,12 +169,14 @@ export function createSatelliteActivities({ satellite, testCommand, chromium, ow
 
     /** What this satellite serves (or would once started) and whether its web server runs: the start of a rollout repairs from it. */
     async describeService(): Promise<SatelliteService> {
-      const running = isOwnSatellite(satellite) ? await servicesRunning(satellite) : apachePid(apacheOf(satellite), 'serve') !== undefined;
-      const standIn = isOwnSatellite(satellite) ? undefined : linkedLesson(satellite, 'exam');
+      const own = isOwnSatellite(satellite) ? satellite : undefined;
+      const running = own ? await servicesRunning(own) : apachePid(apacheOf(satellite), 'serve') !== undefined;
+      const standIn = examinedBeside(satellite) ? linkedLesson(satellite, 'exam') : undefined;
+      const standInRunning = async () => (own ? servicesRunning(own, 'exam') : apachePid(apacheOf(satellite), 'exam') !== undefined);
       return {
         current: linkedLesson(satellite, 'current') ?? null,
         webServerRunning: running,
-        ...(standIn ? { standIn, standInRunning: apachePid(apacheOf(satellite), 'exam') !== undefined } : {}),
+        ...(standIn ? { standIn, standInRunning: await standInRunning() } : {}),
       };
     },
 
