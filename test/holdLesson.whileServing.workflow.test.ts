@@ -57,6 +57,24 @@ describe('holdLesson copying while serving (stubbed activities, real Temporal se
   );
 
   test(
+    'no pause configured, no timer: with coffee and the last cigarette at 0 a rollout starts no timer (the server fires one no sooner than about a second)',
+    { timeout: 60_000 },
+    async () => {
+      bed.cluster = new FakeCluster(SATELLITES);
+      for (const copy of ['while-serving', 'out-of-service'] as const) {
+        const handle = await startStubRollout(client, TWO_GROUPS, { copy, consistency: 'one-lesson', coffeeMs: 0, lastCigaretteMs: 0 });
+        assert.equal(((await handle.result()) as RolloutStatus).phase, 'done');
+        const timers = (await handle.fetchHistory()).events!.filter((e) => e.timerStartedEventAttributes);
+        assert.deepEqual(
+          timers.map((e) => e.userMetadata?.summary?.data?.toString()),
+          [],
+          `copy ${copy}: no timer for a pause of 0`,
+        );
+      }
+    },
+  );
+
+  test(
     'a failed examination halts with every satellite still serving the old lesson; resume after the fix goes on',
     { timeout: 60_000 },
     async () => {

@@ -581,7 +581,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
           loadBalancer.waitUntilHealthy(repairable, { serving: true, deadlineMs: healthyDeadline }),
         );
       } else {
-        await sleep(input.healthCheckWaitMs, { summary: "repair: the load balancer's health checks see the repaired satellites back" });
+        await pause(input.healthCheckWaitMs, { summary: "repair: the load balancer's health checks see the repaired satellites back" });
       }
       reach([repairable, clusterLesson]);
     }
@@ -660,14 +660,14 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     await stepEach('stop chatting: stop web server', g.name, leaving, (name) => satellite(name).stopWebServer());
     setState(names, 'out');
     reach([leaving, undefined]);
-    if (!input.loadBalancerControl) await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} out` });
+    if (!input.loadBalancerControl) await pause(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} out` });
     return names;
   }
 
   /** Last cigarette: the seed's wait before the lesson. */
   async function lastCigarette(group: string): Promise<void> {
     setPhase('last-cigarette');
-    await sleep(input.lastCigaretteMs, { summary: `last cigarette before group ${group}'s lesson` });
+    await pause(input.lastCigaretteMs, { summary: `last cigarette before group ${group}'s lesson` });
   }
 
   /** The lesson and the examination, in parallel across the group; failures halt until the operator decides. */
@@ -753,7 +753,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
     if (!input.loadBalancerControl) {
       // Nothing keeps users away from a running web server but the health checks, which see it soon.
       reach([passed, lesson.lessonId]);
-      await sleep(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} back` });
+      await pause(input.healthCheckWaitMs, { summary: `the load balancer's health checks see group ${g.name} back` });
       servingNew(index, passed);
       return true;
     }
@@ -827,7 +827,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
   /** Coffee: the seed's wait after a group serves again. */
   async function coffee(group: string): Promise<void> {
     setPhase('coffee');
-    await sleep(input.coffeeMs, { summary: `coffee after group ${group}` });
+    await pause(input.coffeeMs, { summary: `coffee after group ${group}` });
   }
 
   // ---- the whole-cluster switch ------------------------------------------------------
@@ -1100,7 +1100,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       await putBack(names);
       if (lb) await step('abort: back into the load balancer', 'all', names, () => loadBalancer.switchServers({ ready: names, drain: [] }));
       else if (aboveTheFloor)
-        await sleep(input.healthCheckWaitMs, { summary: "abort: the load balancer's health checks see the restored satellites back" });
+        await pause(input.healthCheckWaitMs, { summary: "abort: the load balancer's health checks see the restored satellites back" });
       restored(names);
     };
 
@@ -1120,7 +1120,7 @@ export async function holdLesson(input: HoldLessonInput): Promise<RolloutStatus>
       setState(first, 'leaving');
       reach([first, undefined]);
     } else {
-      await sleep(input.healthCheckWaitMs, { summary: "abort: the load balancer's health checks see the restored satellites back" });
+      await pause(input.healthCheckWaitMs, { summary: "abort: the load balancer's health checks see the restored satellites back" });
       setState(first, 'leaving');
     }
     restored(outNow);
@@ -1154,6 +1154,18 @@ async function atMost(limit: number, names: string[], run: (name: string) => Pro
   };
   await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
 }
+
+/**
+ * A configured wait as a durable timer; none for a wait of 0, since the server fires even a
+ * 1 ms timer only after about a second (and a group may be out of service meanwhile).
+ */
+async function pause(ms: number, options: { summary: string }): Promise<void> {
+  if (ms <= 0 && patched(NO_TIMER_FOR_NO_PAUSE)) return;
+  await sleep(ms, options);
+}
+
+/** Patch: a wait of 0 starts no timer. */
+const NO_TIMER_FOR_NO_PAUSE = 'no-timer-for-no-pause';
 
 /** Patch: the rollout starts by reading each satellite's service and repairing what an ended run left. */
 const REPAIR_WHAT_WAS_LEFT = 'repair-what-was-left';

@@ -29,9 +29,15 @@ def running_pid():
     try:
         pid = int(pid_file.read_text())
         os.kill(pid, 0)
-        return pid
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
+    # Once stopped, the app waits as a zombie until init collects it, which some inits do only
+    # now and then (the app's parent, service.py start, is gone): a zombie serves nobody.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return pid
+    return None if state == "Z" else pid
 
 
 def answers() -> bool:
