@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { PreparationStatus } from '../shared/preparation';
 import type { RolloutStatus } from '../shared/rollout';
 import { liveCommandOutput } from './liveCommands';
+import { pollUntilStopped } from './polling';
 
 export interface ProgressPrinter {
   stop(): Promise<void>;
@@ -19,74 +20,61 @@ export function printProgress(client: Client, workflowId: string, out: (line: st
     seen.add(key);
     out(line);
   };
-  let stopped = false;
-  const poll = async () => {
-    while (!stopped) {
-      try {
-        const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
-        say(`phase:${prep.phase}`, `  prepareLesson: ${prep.phase}${prep.lessonId ? ` (lesson ${prep.lessonId})` : ''}`);
-        for (const s of prep.subjects) {
-          // A subject of the cluster's own says in its check's words what it found, and counts commands, not inbox items.
-          if (s.found !== undefined) {
-            const said = s.found.trim().split('\n').at(-1) || (s.waiting ? 'new matter' : 'nothing new');
-            say(
-              `subject:${s.subject}`,
-              `  subject ${s.subject}: the check says: ${said}${s.unfiled ? '; the served folder holds unfiled changes' : ''}`,
-            );
-            if (s.applied) say(`applied:${s.subject}:${s.applied}`, `  subject ${s.subject}: ${s.applied} prepare commands done`);
-          } else {
-            say(`subject:${s.subject}`, `  subject ${s.subject}: ${s.waiting} new items in the inbox, ${s.unfiled} unfiled changes`);
-            if (s.applied || s.refused)
-              say(`applied:${s.subject}`, `  subject ${s.subject}: ${s.applied} items applied to the reference database, ${s.refused} refused`);
-          }
-          if (s.proofRead)
-            say(
-              `proof:${s.subject}:${s.proofRead.passed}`,
-              `  subject ${s.subject}: proof-read ${s.proofRead.passed ? 'passed' : 'FAILED'} (${s.proofRead.checks} checks)`,
-            );
-        }
-        // What a command of the cluster's own prints, line by line as the heartbeats bring it.
-        const running = await liveCommandOutput(client, workflowId).catch(() => undefined);
-        for (const printed of running?.output.split('\n') ?? []) {
-          if (printed.trim()) say(`out:${running!.command}:${printed}`, `    ${running!.command}: ${printed}`);
-        }
-        if (prep.halted) say(`halt:${prep.halted.since}`, `  HALTED in "${prep.halted.step}": ${prep.halted.reason}`);
-        if (prep.stats)
+  const draw = async () => {
+    try {
+      const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
+      say(`phase:${prep.phase}`, `  prepareLesson: ${prep.phase}${prep.lessonId ? ` (lesson ${prep.lessonId})` : ''}`);
+      for (const s of prep.subjects) {
+        // A subject of the cluster's own says in its check's words what it found, and counts commands, not inbox items.
+        if (s.found !== undefined) {
+          const said = s.found.trim().split('\n').at(-1) || (s.waiting ? 'new matter' : 'nothing new');
           say(
-            'stats',
-            `  filed: ${prep.stats.files} files, ${prep.stats.filesAdded} added, ${prep.stats.filesChanged} changed (${formatBytes(prep.stats.bytesChanged)})`,
+            `subject:${s.subject}`,
+            `  subject ${s.subject}: the check says: ${said}${s.unfiled ? '; the served folder holds unfiled changes' : ''}`,
           );
-        if (prep.rollout) {
-          const rollout = await client.workflow
-            .getHandle(prep.rollout.workflowId)
-            .query<RolloutStatus>('status')
-            .catch(() => undefined);
-          if (rollout) {
-            say(`rollout:${rollout.phase}`, `  holdLesson: ${rollout.phase}, ${rollout.serving} satellites serving`);
-            for (const g of rollout.groups) {
-              for (const s of g.satellites)
-                say(
-                  `sat:${s.name}:${s.state}`,
-                  `    ${g.name}/${s.name}: ${s.state}${s.bytesCopied ? ` (${formatBytes(s.bytesCopied)} copied)` : ''}`,
-                );
-            }
-            if (rollout.halted)
-              say(`rhalt:${rollout.halted.since}`, `  ROLLOUT HALTED in ${rollout.halted.step} of ${rollout.halted.group}: ${rollout.halted.reason}`);
-          }
+          if (s.applied) say(`applied:${s.subject}:${s.applied}`, `  subject ${s.subject}: ${s.applied} prepare commands done`);
+        } else {
+          say(`subject:${s.subject}`, `  subject ${s.subject}: ${s.waiting} new items in the inbox, ${s.unfiled} unfiled changes`);
+          if (s.applied || s.refused)
+            say(`applied:${s.subject}`, `  subject ${s.subject}: ${s.applied} items applied to the reference database, ${s.refused} refused`);
         }
-      } catch {
-        // Not started yet, or between tasks: the next poll will tell.
+        if (s.proofRead)
+          say(
+            `proof:${s.subject}:${s.proofRead.passed}`,
+            `  subject ${s.subject}: proof-read ${s.proofRead.passed ? 'passed' : 'FAILED'} (${s.proofRead.checks} checks)`,
+          );
       }
-      await new Promise((r) => setTimeout(r, everyMs));
+      // What a command of the cluster's own prints, line by line as the heartbeats bring it.
+      const running = await liveCommandOutput(client, workflowId).catch(() => undefined);
+      for (const printed of running?.output.split('\n') ?? []) {
+        if (printed.trim()) say(`out:${running!.command}:${printed}`, `    ${running!.command}: ${printed}`);
+      }
+      if (prep.halted) say(`halt:${prep.halted.since}`, `  HALTED in "${prep.halted.step}": ${prep.halted.reason}`);
+      if (prep.stats)
+        say(
+          'stats',
+          `  filed: ${prep.stats.files} files, ${prep.stats.filesAdded} added, ${prep.stats.filesChanged} changed (${formatBytes(prep.stats.bytesChanged)})`,
+        );
+      if (prep.rollout) {
+        const rollout = await client.workflow
+          .getHandle(prep.rollout.workflowId)
+          .query<RolloutStatus>('status')
+          .catch(() => undefined);
+        if (rollout) {
+          say(`rollout:${rollout.phase}`, `  holdLesson: ${rollout.phase}, ${rollout.serving} satellites serving`);
+          for (const g of rollout.groups) {
+            for (const s of g.satellites)
+              say(`sat:${s.name}:${s.state}`, `    ${g.name}/${s.name}: ${s.state}${s.bytesCopied ? ` (${formatBytes(s.bytesCopied)} copied)` : ''}`);
+          }
+          if (rollout.halted)
+            say(`rhalt:${rollout.halted.since}`, `  ROLLOUT HALTED in ${rollout.halted.step} of ${rollout.halted.group}: ${rollout.halted.reason}`);
+        }
+      }
+    } catch {
+      // Not started yet, or between tasks: the next poll will tell.
     }
   };
-  const running = poll();
-  return {
-    async stop() {
-      stopped = true;
-      await running;
-    },
-  };
+  return pollUntilStopped(draw, everyMs);
 }
 
 export function formatBytes(bytes: number): string {

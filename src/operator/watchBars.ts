@@ -11,6 +11,7 @@ import type { RolloutStatus } from '../shared/rollout';
 import type { ProgressPrinter } from './progress';
 import { liveCopyBytes } from './liveCopies';
 import { liveCommandOutput } from './liveCommands';
+import { pollUntilStopped } from './polling';
 import { watchView, type BarRow } from './watchRows';
 
 type Bar = ReturnType<cliProgress.MultiBar['create']>;
@@ -44,42 +45,36 @@ export function showBars(client: Client, workflowId: string, stream: NodeJS.Writ
     b.update(row.value, payload);
   };
 
-  let stopped = false;
-  const poll = async () => {
-    while (!stopped) {
-      try {
-        const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
-        const rolloutId = prep.rollout?.workflowId;
-        const rollout = rolloutId
-          ? await client.workflow
-              .getHandle(rolloutId)
-              .query<RolloutStatus>('status')
-              .catch(() => undefined)
-          : undefined;
-        const satellites = rollout?.groups.flatMap((g) => g.satellites.map((s) => s.name)) ?? [];
-        const live =
-          rolloutId && rollout
-            ? await liveCopyBytes(client, rolloutId, satellites).catch(() => new Map<string, number>())
-            : new Map<string, number>();
-        const command = await liveCommandOutput(client, workflowId).catch(() => undefined);
-        const view = watchView(prep, rollout, live, command);
-        line('teacher', view.teacher);
-        if (view.running || lines.has('running')) line('running', view.running ?? '');
-        const pad = width([...view.groups, ...view.satellites]);
-        for (const row of view.groups) bar(row, pad);
-        for (const row of view.satellites) bar(row, pad);
-        if (view.notice || lines.has('notice')) line('notice', view.notice ?? '');
-      } catch {
-        // Not started yet, or between tasks: the next poll will tell.
-      }
-      await new Promise((r) => setTimeout(r, everyMs));
+  const draw = async () => {
+    try {
+      const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
+      const rolloutId = prep.rollout?.workflowId;
+      const rollout = rolloutId
+        ? await client.workflow
+            .getHandle(rolloutId)
+            .query<RolloutStatus>('status')
+            .catch(() => undefined)
+        : undefined;
+      const satellites = rollout?.groups.flatMap((g) => g.satellites.map((s) => s.name)) ?? [];
+      const live =
+        rolloutId && rollout ? await liveCopyBytes(client, rolloutId, satellites).catch(() => new Map<string, number>()) : new Map<string, number>();
+      const command = await liveCommandOutput(client, workflowId).catch(() => undefined);
+      const view = watchView(prep, rollout, live, command);
+      line('teacher', view.teacher);
+      if (view.running || lines.has('running')) line('running', view.running ?? '');
+      const pad = width([...view.groups, ...view.satellites]);
+      for (const row of view.groups) bar(row, pad);
+      for (const row of view.satellites) bar(row, pad);
+      if (view.notice || lines.has('notice')) line('notice', view.notice ?? '');
+    } catch {
+      // Not started yet, or between tasks: the next poll will tell.
     }
   };
-  const running = poll();
+
+  const polling = pollUntilStopped(draw, everyMs);
   return {
     async stop() {
-      stopped = true;
-      await running;
+      await polling.stop();
       multibar.stop();
     },
   };
