@@ -86,6 +86,59 @@ describe('master commitblocks', async () => {
     assert.equal(Number(rows.rows[0]!.n), savers * perSaver, 'every save wrote its row with its block');
   });
 
+  test(
+    'saves that arrive together share a transaction (group commit): a bad one is refused alone, the rest numbered with no gap',
+    { timeout: 60_000 },
+    async () => {
+      const start = (await blocksAfter(db, 0, 1_000_000)).at(-1)?.seq ?? 0;
+      const lock = await holdNumbering();
+      // The first save waits at the lock; the 31 after it pile up behind it in this process.
+      const first = saveOnMaster(master, {
+        modelChecksum: checksum,
+        origin: 'group',
+        idempotencyKey: 'group-0',
+        changes: [{ class: 'account', op: 'upsert', values: { id: 600_000, owner: 'g', balance: 0 } }],
+      });
+      await lock.waiting(1);
+      const rest = Array.from({ length: 31 }, (_, i) =>
+        saveOnMaster(master, {
+          modelChecksum: checksum,
+          origin: 'group',
+          idempotencyKey: `group-${i + 1}`,
+          // The tenth names an attribute the model does not have.
+          changes: [
+            { class: 'account', op: 'upsert', values: i === 9 ? { id: 600_010, colour: 'red' } : { id: 600_001 + i, owner: 'g', balance: i } },
+          ],
+        }).then(
+          (answer) => ({ answer }),
+          (error: Error) => ({ error }),
+        ),
+      );
+      // Time for the 31 to pass their own look for an earlier save and join the queue.
+      await new Promise((r) => setTimeout(r, 500));
+      await lock.release();
+      const answers = [{ answer: await first }, ...(await Promise.all(rest))];
+      const refused = answers.filter((a) => 'error' in a);
+      assert.equal(refused.length, 1);
+      assert.match(String((refused[0] as { error: Error }).error.message), /"colour" is not an attribute of class account/);
+      const numbers = answers.flatMap((a) => ('answer' in a ? [a.answer.seq] : [])).sort((x, y) => x - y);
+      assert.deepEqual(
+        numbers,
+        Array.from({ length: 31 }, (_, i) => start + 1 + i),
+        'numbered with no gap where the bad one was',
+      );
+      // committed_at is the transaction's start (now()): one value per transaction (xmin would be each savepoint's own).
+      const { rows } = await db.query<{ transactions: string; accounts: string }>(
+        `SELECT count(DISTINCT committed_at) AS transactions, (SELECT count(*) FROM account WHERE id BETWEEN 600000 AND 600031) AS accounts
+         FROM lp_commitblocks WHERE seq > $1`,
+        [start],
+      );
+      assert.equal(Number(rows[0]!.accounts), 31, 'every save but the refused one wrote its row');
+      assert.equal(Number(rows[0]!.transactions), 2, 'the first save alone, then the 30 that waited behind it in one transaction');
+      assert.deepEqual(await replayedDiffers(), []);
+    },
+  );
+
   test('the same idempotency key saved twice, even at once, gives one block and the first number', async () => {
     const request = {
       modelChecksum: checksum,
@@ -162,7 +215,10 @@ describe('master commitblocks', async () => {
         changes: [{ class: 'account', op: 'upsert', values: { ...key, owner: 'A', balance: 1 } }],
       });
       await lock.waiting(1);
-      const b = saveOnMaster(master, {
+      // From another process (its own pool): saves of one process would share A's transaction instead of waiting at the lock.
+      const other = openDatabase(url, { max: 2, applicationName: 'test-master-2' });
+      onTeardown(() => other.close());
+      const b = saveOnMaster(other, {
         modelChecksum: checksum,
         origin: 'writer-b',
         idempotencyKey: 'race-delete',

@@ -32,6 +32,12 @@ export class DatabaseError extends Error {
   }
 }
 
+/** PostgreSQL's own errors as DatabaseError (naming the database); any other error as it is. */
+export function asDatabaseError(label: string, err: unknown): unknown {
+  if (!(err instanceof pg.DatabaseError)) return err;
+  return new DatabaseError(label, err.message, err.code, { cause: err });
+}
+
 export function openDatabase(connectionString: string, options: { max?: number; applicationName?: string } = {}): Database {
   const label = redactUrl(connectionString);
   const pool = new pg.Pool({
@@ -69,7 +75,7 @@ export function openDatabase(connectionString: string, options: { max?: number; 
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         // Errors of the caller's own (validation, non-retryable failures) pass through unchanged.
-        throw err instanceof pg.DatabaseError ? wrap(err) : err;
+        throw asDatabaseError(label, err);
       } finally {
         client.release();
       }

@@ -7,15 +7,22 @@
  * order too. With the business writes done before the lock, two saves on one key could
  * apply in one order and be numbered in the other: a delete that found nothing (the
  * insert it raced was not committed yet) numbered after that insert drops, on every
- * slave, a row the master keeps. Under the lock, saves apply, number and commit one at a
- * time, so the blocks' order is the order of their effects for every pair of saves.
+ * slave, a row the master keeps. Under the lock, saves apply, number and commit in turn,
+ * so the blocks' order is the order of their effects for every pair of saves.
  *
- * Why no block is ever skipped: the number is max(seq) + 1 taken under the same lock, so
- * a later save can only number itself after the earlier one has committed, and
- * visibility order is number order (a sequence's numbers become visible in commit order,
- * and a slave that already read 8 would skip 7).
+ * Why no block is ever skipped: the numbers are max(seq) + 1 onwards, taken under the
+ * same lock, so a later transaction can only number itself after the earlier one has
+ * committed, and visibility order is number order (a sequence's numbers become visible in
+ * commit order, and a slave that already read 8 would skip 7).
+ *
+ * Why saves share transactions: holding the lock to commit makes the commit (its WAL
+ * flush) the bottleneck, one save per flush. Saves that arrive while a transaction holds
+ * the lock therefore go together in the next one (group commit), each in a savepoint of
+ * its own, so that a bad save is rolled back and refused alone while the others are
+ * numbered one after another, with no gap, in the order they applied.
  */
-import type { Database, Transaction } from '../db/database';
+import { asDatabaseError, type Database, type Transaction } from '../db/database';
+import { GroupCommit, type Outcome } from './groupCommit';
 import { lockForTransaction } from '../db/locks';
 import { applyObjectChanges } from '../model/objectChanges';
 import type { BlocksAfterAnswer, CommitBlock, SaveAnswer, SaveRequest } from '../shared/commitblock';
@@ -32,50 +39,51 @@ export class ModelMismatch extends Error {
 const TRY_AGAIN = new Set(['40P01', '40001']);
 const ATTEMPTS = 5;
 
+/** The most saves one transaction takes: a bound on how long the lock is held and how much one rollback costs. */
+const MAX_SAVES_PER_TRANSACTION = 256;
+
+/** One group commit per pool: the saves of one process share transactions. */
+const batches = new WeakMap<Database, GroupCommit<SaveRequest, SaveAnswer>>();
+
+/** A key saved before: its block's number (the keys are remembered apart from the blocks, which retention prunes: migration 005). */
+async function earlierSave(q: Pick<Transaction, 'query'>, request: SaveRequest): Promise<SaveAnswer | undefined> {
+  const { rows } = await q.query<{ seq: string }>('SELECT seq FROM lp_saved_keys WHERE origin = $1 AND idempotency_key = $2', [
+    request.origin,
+    request.idempotencyKey,
+  ]);
+  return rows[0] ? { seq: Number(rows[0].seq), duplicate: true } : undefined;
+}
+
 export async function saveOnMaster(db: Database, request: SaveRequest): Promise<SaveAnswer> {
-  const earlier = async (q: Pick<Transaction, 'query'>) => {
-    // The keys are remembered apart from the blocks, which retention prunes (migration 005).
-    const { rows } = await q.query<{ seq: string }>('SELECT seq FROM lp_saved_keys WHERE origin = $1 AND idempotency_key = $2', [
-      request.origin,
-      request.idempotencyKey,
-    ]);
-    return rows[0] ? { seq: Number(rows[0].seq), duplicate: true } : undefined;
-  };
   // A save sent again (a retry, a re-sent file) is answered without waiting for the lock.
-  const seen = await earlier(db);
+  const seen = await earlierSave(db, request);
   if (seen) return seen;
-  for (let attempt = 1; ; attempt++) {
+  let group = batches.get(db);
+  if (!group) {
+    group = new GroupCommit((requests) => commitSaves(db, requests), MAX_SAVES_PER_TRANSACTION);
+    batches.set(db, group);
+  }
+  return group.submit(request);
+}
+
+/**
+ * Saves in one transaction under the numbering lock. The statements around the saves are
+ * one per transaction (the keys looked up, the blocks and keys written with unnest), so
+ * the lock is held for little more than the saves' own changes. If a save fails, the
+ * transaction is rolled back and made again with a savepoint per save, so that the bad
+ * one is refused alone. Retried whole when PostgreSQL says to try again.
+ */
+async function commitSaves(db: Database, requests: SaveRequest[]): Promise<Outcome<SaveAnswer>[]> {
+  for (let attempt = 1, isolate = false; ; attempt++) {
     try {
-      return await db.transaction(async (tx) => {
-        await lockForTransaction(tx, 'numbering');
-        // The same key saved concurrently: the other save got the lock first; its number is the answer.
-        const other = await earlier(tx);
-        if (other) return other;
-        const current = (await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current')).rows[0];
-        if (!current) throw new ModelMismatch('the master has no model deployed yet; deploy one first');
-        if (current.checksum !== request.modelChecksum) {
-          throw new ModelMismatch(
-            `the save is made under model ${request.modelChecksum.slice(0, 12)}, but the master is at ${current.checksum.slice(0, 12)}; reload the model and save again`,
-          );
-        }
-        await applyObjectChanges(tx, current.model, request.changes);
-        const next = await tx.query<{ seq: string }>(
-          `INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
-           SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, now() FROM lp_commitblocks
-           RETURNING seq`,
-          [request.modelChecksum, JSON.stringify(request.changes), request.origin, request.idempotencyKey],
-        );
-        await tx.query('INSERT INTO lp_saved_keys (origin, idempotency_key, seq) VALUES ($1, $2, $3)', [
-          request.origin,
-          request.idempotencyKey,
-          next.rows[0]!.seq,
-        ]);
-        await tx.query('SELECT pg_notify($1, $2)', [NEWS_CHANNEL, next.rows[0]!.seq]);
-        return { seq: Number(next.rows[0]!.seq), duplicate: false };
-      });
+      return await db.transaction((tx) => saveTogether(db.label, tx, requests, isolate));
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== undefined && TRY_AGAIN.has(code) && attempt < ATTEMPTS) {
+      if (err instanceof OneSaveFailed) {
+        isolate = true;
+        attempt--;
+        continue;
+      }
+      if (isTryAgain(err) && attempt < ATTEMPTS) {
         // Rolled back whole: nothing of it was written. A short, growing pause lets the other transaction finish.
         await new Promise((r) => setTimeout(r, 10 * attempt));
         continue;
@@ -84,6 +92,95 @@ export async function saveOnMaster(db: Database, request: SaveRequest): Promise<
     }
   }
 }
+
+/** Thrown inside the shared transaction when one save failed without a savepoint to undo it alone: the batch runs again isolated. */
+class OneSaveFailed extends Error {}
+
+async function saveTogether(label: string, tx: Transaction, requests: SaveRequest[], isolate: boolean): Promise<Outcome<SaveAnswer>[]> {
+  await lockForTransaction(tx, 'numbering');
+  const { rows } = await tx.query<{
+    checksum: string | null;
+    model: Model | null;
+    seq: string;
+    earlier: { origin: string; key: string; seq: string }[];
+  }>(
+    `SELECT (SELECT checksum FROM lp_models WHERE current) AS checksum, (SELECT model FROM lp_models WHERE current) AS model,
+            (SELECT coalesce(max(seq), 0) FROM lp_commitblocks) AS seq,
+            (SELECT coalesce(json_agg(json_build_object('origin', k.origin, 'key', k.idempotency_key, 'seq', k.seq)), '[]')
+               FROM lp_saved_keys k JOIN unnest($1::text[], $2::text[]) AS r(origin, key) ON k.origin = r.origin AND k.idempotency_key = r.key) AS earlier`,
+    [requests.map((r) => r.origin), requests.map((r) => r.idempotencyKey)],
+  );
+  const head = rows[0]!;
+  // The keys saved before, and those saved earlier in this transaction: one number per key.
+  const numbered = new Map(head.earlier.map((e) => [JSON.stringify([e.origin, e.key]), Number(e.seq)]));
+  let seq = Number(head.seq);
+  const made: { request: SaveRequest; seq: number }[] = [];
+  const outcomes: Outcome<SaveAnswer>[] = [];
+  for (const request of requests) {
+    const key = JSON.stringify([request.origin, request.idempotencyKey]);
+    const earlier = numbered.get(key);
+    if (earlier !== undefined) {
+      outcomes.push({ ok: true, value: { seq: earlier, duplicate: true } });
+      continue;
+    }
+    const mismatch = modelMismatch(head.checksum, request);
+    if (mismatch) {
+      // Refused before it wrote anything: no savepoint needed.
+      outcomes.push({ ok: false, error: mismatch });
+      continue;
+    }
+    if (isolate) await tx.query('SAVEPOINT lp_save');
+    try {
+      await applyObjectChanges(tx, head.model!, request.changes);
+    } catch (err) {
+      if (isTryAgain(err) || !isolate) throw isTryAgain(err) ? err : new OneSaveFailed();
+      await tx.query('ROLLBACK TO SAVEPOINT lp_save');
+      // As the save alone would have failed: PostgreSQL's errors name the database.
+      outcomes.push({ ok: false, error: asDatabaseError(label, err) });
+      continue;
+    }
+    if (isolate) await tx.query('RELEASE SAVEPOINT lp_save');
+    seq += 1;
+    numbered.set(key, seq);
+    made.push({ request, seq });
+    outcomes.push({ ok: true, value: { seq, duplicate: false } });
+  }
+  if (made.length > 0) {
+    await tx.query(
+      `INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
+       SELECT seq, model, changes, origin, key, now() FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::text[]) AS b(seq, model, changes, origin, key)`,
+      [
+        made.map((m) => m.seq),
+        made.map((m) => m.request.modelChecksum),
+        made.map((m) => JSON.stringify(m.request.changes)),
+        made.map((m) => m.request.origin),
+        made.map((m) => m.request.idempotencyKey),
+      ],
+    );
+    await tx.query('INSERT INTO lp_saved_keys (origin, idempotency_key, seq) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])', [
+      made.map((m) => m.request.origin),
+      made.map((m) => m.request.idempotencyKey),
+      made.map((m) => m.seq),
+    ]);
+    // Delivered at commit, once for the transaction: the slaves' long polls wake and read every new block.
+    await tx.query('SELECT pg_notify($1, $2)', [NEWS_CHANNEL, String(seq)]);
+  }
+  return outcomes;
+}
+
+/** Why a save cannot be made under the master's model, if it cannot. */
+function modelMismatch(current: string | null, request: SaveRequest): ModelMismatch | undefined {
+  if (current === null) return new ModelMismatch('the master has no model deployed yet; deploy one first');
+  if (current === request.modelChecksum) return undefined;
+  return new ModelMismatch(
+    `the save is made under model ${request.modelChecksum.slice(0, 12)}, but the master is at ${current.slice(0, 12)}; reload the model and save again`,
+  );
+}
+
+const isTryAgain = (err: unknown) => {
+  const code = (err as { code?: string }).code;
+  return code !== undefined && TRY_AGAIN.has(code);
+};
 
 /**
  * The most change data one answer to a slave carries (the blocks' changes as JSON text).
