@@ -45,19 +45,9 @@ const MAX_SAVES_PER_TRANSACTION = 256;
 /** One group commit per pool: the saves of one process share transactions. */
 const batches = new WeakMap<Database, GroupCommit<SaveRequest, SaveAnswer>>();
 
-/** A key saved before: its block's number (the keys are remembered apart from the blocks, which retention prunes: migration 005). */
-async function earlierSave(q: Pick<Transaction, 'query'>, request: SaveRequest): Promise<SaveAnswer | undefined> {
-  const { rows } = await q.query<{ seq: string }>('SELECT seq FROM lp_saved_keys WHERE origin = $1 AND idempotency_key = $2', [
-    request.origin,
-    request.idempotencyKey,
-  ]);
-  return rows[0] ? { seq: Number(rows[0].seq), duplicate: true } : undefined;
-}
-
 export async function saveOnMaster(db: Database, request: SaveRequest): Promise<SaveAnswer> {
-  // A save sent again (a retry, a re-sent file) is answered without waiting for the lock.
-  const seen = await earlierSave(db, request);
-  if (seen) return seen;
+  // A save sent again (a retry, a re-sent file) is found by its key in the transaction it joins (the keys are
+  // remembered apart from the blocks, which retention prunes: migration 005), and answered with its first number.
   let group = batches.get(db);
   if (!group) {
     group = new GroupCommit((requests) => commitSaves(db, requests), MAX_SAVES_PER_TRANSACTION);
