@@ -24,23 +24,35 @@ const rollout = (state: SatelliteStatus['state']): RolloutStatus =>
     groups: [{ name: 'girls', state, satellites: [sat('girl-1', state), sat('girl-2', state)] }],
   }) as RolloutStatus;
 
-/** A Temporal client whose two runs answer `status` with what `now` says. */
+const preparation = (phase: string) =>
+  ({
+    phase,
+    lessonId: 'L1',
+    subjects: [],
+    halted: null,
+    summary: '',
+    rollout: { workflowId: 'hold-lesson/L1' },
+  }) as unknown as PreparationStatus;
+
+/**
+ * A Temporal client whose two runs answer `status` with what `now` says. Once `closed`,
+ * the runs have results and no worker answers their queries any more (a query of a closed
+ * run needs a worker to replay it: it may be down, busy or slow by then).
+ */
 function fakeRuns() {
-  const now = { prep: 'holding-lesson', rollout: rollout('ready') };
+  const now = { prep: 'holding-lesson', rollout: rollout('ready'), closed: false };
   const client = {
     workflow: {
       getHandle: (id: string) => ({
-        query: async () =>
-          id.startsWith('prepare')
-            ? ({
-                phase: now.prep,
-                lessonId: 'L1',
-                subjects: [],
-                halted: null,
-                summary: '',
-                rollout: { workflowId: 'hold-lesson/L1' },
-              } as unknown as PreparationStatus)
-            : now.rollout,
+        query: async () => {
+          if (now.closed) throw new Error('no poller seen for the task queue');
+          return id.startsWith('prepare') ? preparation(now.prep) : now.rollout;
+        },
+        describe: async () => ({ status: { name: now.closed ? 'COMPLETED' : 'RUNNING' } }),
+        result: async () => {
+          if (!now.closed) throw new Error('a test that waits on a running run is wrong');
+          return id.startsWith('prepare') ? preparation(now.prep) : now.rollout;
+        },
         // Live bytes and command output: none here.
         fetchHistory: async () => ({ events: [] }),
       }),
@@ -80,6 +92,30 @@ test('the plain lines end with the state the run ended in', async () => {
   assert.ok(lines.includes('    girls/girl-1: ready'), lines.join('\n'));
   Object.assign(now, { prep: 'done', rollout: rollout('serving-new') });
   await progress.stop();
+  assert.ok(lines.includes('  prepareLesson: done (lesson L1)'), lines.join('\n'));
+  assert.ok(lines.includes('    girls/girl-1: serving-new'), lines.join('\n'));
+});
+
+test("the last frame is drawn from the runs' results, which need no worker to replay them", async () => {
+  const { now, client } = fakeRuns();
+  const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 120, rows: 40 }) as unknown as NodeJS.WriteStream;
+  let drawn = '';
+  (stream as unknown as PassThrough).on('data', (chunk: Buffer) => (drawn += chunk.toString()));
+  const bars = showBars(client, 'prepare-lesson/teacher', stream, 60_000);
+  await until(() => /girls\/girl-1/.test(drawn));
+  Object.assign(now, { prep: 'done', rollout: rollout('serving-new'), closed: true });
+  await bars.stop(preparation('done'));
+  const last = drawn.slice(drawn.lastIndexOf('teacher:'));
+  assert.match(last, /teacher: done/);
+  assert.match(last, /girls\/girl-1 +\|[█░]+\| serving-new/, 'the satellites as the rollout ended');
+
+  const lines: string[] = [];
+  now.closed = false;
+  Object.assign(now, { prep: 'holding-lesson', rollout: rollout('ready') });
+  const progress = printProgress(client, 'prepare-lesson/teacher', (line) => lines.push(line), 60_000);
+  await until(() => lines.some((l) => l.includes('girls/girl-1')));
+  Object.assign(now, { prep: 'done', rollout: rollout('serving-new'), closed: true });
+  await progress.stop(preparation('done'));
   assert.ok(lines.includes('  prepareLesson: done (lesson L1)'), lines.join('\n'));
   assert.ok(lines.includes('    girls/girl-1: serving-new'), lines.join('\n'));
 });

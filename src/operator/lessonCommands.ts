@@ -396,7 +396,7 @@ async function watch(operator: OperatorClient, config: ClusterConfig, ctx: Comma
     for (;;) {
       const done = await Promise.race([result.then((r) => ({ r })), new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
       if (done) {
-        await progress.stop();
+        await progress.stop(done.r);
         ctx.print(`prepareLesson ${done.r.phase}: ${done.r.summary}`, done.r);
         if (!['done', 'nothing-to-do'].includes(done.r.phase)) ctx.fail();
         return;

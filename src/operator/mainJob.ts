@@ -163,8 +163,9 @@ async function prepare(
   const url = workflowUrl(operator.endpoint, handle.workflowId, handle.firstExecutionRunId);
   io.out(`prepareLesson started: ${url ?? handle.workflowId}`);
   const progress = printProgress(operator.client, handle.workflowId, io.out);
+  let preparation: PreparationStatus | undefined;
   try {
-    const preparation = await handle.result();
+    preparation = await handle.result();
     const rollout = preparation.rollout
       ? ((await operator.client.workflow
           .getHandle(preparation.rollout.workflowId)
@@ -173,7 +174,7 @@ async function prepare(
       : undefined;
     return { preparation, rollout, url };
   } finally {
-    await progress.stop();
+    await progress.stop(preparation);
   }
 }
 

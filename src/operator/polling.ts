@@ -1,9 +1,10 @@
 /**
  * The poll loop of `lesson watch` (bars or lines): `draw` runs every `everyMs` until the
  * watcher stops it. Stopping ends the wait at once and draws one last time, since the run
- * may have ended since the last poll and what stays on the screen must be how it ended.
+ * may have ended since the last poll and what stays on the screen must be how it ended;
+ * the watcher passes the run's result, when it has one, for that last draw.
  */
-export function pollUntilStopped(draw: () => Promise<void>, everyMs: number): { stop(): Promise<void> } {
+export function pollUntilStopped<T>(draw: (ended?: T) => Promise<void>, everyMs: number): { stop(ended?: T): Promise<void> } {
   let stopped = false;
   let wake = () => {};
   const running = (async () => {
@@ -19,11 +20,11 @@ export function pollUntilStopped(draw: () => Promise<void>, everyMs: number): { 
     }
   })();
   return {
-    async stop() {
+    async stop(ended?: T) {
       stopped = true;
       wake();
       await running;
-      await draw();
+      await draw(ended);
     },
   };
 }

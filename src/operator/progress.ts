@@ -5,12 +5,13 @@
  */
 import type { Client } from '@temporalio/client';
 import type { PreparationStatus } from '../shared/preparation';
-import type { RolloutStatus } from '../shared/rollout';
 import { liveCommandOutput } from './liveCommands';
 import { pollUntilStopped } from './polling';
+import { readRun } from './runStatus';
 
 export interface ProgressPrinter {
-  stop(): Promise<void>;
+  /** `ended`: the run's result, when it has one; the last lines are drawn from it. */
+  stop(ended?: PreparationStatus): Promise<void>;
 }
 
 export function printProgress(client: Client, workflowId: string, out: (line: string) => void, everyMs = 500): ProgressPrinter {
@@ -20,9 +21,9 @@ export function printProgress(client: Client, workflowId: string, out: (line: st
     seen.add(key);
     out(line);
   };
-  const draw = async () => {
+  const draw = async (ended?: PreparationStatus) => {
     try {
-      const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
+      const { prep, rollout } = await readRun(client, workflowId, ended);
       say(`phase:${prep.phase}`, `  prepareLesson: ${prep.phase}${prep.lessonId ? ` (lesson ${prep.lessonId})` : ''}`);
       for (const s of prep.subjects) {
         // A subject of the cluster's own says in its check's words what it found, and counts commands, not inbox items.
@@ -55,20 +56,14 @@ export function printProgress(client: Client, workflowId: string, out: (line: st
           'stats',
           `  filed: ${prep.stats.files} files, ${prep.stats.filesAdded} added, ${prep.stats.filesChanged} changed (${formatBytes(prep.stats.bytesChanged)})`,
         );
-      if (prep.rollout) {
-        const rollout = await client.workflow
-          .getHandle(prep.rollout.workflowId)
-          .query<RolloutStatus>('status')
-          .catch(() => undefined);
-        if (rollout) {
-          say(`rollout:${rollout.phase}`, `  holdLesson: ${rollout.phase}, ${rollout.serving} satellites serving`);
-          for (const g of rollout.groups) {
-            for (const s of g.satellites)
-              say(`sat:${s.name}:${s.state}`, `    ${g.name}/${s.name}: ${s.state}${s.bytesCopied ? ` (${formatBytes(s.bytesCopied)} copied)` : ''}`);
-          }
-          if (rollout.halted)
-            say(`rhalt:${rollout.halted.since}`, `  ROLLOUT HALTED in ${rollout.halted.step} of ${rollout.halted.group}: ${rollout.halted.reason}`);
+      if (rollout) {
+        say(`rollout:${rollout.phase}`, `  holdLesson: ${rollout.phase}, ${rollout.serving} satellites serving`);
+        for (const g of rollout.groups) {
+          for (const s of g.satellites)
+            say(`sat:${s.name}:${s.state}`, `    ${g.name}/${s.name}: ${s.state}${s.bytesCopied ? ` (${formatBytes(s.bytesCopied)} copied)` : ''}`);
         }
+        if (rollout.halted)
+          say(`rhalt:${rollout.halted.since}`, `  ROLLOUT HALTED in ${rollout.halted.step} of ${rollout.halted.group}: ${rollout.halted.reason}`);
       }
     } catch {
       // Not started yet, or between tasks: the next poll will tell.

@@ -7,11 +7,11 @@
 import cliProgress from 'cli-progress';
 import type { Client } from '@temporalio/client';
 import type { PreparationStatus } from '../shared/preparation';
-import type { RolloutStatus } from '../shared/rollout';
 import type { ProgressPrinter } from './progress';
 import { liveCopyBytes } from './liveCopies';
 import { liveCommandOutput } from './liveCommands';
 import { pollUntilStopped } from './polling';
+import { readRun } from './runStatus';
 import { watchView, type BarRow } from './watchRows';
 
 type Bar = ReturnType<cliProgress.MultiBar['create']>;
@@ -45,16 +45,10 @@ export function showBars(client: Client, workflowId: string, stream: NodeJS.Writ
     b.update(row.value, payload);
   };
 
-  const draw = async () => {
+  const draw = async (ended?: PreparationStatus) => {
     try {
-      const prep = await client.workflow.getHandle(workflowId).query<PreparationStatus>('status');
+      const { prep, rollout } = await readRun(client, workflowId, ended);
       const rolloutId = prep.rollout?.workflowId;
-      const rollout = rolloutId
-        ? await client.workflow
-            .getHandle(rolloutId)
-            .query<RolloutStatus>('status')
-            .catch(() => undefined)
-        : undefined;
       const satellites = rollout?.groups.flatMap((g) => g.satellites.map((s) => s.name)) ?? [];
       const live =
         rolloutId && rollout ? await liveCopyBytes(client, rolloutId, satellites).catch(() => new Map<string, number>()) : new Map<string, number>();
@@ -73,8 +67,8 @@ export function showBars(client: Client, workflowId: string, stream: NodeJS.Writ
 
   const polling = pollUntilStopped(draw, everyMs);
   return {
-    async stop() {
-      await polling.stop();
+    async stop(ended?: PreparationStatus) {
+      await polling.stop(ended);
       multibar.stop();
     },
   };
