@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ORCHESTRATION_TASK_QUEUE, slaveTaskQueue } from '../src/shared/names';
-import type { SlaveSyncInput, SlaveSyncResult, SlaveSyncStatus } from '../src/shared/slaveSync';
+import type { FollowMasterInput, SlaveSyncInput, SlaveSyncResult, SlaveSyncStatus } from '../src/shared/slaveSync';
 import { waitForStatus } from './helpers/replication';
 import { onTeardown, testStack } from './helpers/stack';
 import { clientForTest, runStubbedWorkers } from './helpers/workers';
@@ -23,21 +23,33 @@ class FakeSlave {
   passes = 0;
   /** When set, a save's catch-up meets a block under a new model and evolves the schema. */
   saveEvolves = false;
+  /** The mark as the running follow last applied it. */
+  followed = 0;
   /** When set, every pass fails with this kind. */
   failWith: { kind: string; message: string; nonRetryable: boolean } | undefined;
 
   activities() {
     return {
-      pullAndApplyCommitblocks: async (input: { waitMs: number }): Promise<SlaveSyncResult> => {
+      // Like the real one: follows until the slave's state differs from what the workflow shows, or it is time to report.
+      followMaster: async (input: FollowMasterInput): Promise<SlaveSyncResult> => {
         this.passes++;
         if (this.failWith) {
           const { kind, message, nonRetryable } = this.failWith;
           throw nonRetryable ? ApplicationFailure.nonRetryable(message, kind) : ApplicationFailure.retryable(message, kind);
         }
-        const applied = this.masterSeq - this.hwm;
-        this.hwm = this.masterSeq;
-        if (applied === 0) await new Promise((r) => setTimeout(r, Math.min(input.waitMs, 50)));
-        return { highWaterMark: this.hwm, applied, masterSeq: this.masterSeq, lagBlocks: 0, lagSeconds: 0, modelChecksum: 'm', evolved: [] };
+        const context = Context.current();
+        const started = Date.now();
+        let applied = 0;
+        for (;;) {
+          applied += this.masterSeq - this.hwm;
+          this.hwm = this.masterSeq;
+          this.followed = this.hwm;
+          if (!input.caughtUp || Date.now() - started >= input.reportEveryMs) {
+            return { highWaterMark: this.hwm, applied, masterSeq: this.masterSeq, lagBlocks: 0, lagSeconds: 0, modelChecksum: 'm', evolved: [] };
+          }
+          context.heartbeat({ highWaterMark: this.hwm, applied });
+          await Promise.race([context.cancelled, new Promise((r) => setTimeout(r, 20))]);
+        }
       },
       // Like the real one: the save's own catch-up applies what waits up to its block, evolving on the way when told to.
       routeSaveToMaster: async () => {
@@ -63,7 +75,7 @@ describe('slaveSync logic (stubbed activities, real Temporal server)', async () 
     // One workflow at a time on the stub queue: the previous test's must not take this one's passes.
     await previous?.terminate('the next test starts').catch(() => undefined);
     slave = new FakeSlave();
-    const input: SlaveSyncInput = { slave: SLAVE, pollIntervalMs: 50, saveTimeoutMs: 5_000, ...overrides };
+    const input: SlaveSyncInput = { slave: SLAVE, pollIntervalMs: 50, saveTimeoutMs: 5_000, reportEveryMs: 200, ...overrides };
     const handle = await client.workflow.start('slaveSync', {
       taskQueue: ORCHESTRATION_TASK_QUEUE,
       workflowId: `slave-sync/${SLAVE}-${++counter}-${Date.now()}`,
@@ -187,4 +199,26 @@ describe('slaveSync logic (stubbed activities, real Temporal server)', async () 
     const after = await waitForStatus(latest, (s) => s.highWaterMark === 9);
     assert.ok(after.appliedBlocks >= 8);
   });
+
+  test(
+    'one follow applies block after block without a pass of the workflow for each; its heartbeat shows the mark',
+    { timeout: 60_000 },
+    async () => {
+      const handle = await start({ reportEveryMs: 60_000 });
+      await waitForStatus(handle, (s) => s.state === 'caught-up');
+      const passes = slave.passes;
+      for (let seq = 1; seq <= 5; seq++) {
+        slave.masterSeq = seq;
+        while (slave.followed < seq) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(slave.passes, passes, 'the running follow applied all five');
+      const recorded: SlaveSyncStatus = await handle.query('status');
+      assert.equal(recorded.highWaterMark, 0, 'the workflow records them only when the follow reports');
+      // What operators read: the follow's heartbeat, kept by Temporal with the pending activity.
+      await waitForStatus(handle, (s) => s.highWaterMark === 5 && s.state === 'caught-up');
+      // A pause does not wait for the report: it cancels the follow.
+      await handle.signal('pause');
+      await waitForStatus(handle, (s) => s.state === 'paused', 20_000);
+    },
+  );
 });

@@ -400,6 +400,24 @@ const slave = z.strictObject({
   credentialEnv: envName.optional(),
   /** Blocks asked for per request, and applied per transaction at most. */
   batchSize: integer().min(1).max(5_000).default(1_000),
+  /**
+   * An HTTP endpoint of the slave's worker where the application on the slave's host saves:
+   * forwarded to the master, answered once applied here. Loopback only: it is for the host's own
+   * application, and carries the token in the clear.
+   */
+  saveEndpoint: z
+    .strictObject({
+      port,
+      host: z
+        .string()
+        .default('127.0.0.1')
+        .refine((h) => ['127.0.0.1', '::1', 'localhost'].includes(h), {
+          message: "must be a loopback address (127.0.0.1, ::1 or localhost): the endpoint serves the slave host's own application",
+        }),
+      /** Environment variable holding the endpoint's token; absent: a random one in <dataDir>/credentials/<slave>.saves. */
+      tokenEnv: envName.optional(),
+    })
+    .optional(),
 });
 
 const timings = z
@@ -793,6 +811,10 @@ function listenersOf(config: ClusterConfig): Listener[] {
     if (tcp) listen(['loadBalancer', 'runtimeApi'], [host], Number(tcp[2]));
   }
   if (config.master) listen(['master', 'api', 'port'], [config.master.api.host], config.master.api.port);
+  // A slave's save endpoint is on the loopback of its worker's machine, which the config does not name: counted as this one.
+  config.slaves.forEach((s, i) => {
+    if (s.saveEndpoint) listen(['slaves', i, 'saveEndpoint', 'port'], ['localhost'], s.saveEndpoint.port, `slave "${s.name}"`);
+  });
   if (config.metrics) {
     const workerHosts = [config.reference.host, ...config.satellites.map((s) => s.host), ...(config.master ? [config.master.api.host] : [])];
     listen(['metrics', 'bindAddress'], workerHosts, Number(/:(\d+)$/.exec(config.metrics.bindAddress)![1]));

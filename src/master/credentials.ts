@@ -15,14 +15,26 @@ export class CredentialError extends Error {
 }
 
 export function slaveCredential(config: ClusterConfig, slave: SlaveConfig): string {
-  if (slave.credentialEnv) {
-    const value = process.env[slave.credentialEnv];
-    if (!value)
-      throw new CredentialError(`the environment variable ${slave.credentialEnv} (slave ${slave.name}'s credential for the master) is not set`);
+  return secret(config, slave.credentialEnv, slave.name, `slave ${slave.name}'s credential for the master`);
+}
+
+/**
+ * The token the application on a slave's host sends to the slave's save endpoint (HTTP
+ * Bearer): from `saveEndpoint.tokenEnv`, or `<dataDir>/credentials/<slave>.saves`.
+ */
+export function saveEndpointToken(config: ClusterConfig, slave: SlaveConfig): string {
+  return secret(config, slave.saveEndpoint?.tokenEnv, `${slave.name}.saves`, `the token of slave ${slave.name}'s save endpoint`);
+}
+
+/** A secret from an environment variable, or a random one in `<dataDir>/credentials/<file>` made once. */
+function secret(config: ClusterConfig, env: string | undefined, fileName: string, what: string): string {
+  if (env) {
+    const value = process.env[env];
+    if (!value) throw new CredentialError(`the environment variable ${env} (${what}) is not set`);
     return value;
   }
   const dir = path.join(config.dataDir, 'credentials');
-  const file = path.join(dir, slave.name);
+  const file = path.join(dir, fileName);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(file)) {
     // Written aside and linked into place, so that a process reading at the same time never sees a half-written file.
@@ -37,8 +49,16 @@ export function slaveCredential(config: ClusterConfig, slave: SlaveConfig): stri
     }
   }
   const value = readFileSync(file, 'utf8').trim();
-  if (!value) throw new CredentialError(`${file}: slave ${slave.name}'s credential file is empty; delete it to make a new one`);
+  if (!value) throw new CredentialError(`${file}: ${what} is an empty file; delete it to make a new one`);
   return value;
+}
+
+/** True when the Authorization header is `Bearer <token>`, compared in constant time. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer (\S+)$/.exec(header ?? '');
+  if (!match) return false;
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(match[1]!), digest(token));
 }
 
 /** The Authorization header a slave sends: HTTP Basic with its name and credential. */

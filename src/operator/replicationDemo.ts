@@ -13,6 +13,7 @@ import type { SlaveSyncStatus } from '../shared/slaveSync';
 import { databaseUrl } from '../stack/endpoints';
 import type { OperatorClient } from './client';
 import { saveThroughSlave, startSlaveSync } from './slaveSync';
+import { liveSlaveStatus } from './liveSlaveStatus';
 
 export const DEMO_MODEL_FILE = path.resolve(import.meta.dirname, '../../config/library.model.yaml');
 
@@ -81,7 +82,7 @@ export async function runReplicationDemo(
     const newest = Number(rows[0]!.n);
     let slaves: SlaveSyncStatus[] = [];
     for (const deadline = performance.now() + 10_000; performance.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-      slaves = await Promise.all(handles.map((h) => h.query<SlaveSyncStatus>('status')));
+      slaves = await Promise.all(handles.map((h) => liveSlaveStatus(h)));
       if (slaves.every((s) => (s.highWaterMark ?? 0) >= newest)) break;
     }
     for (const s of slaves) if ((s.highWaterMark ?? 0) < newest) problems.push(`${s.slave} is at block ${s.highWaterMark}, the master at ${newest}`);

@@ -19,6 +19,7 @@ import { connectClient, workflowUrl } from './client';
 import { SaveNotAnsweredError, saveThroughSlave, slaveSyncInput, startSlaveSync } from './slaveSync';
 import { describeVerification, verifySlave, type SlaveVerification } from './slaveVerify';
 import { UsageError, type CommandContext } from './commandContext';
+import { liveSlaveStatus } from './liveSlaveStatus';
 
 function slavesOf(config: ClusterConfig, names: string[]): string[] {
   const chosen = names.length > 0 ? names : config.slaves.map((s) => s.name);
@@ -73,7 +74,7 @@ export function registerSlaveCommands(program: Command, ctx: CommandContext): vo
         const missing: string[] = [];
         for (const name of slavesOf(config, names)) {
           try {
-            statuses.push(await operator.client.workflow.getHandle(workflowIds.slaveSync(name)).query<SlaveSyncStatus>('status'));
+            statuses.push(await liveSlaveStatus(operator.client.workflow.getHandle(workflowIds.slaveSync(name))));
           } catch {
             missing.push(name);
           }

@@ -11,10 +11,24 @@ export interface SlaveSyncInput {
   saveTimeoutMs: number;
   /** Passes per run before continue-as-new (default 1000; tests use a few). */
   passesPerRun?: number;
+  /** How often a follow of the master reports to the workflow while nothing changes (default 30 s; tests use less). */
+  reportEveryMs?: number;
   /** When to tell operators (the config's `alerts`); absent: no alerts. */
   alerts?: SlaveAlertPolicy;
   /** What a previous run hands over at continue-as-new. */
   carried?: SlaveSyncCarried;
+}
+
+/** What slaveSync asks of one long follow of the master (activity `followMaster`). */
+export interface FollowMasterInput {
+  /** The longest one long poll of the master waits for news. */
+  waitMs: number;
+  /** Return to the workflow after this long at most, so its status is no older than this. */
+  reportEveryMs: number;
+  /** How long one catch-up may apply before it reports progress (a backlog). */
+  budgetMs: number;
+  /** What the workflow shows now: the activity returns as soon as that stops being true. */
+  caughtUp: boolean;
 }
 
 export interface SlaveSyncCarried {

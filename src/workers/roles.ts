@@ -16,7 +16,9 @@ import { createReferenceActivities } from '../activities/reference';
 import { createLoadBalancerActivities } from '../activities/loadBalancer';
 import { createSatelliteActivities } from '../activities/satellite';
 import { createSlaveActivities } from '../activities/slave';
+import { AppliedMark } from '../activities/slave/appliedMark';
 import { createMasterClient } from '../activities/slave/masterClient';
+import { startSaveEndpoint } from '../slave/saveEndpoint';
 import { slaveCredential } from '../master/credentials';
 import { startMasterService } from '../master/service';
 import { readMasterCa } from '../master/tls';
@@ -162,18 +164,25 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
         credential: slaveCredential(config, slave),
         ca: readMasterCa(config),
       });
+      // The follow of the master and the save endpoint share what is applied here.
+      const mark = new AppliedMark();
+      const endpoint = slave.saveEndpoint ? await startSaveEndpoint(config, slave, { db, master, mark, log }) : undefined;
       return {
         role,
         name: slave.name,
         options: {
           taskQueue: slaveTaskQueue(slave.name),
           activities: {
-            ...createSlaveActivities({ slave: slave.name, db, master, batchSize: slave.batchSize }),
+            ...createSlaveActivities({ slave: slave.name, db, master, batchSize: slave.batchSize, mark }),
             ...createAlertActivities(notifier),
             ...createDescribeHostActivity(role, slave.name, db),
           },
         },
-        close,
+        // Saves in flight end before the database they wait on closes.
+        close: async () => {
+          await endpoint?.close();
+          await close();
+        },
       };
     }
   }

@@ -3,11 +3,14 @@
  * Master for changes"). Workflow id `slave-sync/<slave>`, one per slave, running for as
  * long as the slave exists.
  *
- * Each pass is one activity on the slave's own queue: pull the blocks after the slave's
- * high-water mark (read from its commitblock table), evolve the schema first when a
- * block is made under a model the slave is not at, apply, and, when there is no news,
- * wait on the master for up to the poll interval. The blocks never pass through this
- * workflow's history, only a summary.
+ * Each pass is one long activity on the slave's own queue, `followMaster`: it long-polls
+ * the master, pulls the blocks after the slave's high-water mark (read from its
+ * commitblock table), evolves the schema first when a block is made under a model the
+ * slave is not at, applies, and goes on, heartbeating its mark, so no commit waits for a
+ * workflow task to be pulled. It reports back when there is something to decide or show:
+ * caught up or behind, a schema evolved, a failure, or every `reportEveryMs` anyway; a
+ * pause cancels it. The blocks never pass through this workflow's history, only a summary.
+ * (Runs started before this kept one short pull per pass; `patched('follow-master')`.)
  *
  * The master unreachable: the pass fails, `status` says since when, and the loop tries
  * again with a growing pause; reads on the slave go on, and it catches up by itself
@@ -22,9 +25,11 @@
  * answers again, or the lag falls back under the threshold).
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   log,
@@ -33,6 +38,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  isCancellation,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -76,9 +82,13 @@ const HALT_ON_A_FAILING_MASTER = 'halt-on-a-failing-master';
 const PASSES_PER_RUN = 1_000;
 /** A pass returns after this long even while blocks keep coming, so status stays fresh. */
 const PASS_BUDGET_MS = 10_000;
+/** Patch: one long follow of the master per pass (followMaster) instead of one pull (pullAndApplyCommitblocks). */
+const FOLLOW_MASTER = 'follow-master';
+/** How often a long follow reports to the workflow while nothing changes. */
+const REPORT_EVERY_MS = 30_000;
 
 export async function slaveSync(input: SlaveSyncInput): Promise<void> {
-  const { slave, pollIntervalMs, saveTimeoutMs, passesPerRun = PASSES_PER_RUN, alerts } = input;
+  const { slave, pollIntervalMs, saveTimeoutMs, passesPerRun = PASSES_PER_RUN, reportEveryMs = REPORT_EVERY_MS, alerts } = input;
   const taskQueue = slaveTaskQueue(slave);
   // One attempt per pass: the loop below is the retry, so every failure shows in status.
   const sync = proxyActivities<SlaveActivities>({
@@ -87,6 +97,14 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     scheduleToCloseTimeout: pollIntervalMs + PASS_BUDGET_MS + 120_000,
     heartbeatTimeout: '10s',
     retry: { maximumAttempts: 1 },
+  });
+  // The long follow: it heartbeats every second, and a pause waits until it has really stopped applying.
+  const follower = proxyActivities<SlaveActivities>({
+    taskQueue,
+    startToCloseTimeout: reportEveryMs + pollIntervalMs + PASS_BUDGET_MS + 60_000,
+    heartbeatTimeout: '5s',
+    retry: { maximumAttempts: 1 },
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
   const save = proxyActivities<SlaveActivities>({
     taskQueue,
@@ -272,6 +290,34 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
       ? Infinity
       : Math.max(1, Date.parse(status.masterUnreachableSince) + alerts.unreachableAfterMs - Date.now());
 
+  /**
+   * One long follow of the master, until it reports or an operator pauses the slave
+   * (undefined then: the follow stopped, what it applied is committed and counted by the mark).
+   */
+  const followUntilReport = async (): Promise<SlaveSyncResult | undefined> => {
+    const following = new CancellationScope();
+    const pass = following.run(() =>
+      follower.followMaster({ waitMs: pollIntervalMs, reportEveryMs, budgetMs: PASS_BUDGET_MS, caughtUp: status.state === 'caught-up' }),
+    );
+    const watching = new CancellationScope();
+    const pausing = watching.run(() => condition(() => status.paused));
+    pausing.catch(() => undefined); // cancelled below, once the follow has ended either way
+    let first: { result: SlaveSyncResult } | undefined;
+    try {
+      first = await Promise.race([pass.then((result) => ({ result })), pausing.then(() => undefined)]);
+    } finally {
+      watching.cancel();
+    }
+    if (first) return first.result;
+    following.cancel();
+    try {
+      return await pass;
+    } catch (err) {
+      if (isCancellation(err)) return undefined;
+      throw err;
+    }
+  };
+
   let retryPause = pollIntervalMs;
   /** The master's failing answer seen on the last passes in a row, and how many times. */
   let failing: { message: string; times: number } | undefined;
@@ -287,9 +333,14 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
       await condition(() => !status.paused);
     }
     try {
-      const waitMs = news ? 0 : pollIntervalMs;
-      news = false;
-      record(await sync.pullAndApplyCommitblocks({ waitMs, budgetMs: PASS_BUDGET_MS }));
+      if (patched(FOLLOW_MASTER)) {
+        const report = await followUntilReport();
+        if (report) record(report);
+      } else {
+        const waitMs = news ? 0 : pollIntervalMs;
+        news = false;
+        record(await sync.pullAndApplyCommitblocks({ waitMs, budgetMs: PASS_BUDGET_MS }));
+      }
       retryPause = pollIntervalMs;
       failing = undefined;
     } catch (err) {
@@ -336,6 +387,7 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     pollIntervalMs,
     saveTimeoutMs,
     passesPerRun,
+    ...(input.reportEveryMs !== undefined ? { reportEveryMs } : {}),
     ...(alerts ? { alerts } : {}),
     carried: {
       alerted,

@@ -23,6 +23,7 @@ import type { SlaveSyncStatus } from '../../src/shared/slaveSync';
 import { freeStablePort } from '../../src/stack/ports';
 import { freshDatabase, onTeardown, testConfigFile, testStack } from './stack';
 import { clientForTest, runWorkersForTest } from './workers';
+import { liveSlaveStatus } from '../../src/operator/liveSlaveStatus';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -155,7 +156,7 @@ export async function waitForStatus(
   const deadline = Date.now() + ms;
   let last: SlaveSyncStatus | undefined;
   for (;;) {
-    last = await handle.query<SlaveSyncStatus>('status');
+    last = await liveSlaveStatus(handle);
     if (ok(last)) return last;
     if (Date.now() > deadline) throw new Error(`${what} did not get there in ${ms} ms; last status: ${JSON.stringify(last)}`);
     await sleep(100);

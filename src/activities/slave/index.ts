@@ -3,13 +3,14 @@
  * database and talk to the master over its API. The workflow gets summaries; the
  * replicated blocks go from the master's answer straight into the slave's database.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { DatabaseError, type Database } from '../../db/database';
 import { currentModel } from '../../model/deploy';
-import type { SlaveSaveInput, SlaveSaveResult, SlaveSyncResult } from '../../shared/slaveSync';
+import type { FollowMasterInput, SlaveSaveInput, SlaveSaveResult, SlaveSyncResult } from '../../shared/slaveSync';
 import { InvalidChange } from '../../model/objectChanges';
 import { BlockGap, SlaveModelMismatch } from './applyBlocks';
 import { catchUp, ModelIntegrityError } from './catchUp';
+import { AppliedMark } from './appliedMark';
 import { MasterCallError, type MasterClient } from './masterClient';
 
 export interface SlaveActivityDeps {
@@ -18,6 +19,8 @@ export interface SlaveActivityDeps {
   master: MasterClient;
   /** Blocks asked for per request. */
   batchSize?: number;
+  /** Shared with the slave's save endpoint in this process: how far blocks are applied here. */
+  mark?: AppliedMark;
 }
 
 /** Turns what went wrong into a failure Temporal and the operator can act on. */
@@ -36,7 +39,7 @@ function asFailure(err: unknown, slave: string): unknown {
   return err;
 }
 
-export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: SlaveActivityDeps) {
+export function createSlaveActivities({ slave, db, master, batchSize = 1000, mark = new AppliedMark() }: SlaveActivityDeps) {
   return {
     /**
      * Pulls the blocks after this slave's high-water mark from the master, evolving the
@@ -63,6 +66,56 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: S
         throw asFailure(err, slave);
       } finally {
         clearInterval(beat);
+      }
+    },
+
+    /**
+     * Follows the master for a long while (one activity, not one per batch, so no commit
+     * waits for a workflow task to be pulled): long-polls for news, applies what comes,
+     * heartbeats the mark. Returns when the workflow has something to record: the slave
+     * caught up or fell behind (against `caughtUp`, what the workflow shows), the schema
+     * evolved, or `reportEveryMs` passed. A pause cancels it between two batches.
+     */
+    async followMaster(input: FollowMasterInput): Promise<SlaveSyncResult> {
+      const context = Context.current();
+      const started = Date.now();
+      let live: SlaveSyncResult | undefined;
+      let progress: { highWaterMark: number; applied: number } | undefined;
+      // The heartbeat carries the live mark and lag: what `slave status` and the UI show between reports.
+      const beat = () => context.heartbeat({ ...live, ...progress });
+      const timer = setInterval(beat, 1_000);
+      const followed = mark.following();
+      let applied = 0;
+      const evolved: SlaveSyncResult['evolved'] = [];
+      try {
+        for (;;) {
+          const left = input.reportEveryMs - (Date.now() - started);
+          const pass = await catchUp(db, master, {
+            waitMs: Math.max(0, Math.min(input.waitMs, left)),
+            budgetMs: input.budgetMs,
+            batchSize,
+            onProgress: (p) => {
+              progress = { highWaterMark: p.highWaterMark, applied: applied + p.applied };
+              mark.advance(p.highWaterMark);
+            },
+            signal: context.cancellationSignal,
+          });
+          applied += pass.applied;
+          evolved.push(...pass.evolved);
+          live = { ...pass, applied, evolved };
+          progress = undefined;
+          beat();
+          const changed = (pass.lagBlocks === 0) !== input.caughtUp || pass.evolved.length > 0;
+          if (changed || Date.now() - started >= input.reportEveryMs) return live;
+          if (context.cancellationSignal.aborted) throw new CancelledFailure('paused');
+        }
+      } catch (err) {
+        // Cancelled (a pause): whatever was applied is committed, and the next pass goes on from the slave's own mark.
+        if (context.cancellationSignal.aborted) throw new CancelledFailure('paused');
+        throw asFailure(err, slave);
+      } finally {
+        followed();
+        clearInterval(timer);
       }
     },
 
@@ -97,6 +150,7 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000 }: S
           batchSize,
           signal: context.cancellationSignal,
         });
+        mark.advance(applied.highWaterMark);
         if (applied.highWaterMark < answer.seq) {
           throw ApplicationFailure.nonRetryable(
             `the save was made (block ${answer.seq} on the master), but slave ${slave} has applied only up to block ${applied.highWaterMark} within ${input.timeoutMs} ms; it arrives there with the next sync`,
