@@ -28,6 +28,7 @@ import type { ClusterConfig } from '../src/config/schema';
 import { openDatabase, type Database } from '../src/db/database';
 import { createLogger } from '../src/logging';
 import { saveOnMaster } from '../src/master/commitblocks';
+import { saveEndpointToken } from '../src/master/credentials';
 import { deployModel } from '../src/model/deploy';
 import { planEvolution } from '../src/model/evolution';
 import { parseModel } from '../src/model/modelFile';
@@ -51,6 +52,9 @@ const BACKLOG = 20_000;
 const CONCURRENCY = 8;
 /** Ids of the latency rows; the backlog takes 1..BACKLOG. */
 const LAG_IDS = 1_000_000;
+/** Clients saving at once through one slave, and saves each. */
+const CONCURRENT_CLIENTS = 32;
+const CONCURRENT_SAVES = 25;
 
 const log = createLogger('bench', { level: 'warn' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -174,11 +178,56 @@ interface Figures {
   catchUp: CatchUp;
 }
 
-async function benchCommitblocks(dir: string): Promise<Figures & { slaves: [string, string] }> {
+/** Many clients saving at once: each save's time to its answer, and the whole run's. */
+interface Concurrent {
+  clients: number;
+  answered: number[];
+  ms: number;
+}
+
+/** CONCURRENT_CLIENTS clients, each making CONCURRENT_SAVES saves one after another. */
+async function measureConcurrent(save: (client: number, i: number) => Promise<unknown>): Promise<Concurrent> {
+  const answered: number[] = [];
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: CONCURRENT_CLIENTS }, async (_, c) => {
+      for (let i = 0; i < CONCURRENT_SAVES; i++) {
+        const start = now();
+        await save(c, i);
+        answered.push(now() - start);
+      }
+    }),
+  );
+  return { clients: CONCURRENT_CLIENTS, answered, ms: now() - t0 };
+}
+
+/** A save to a slave's save endpoint (HTTP), answered once applied there. */
+async function saveToEndpoint(url: string, token: string, body: unknown): Promise<void> {
+  const response = await fetch(`${url}/v1/saves`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.text();
+  if (!response.ok) throw new Error(`the save endpoint answered ${response.status}: ${answer}`);
+}
+
+interface BlockFigures extends Figures {
+  slaves: [string, string];
+  /** The same sequential commits made on the master itself, watched for on B. */
+  onMaster: Lag;
+  /** Through A's `save` update (Temporal), watched for on B. */
+  throughUpdate: Lag;
+  concurrent: Concurrent;
+}
+
+async function benchCommitblocks(dir: string): Promise<BlockFigures> {
   const apiPort = await freeStablePort();
+  const endpointPort = await freeStablePort();
   const config: ClusterConfig = loadConfig(
     writeTestConfig(dir, (raw) => {
       raw.master.api.port = apiPort;
+      raw.slaves[0].saveEndpoint = { port: endpointPort };
       raw.timings = { ...raw.timings, slavePollInterval: '1s', saveTimeout: '10s' };
     }),
   );
@@ -237,12 +286,34 @@ async function benchCommitblocks(dir: string): Promise<Figures & { slaves: [stri
         `${a.name} catching up to block ${target}`,
         180_000,
       );
-      console.log(`commitblocks: ${WARMUP} + ${SAVES} saves through ${a.name}, watched for on ${b.name}`);
-      const lag = await measureLag(
-        (id) => saveThroughSlave(operator.client, a.name, { changes: [bookChange(id)], idempotencyKey: `lag-${id}`, modelChecksum: checksum }),
-        async (id) => ((await dbB.query('SELECT 1 FROM book WHERE id = $1', [id])).rowCount ?? 0) > 0,
+      const onB = async (id: number) => ((await dbB.query('SELECT 1 FROM book WHERE id = $1', [id])).rowCount ?? 0) > 0;
+      const endpoint = `http://127.0.0.1:${endpointPort}`;
+      const token = saveEndpointToken(config, a);
+      console.log(`commitblocks: ${WARMUP} + ${SAVES} commits on the master, watched for on ${b.name}`);
+      const onMaster = await measureLag(
+        (id) => saveOnMaster(master, { modelChecksum: checksum, changes: [bookChange(id)], origin: 'master', idempotencyKey: `master-${id}` }),
+        onB,
       );
-      return { lag, catchUp, slaves: [a.name, b.name] };
+      console.log(`commitblocks: ${WARMUP} + ${SAVES} saves through ${a.name}'s save endpoint, watched for on ${b.name}`);
+      const lag = await measureLag(
+        (id) => saveToEndpoint(endpoint, token, { changes: [bookChange(id + 10_000)], idempotencyKey: `lag-${id}`, modelChecksum: checksum }),
+        (id) => onB(id + 10_000),
+      );
+      console.log(`commitblocks: ${WARMUP} + ${SAVES} saves through ${a.name}'s save update (Temporal), watched for on ${b.name}`);
+      const throughUpdate = await measureLag(
+        (id) =>
+          saveThroughSlave(operator.client, a.name, { changes: [bookChange(id + 20_000)], idempotencyKey: `update-${id}`, modelChecksum: checksum }),
+        (id) => onB(id + 20_000),
+      );
+      console.log(`commitblocks: ${CONCURRENT_CLIENTS} clients saving ${CONCURRENT_SAVES} times each through ${a.name}'s save endpoint`);
+      const concurrent = await measureConcurrent((c, i) =>
+        saveToEndpoint(endpoint, token, {
+          changes: [bookChange(LAG_IDS + 100_000 + c * 1_000 + i)],
+          idempotencyKey: `concurrent-${c}-${i}`,
+          modelChecksum: checksum,
+        }),
+      );
+      return { lag, onMaster, throughUpdate, concurrent, catchUp, slaves: [a.name, b.name] };
     } finally {
       for (const handle of handles) await handle.terminate('the bench is done').catch(() => undefined);
       for (const o of opened.reverse()) await o.close().catch(() => undefined);
@@ -378,7 +449,10 @@ try {
   const [a, b] = blocks.slaves;
   const pgVersion = readFileSync(path.join(dir, 'logical', 'postgres', 'data', 'PG_VERSION'), 'utf8').trim();
   const rows = [
-    `| ${date} | commitblocks: save through ${a}, read on ${b}; catch-up of ${b} | ${p50p99(blocks.lag.commit)} | ${p50p99(blocks.lag.visible)} | ${catchUpCell('blocks', blocks.catchUp, 'the master')} | ${madeBy} |`,
+    `| ${date} | commitblocks: commit on the master, read on ${b}; catch-up of ${b} | ${p50p99(blocks.onMaster.commit)} | ${p50p99(blocks.onMaster.visible)} | ${catchUpCell('blocks', blocks.catchUp, 'the master')} | ${madeBy} |`,
+    `| ${date} | commitblocks: save through ${a}'s save endpoint (answered once applied on ${a}), read on ${b} | ${p50p99(blocks.lag.commit)} | ${p50p99(blocks.lag.visible)} | – | ${madeBy} |`,
+    `| ${date} | commitblocks: save through ${a}'s \`save\` update (Temporal), read on ${b} | ${p50p99(blocks.throughUpdate.commit)} | ${p50p99(blocks.throughUpdate.visible)} | – | ${madeBy} |`,
+    `| ${date} | commitblocks: ${blocks.concurrent.clients} clients saving at once through ${a}'s save endpoint | ${p50p99(blocks.concurrent.answered)} | – | ${blocks.concurrent.answered.length} saves in ${(blocks.concurrent.ms / 1000).toFixed(2)} s = ${perSecond(blocks.concurrent.answered.length, blocks.concurrent.ms)} saves/s | ${madeBy} |`,
     `| ${date} | PostgreSQL ${pgVersion} logical replication, publisher → subscriber database | ${p50p99(logical.lag.commit)} | ${p50p99(logical.lag.visible)} | ${catchUpCell('rows', logical.catchUp, 'the publisher')} | ${madeBy} |`,
   ];
   for (const row of rows) {
