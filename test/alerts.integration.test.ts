@@ -220,27 +220,26 @@ describe('alerts', async () => {
   /** What the next pass does: answer with this lag, or fail with this kind. */
   let pass: { lagBlocks: number } | { fail: string; nonRetryable: boolean } = { lagBlocks: 0 };
   let passes = 0;
+  /** One pass: a follow of the master that reports after 20 ms. */
+  const onePass = async (): Promise<SlaveSyncResult> => {
+    passes++;
+    await sleep(20);
+    if ('fail' in pass) {
+      const message = `${pass.fail} on purpose`;
+      throw pass.nonRetryable ? ApplicationFailure.nonRetryable(message, pass.fail) : ApplicationFailure.retryable(message, pass.fail);
+    }
+    return {
+      highWaterMark: 100,
+      applied: 1,
+      masterSeq: 100 + pass.lagBlocks,
+      lagBlocks: pass.lagBlocks,
+      lagSeconds: pass.lagBlocks > 0 ? 2 : 0,
+      modelChecksum: 'm',
+      evolved: [],
+    };
+  };
   await runStubbedWorkers(config, {
-    [slaveTaskQueue(SLAVE)]: () => ({
-      ...createAlertActivities(notifier),
-      pullAndApplyCommitblocks: async (): Promise<SlaveSyncResult> => {
-        passes++;
-        await sleep(20);
-        if ('fail' in pass) {
-          const message = `${pass.fail} on purpose`;
-          throw pass.nonRetryable ? ApplicationFailure.nonRetryable(message, pass.fail) : ApplicationFailure.retryable(message, pass.fail);
-        }
-        return {
-          highWaterMark: 100,
-          applied: 1,
-          masterSeq: 100 + pass.lagBlocks,
-          lagBlocks: pass.lagBlocks,
-          lagSeconds: pass.lagBlocks > 0 ? 2 : 0,
-          modelChecksum: 'm',
-          evolved: [],
-        };
-      },
-    }),
+    [slaveTaskQueue(SLAVE)]: () => ({ ...createAlertActivities(notifier), followMaster: onePass }),
   });
 
   describe("slaveSync's alerts (stubbed sync pass, real notifier and Temporal server)", () => {
