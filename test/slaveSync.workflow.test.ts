@@ -104,6 +104,18 @@ describe('slaveSync logic (stubbed activities, real Temporal server)', async () 
     assert.equal(back.state, 'caught-up');
   });
 
+  test('after a save, an unreachable master is still tried again with a growing pause, not at once', { timeout: 60_000 }, async () => {
+    const handle = await start();
+    await waitForStatus(handle, (s) => s.state === 'caught-up');
+    await handle.executeUpdate('save', { args: [{ idempotencyKey: 'k', changes: [{ class: 'book', op: 'delete', key: { id: 1 } }] }] });
+    slave.failWith = { kind: 'MasterUnreachable', message: 'the master at http://m is unreachable: ECONNREFUSED', nonRetryable: false };
+    await waitForStatus(handle, (s) => s.state === 'master-unreachable');
+    const passes = slave.passes;
+    await new Promise((r) => setTimeout(r, 3_000));
+    // Pauses of 50, 100, 200, 400, 800 and 1,600 ms fit in 3 s: six tries at most.
+    assert.ok(slave.passes - passes <= 6, `${slave.passes - passes} tries in 3 s`);
+  });
+
   test('a failure waiting cannot fix halts: no more passes, saves refused, until resume', { timeout: 60_000 }, async () => {
     const handle = await start();
     slave.failWith = { kind: 'BehindRetention', message: 'rebuild this slave from a recent master backup', nonRetryable: true };

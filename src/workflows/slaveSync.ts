@@ -334,6 +334,8 @@ export async function slaveSync(input: SlaveSyncInput): Promise<void> {
     }
     try {
       if (patched(FOLLOW_MASTER)) {
+        // News before a follow is the follow's to find (it long-polls); only news during a pause after a failure cuts it short.
+        news = false;
         const report = await followUntilReport();
         if (report) record(report);
       } else {
