@@ -4,6 +4,8 @@
  * decide by.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { createMasterClient, MasterCallError } from '../src/activities/slave/masterClient';
 import { saveOnMaster } from '../src/master/commitblocks';
@@ -205,4 +207,28 @@ describe("the master's API", async () => {
     const { rows } = await cluster.master.db.query<{ id: number; body: unknown }>('SELECT id, body FROM note ORDER BY id');
     assert.deepEqual(rows, [{ id: 2, body: { a: [[1]] } }]);
   });
+
+  test(
+    'a stopping master ends its long polls at once, and a connection that never sent a request does not hold it up',
+    { timeout: 120_000 },
+    async () => {
+      const a = client('api-a');
+      const { masterSeq } = await a.blocksAfter(0, { limit: 1 });
+      // A client that connected and said nothing (a port probe, a pooled socket never used).
+      const { port, hostname } = new URL(url);
+      const silent = net.connect({ port: Number(port), host: hostname });
+      await once(silent, 'connect');
+      silent.on('error', () => undefined);
+      const polling = a.blocksAfter(masterSeq, { waitMs: 25_000 });
+      await new Promise((r) => setTimeout(r, 300));
+      const stopAt = Date.now();
+      await cluster.master.stop();
+      const stoppedIn = Date.now() - stopAt;
+      const answer = await polling;
+      silent.destroy();
+      await cluster.master.start();
+      assert.deepEqual(answer.blocks, [], 'the poll was answered, with nothing new');
+      assert.ok(stoppedIn < 10_000, `the master took ${stoppedIn} ms to stop`);
+    },
+  );
 });

@@ -149,7 +149,8 @@ export function buildMasterApi({ db, news, credentials, log, meter, tls }: Maste
         );
       }
       if (first) await recordSlaveProgress(db, slave, applied);
-      if (answer.blocks.length > 0 || Date.now() >= deadline) {
+      // A stopping master answers now: the slave asks again, of it once restarted.
+      if (answer.blocks.length > 0 || Date.now() >= deadline || news.closed) {
         const { oldestHeld: _, ...delivered } = answer;
         return delivered;
       }

@@ -9,8 +9,10 @@ import type { Logger } from '../logging';
 import { NEWS_CHANNEL } from './commitblocks';
 
 export interface NewsFeed {
-  /** Resolves at the next commit, or after `ms`, whichever comes first. */
+  /** Resolves at the next commit, or after `ms`, whichever comes first (at once once closed). */
   next(ms: number): Promise<void>;
+  /** Set by close(): the master is stopping, and long polls answer with what there is. */
+  readonly closed: boolean;
   close(): Promise<void>;
 }
 
@@ -52,8 +54,12 @@ export function openNewsFeed(connectionString: string, log: Logger): NewsFeed {
   void connect();
 
   return {
+    get closed() {
+      return closed;
+    },
     next: (ms) =>
       new Promise<void>((resolve) => {
+        if (closed) return resolve();
         const timer = setTimeout(() => {
           waiters.delete(done);
           resolve();

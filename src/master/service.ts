@@ -23,6 +23,9 @@ export interface MasterService {
   close(): Promise<void>;
 }
 
+/** How long a stopping master waits for requests in flight before it closes every connection. */
+const CLOSE_GRACE_MS = 2_000;
+
 export class MasterConfigError extends Error {
   override readonly name = 'MasterConfigError';
 }
@@ -63,8 +66,14 @@ export async function startMasterService(config: ClusterConfig, log: Logger, met
       prune,
       async close() {
         clearInterval(timer);
+        // Long polls answer at once; saves in flight get a moment to commit and answer.
         await news.close();
-        await app.close();
+        const closing = app.close();
+        // Then whatever is still open goes: a connection that never sent a request counts as
+        // busy to Node's server, which would otherwise wait out its keep-alive (72 s).
+        const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+        await closing;
+        clearTimeout(force);
         await db.close();
       },
     };
