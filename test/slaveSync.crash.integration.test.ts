@@ -1,7 +1,7 @@
 /**
- * A slave worker killed (SIGKILL) in the middle of applying a backlog: the transaction
- * it had open rolls back, the pass stops heartbeating, slaveSync starts another pass once
- * the worker is back, and the slave ends with every block applied exactly once.
+ * A slave worker killed (SIGKILL) in the middle of applying a backlog, inside its one
+ * long-running follow of the master: the batch it held rolls back, the follow stops
+ * heartbeating, slaveSync starts another once the worker is back, and the slave ends with every block applied exactly once.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -52,9 +52,10 @@ describe('a slave worker killed while it applies', async () => {
 
     let worker = startWorker();
     const handle = await cluster.sync('crash-a');
-    for (let i = 0; (await applied()) === 0; i++) {
-      assert.ok(i < 600, 'the slave never started applying');
-      await sleep(50);
+    // Killed once the follow has committed a few batches of 100, while it works on the next.
+    for (let i = 0; (await applied()) < 200; i++) {
+      assert.ok(i < 1_500, 'the slave never started applying');
+      await sleep(20);
     }
     worker.kill('SIGKILL');
     await worker;
@@ -75,13 +76,54 @@ describe('a slave worker killed while it applies', async () => {
       assert.deepEqual(await contentChecksums(slaveDb, LIBRARY_V1), await contentChecksums(cluster.master.db, LIBRARY_V1));
       // The pass the kill interrupted failed (no heartbeat), and a later pass finished the work.
       const history = await handle.fetchHistory();
-      assert.ok(
-        history.events!.some((e) => e.activityTaskTimedOutEventAttributes),
-        'the interrupted pass timed out on its heartbeat',
-      );
+      const events = history.events!;
+      const timedOut = events.find((e) => e.activityTaskTimedOutEventAttributes);
+      assert.ok(timedOut, 'the interrupted pass timed out on its heartbeat');
+      // It was the long-running follow that the kill cut off, not a short pass between two.
+      const scheduledId = String(timedOut.activityTaskTimedOutEventAttributes!.scheduledEventId);
+      const scheduled = events.find((e) => String(e.eventId) === scheduledId);
+      assert.equal(scheduled?.activityTaskScheduledEventAttributes?.activityType?.name, 'followMaster');
     } finally {
       worker.kill('SIGTERM');
       await worker;
     }
   });
+  test(
+    'a graceful stop (SIGTERM) ends the running follow at its next long poll: it reports, and the worker exits without waiting out the report interval',
+    { timeout: 120_000 },
+    async () => {
+      const handle = await cluster.sync('crash-a');
+      const worker = startWorker();
+      await waitForStatus(handle, (s) => s.state === 'caught-up', 60_000, 'crash-a');
+      // A follow is running now, and would report only after REPORT_EVERY_MS (30 s) on its own.
+      await sleep(2_000);
+      const before = (await handle.fetchHistory()).events!;
+      const running = before.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'followMaster').at(-1)!;
+      const stopAt = Date.now();
+      worker.kill('SIGTERM');
+      const ended = await worker;
+      const stoppedIn = Date.now() - stopAt;
+      assert.equal(ended.exitCode, 0, ended.stderr);
+      assert.ok(stoppedIn < 15_000, `the worker took ${stoppedIn} ms to stop: it waited for the follow's report`);
+      // That follow ended with its report (completed), not abandoned to its heartbeat timeout or cut off by the grace time.
+      const outcomeOf = (events: typeof before) =>
+        events.find((e) =>
+          [
+            e.activityTaskCompletedEventAttributes,
+            e.activityTaskFailedEventAttributes,
+            e.activityTaskTimedOutEventAttributes,
+            e.activityTaskCanceledEventAttributes,
+          ].some((o) => o && String(o.scheduledEventId) === String(running.eventId)),
+        );
+      let outcome = outcomeOf((await handle.fetchHistory()).events!);
+      for (let i = 0; !outcome && i < 100; i++) {
+        await sleep(100);
+        outcome = outcomeOf((await handle.fetchHistory()).events!);
+      }
+      assert.ok(
+        outcome?.activityTaskCompletedEventAttributes,
+        `the follow running at the stop completed with its report: ${JSON.stringify(outcome)}`,
+      );
+    },
+  );
 });

@@ -1,8 +1,8 @@
 /**
  * slaveSync on real parts: a master (its HTTP API and database) and two slaves on the
  * suite's PostgreSQL, the slave workers and slaveSync on the real Temporal server.
- * Saves come through both slaves and straight to the master at once, the model changes
- * mid-stream, and every database must end with the master's exact content, every slave
+ * 32 writers save at once through both slaves (their save endpoints and their `save`
+ * updates) and straight to the master, the model changes mid-stream, and every database must end with the master's exact content, every slave
  * having applied every block exactly once; Prometheus counts the saves and shows the lag.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +10,9 @@ import { describe, test } from 'node:test';
 import { saveOnMaster } from '../src/master/commitblocks';
 import { DestructiveModelChange } from '../src/model/deploy';
 import { modelChecksum } from '../src/model/checksum';
+import { saveEndpointToken } from '../src/master/credentials';
 import { saveThroughSlave } from '../src/operator/slaveSync';
+import { freeStablePort } from '../src/stack/ports';
 import { contentChecksums, deployToMaster, LIBRARY_V1, LIBRARY_V2, replicationCluster, waitForStatus } from './helpers/replication';
 import { replayAndRecord } from './helpers/histories';
 import { metricsAddress, scrape, valueOf } from './helpers/metrics';
@@ -18,9 +20,33 @@ import { metricsAddress, scrape, valueOf } from './helpers/metrics';
 const V1 = modelChecksum(LIBRARY_V1);
 const V2 = modelChecksum(LIBRARY_V2);
 
+/** How a writer saves: through a slave's save endpoint or its `save` update, or on the master itself. */
+type Path = { via: 'endpoint' | 'update'; slave: string } | { via: 'master'; slave?: undefined };
+
 describe('slaveSync with a real master, two slaves and concurrent saves', async () => {
   const metrics = await metricsAddress();
-  const cluster = await replicationCluster('sync', ['sync-a', 'sync-b'], { edit: (raw) => (raw.metrics = { bindAddress: metrics }) });
+  const endpoints = { 'sync-a': await freeStablePort(), 'sync-b': await freeStablePort() } as Record<string, number>;
+  const cluster = await replicationCluster('sync', ['sync-a', 'sync-b'], {
+    edit: (raw) => {
+      raw.metrics = { bindAddress: metrics };
+      for (const slave of raw.slaves) slave.saveEndpoint = { port: endpoints[slave.name] };
+    },
+  });
+  /** A save as the application on the slave's host makes it: HTTP to the slave worker's endpoint. */
+  const saveAtEndpoint = async (slave: string, body: { changes: unknown[]; idempotencyKey: string; modelChecksum: string }) => {
+    const token = saveEndpointToken(
+      cluster.config,
+      cluster.config.slaves.find((s) => s.name === slave)!,
+    );
+    const response = await fetch(`http://127.0.0.1:${endpoints[slave]}/v1/saves`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+    const answer = (await response.json()) as { seq: number; highWaterMark: number };
+    assert.equal(response.status, 200, `${slave}'s endpoint: ${JSON.stringify(answer)}`);
+    return answer;
+  };
   await deployToMaster(cluster, LIBRARY_V1);
   const a = await cluster.sync('sync-a');
   const b = await cluster.sync('sync-b');
@@ -36,37 +62,46 @@ describe('slaveSync with a real master, two slaves and concurrent saves', async 
   });
 
   test(
-    'concurrent saves through both slaves and to the master, a model change mid-stream: all databases converge',
+    '32 writers at once over every path (the save endpoints and updates of both slaves, the master), a model change mid-stream: all databases converge',
     { timeout: 180_000 },
     async () => {
-      const perWriter = 25;
-      /** One writer: saves books with ids of its own range, under `checksum`. */
-      const writer = async (who: 'sync-a' | 'sync-b' | 'master', base: number, checksum: string, extra: Record<string, unknown> = {}) => {
+      const perWriter = 10;
+      /** One writer: saves books with ids of its own range, under `checksum`, by one path. */
+      const writer = async (path: Path, base: number, checksum: string, extra: Record<string, unknown> = {}) => {
         for (let i = 0; i < perWriter; i++) {
           const id = base + i;
-          const changes = [{ class: 'book', op: 'upsert' as const, values: { id, title: `${who} book ${id}`, copies: i, ...extra } }];
-          const idempotencyKey = `${who}-${id}`;
-          if (who === 'master') {
+          const changes = [{ class: 'book', op: 'upsert' as const, values: { id, title: `${path.via} book ${id}`, copies: i, ...extra } }];
+          const idempotencyKey = `${path.via}-${path.slave ?? 'master'}-${id}`;
+          if (!path.slave) {
             await saveOnMaster(cluster.master.db, { modelChecksum: checksum, changes, origin: 'master', idempotencyKey });
             continue;
           }
-          const result = await saveThroughSlave(cluster.client, who, { changes, idempotencyKey, modelChecksum: checksum });
+          const result =
+            path.via === 'update'
+              ? await saveThroughSlave(cluster.client, path.slave, { changes, idempotencyKey, modelChecksum: checksum })
+              : await saveAtEndpoint(path.slave, { changes, idempotencyKey, modelChecksum: checksum });
           // Read-your-writes: when the save answers, the slave it went through has the row.
-          const { rows } = await cluster.slaves[who]!.db.query<{ title: string }>('SELECT title FROM book WHERE id = $1', [id]);
-          assert.equal(rows[0]?.title, `${who} book ${id}`, `${who} answered save ${result.seq} before applying it`);
+          const { rows } = await cluster.slaves[path.slave]!.db.query<{ title: string }>('SELECT title FROM book WHERE id = $1', [id]);
+          assert.equal(rows[0]?.title, `${path.via} book ${id}`, `${path.slave} answered save ${result.seq} (${path.via}) before applying it`);
           assert.ok(result.highWaterMark >= result.seq);
         }
       };
-      await Promise.all([writer('sync-a', 1_000, V1), writer('sync-b', 2_000, V1), writer('master', 3_000, V1)]);
+      /** 32 writers: ten at each slave's endpoint, four through each slave's update (Temporal takes ten at once), four on the master. */
+      const paths: Path[] = [
+        ...Array.from({ length: 10 }, () => ({ via: 'endpoint' as const, slave: 'sync-a' })),
+        ...Array.from({ length: 10 }, () => ({ via: 'endpoint' as const, slave: 'sync-b' })),
+        ...Array.from({ length: 4 }, () => ({ via: 'update' as const, slave: 'sync-a' })),
+        ...Array.from({ length: 4 }, () => ({ via: 'update' as const, slave: 'sync-b' })),
+        ...Array.from({ length: 4 }, () => ({ via: 'master' as const })),
+      ];
+      await Promise.all(paths.map((p, w) => writer(p, 1_000 + w * 100, V1)));
 
       // The model changes on the master while the slaves run: they evolve on their own.
       const deployed = await deployToMaster(cluster, LIBRARY_V2);
       assert.equal(deployed.checksum, V2);
       assert.ok(deployed.changes.every((c) => !c.destructive));
       await Promise.all([
-        writer('sync-a', 4_000, V2, { isbn: 'a' }),
-        writer('sync-b', 5_000, V2, { isbn: 'b' }),
-        writer('master', 6_000, V2, { isbn: 'm' }),
+        ...paths.map((p, w) => writer(p, 5_000 + w * 100, V2, { isbn: p.via })),
         saveOnMaster(cluster.master.db, {
           modelChecksum: V2,
           origin: 'master',
@@ -79,7 +114,7 @@ describe('slaveSync with a real master, two slaves and concurrent saves', async 
       ]);
 
       const total = await masterSeq();
-      assert.equal(total, perWriter * 6 + 1);
+      assert.equal(total, paths.length * perWriter * 2 + 1);
       const expected = await contentChecksums(cluster.master.db, LIBRARY_V2);
       for (const [name, handle] of [
         ['sync-a', a],
@@ -108,7 +143,8 @@ describe('slaveSync with a real master, two slaves and concurrent saves', async 
       // The master counted each save through a slave once; each slave's lag gauge reads caught up.
       const samples = await scrape(metrics);
       for (const name of ['sync-a', 'sync-b']) {
-        assert.equal(valueOf(samples, 'lessonplan_saves_total', { origin: name }), 2 * perWriter, `saves through ${name}`);
+        const through = paths.filter((p) => p.slave === name).length;
+        assert.equal(valueOf(samples, 'lessonplan_saves_total', { origin: name }), 2 * through * perWriter, `saves through ${name}`);
         assert.equal(valueOf(samples, 'lessonplan_slave_lag_blocks', { slave: name }), 0, `${name}'s lag in blocks`);
         assert.equal(valueOf(samples, 'lessonplan_slave_lag_seconds', { slave: name }), 0, `${name}'s lag in seconds`);
       }

@@ -18,6 +18,7 @@ import { createSatelliteActivities } from '../activities/satellite';
 import { createSlaveActivities } from '../activities/slave';
 import { AppliedMark } from '../activities/slave/appliedMark';
 import { createMasterClient } from '../activities/slave/masterClient';
+import { STOP_SIGNALS } from './runtime';
 import { startSaveEndpoint } from '../slave/saveEndpoint';
 import { slaveCredential } from '../master/credentials';
 import { startMasterService } from '../master/service';
@@ -166,6 +167,10 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
       });
       // The follow of the master and the save endpoint share what is applied here.
       const mark = new AppliedMark();
+      // The SDK's runtime stops the workers on these signals; the running follow hears of it too, and reports.
+      const stopping = new AbortController();
+      const stop = () => stopping.abort();
+      for (const signal of STOP_SIGNALS) process.once(signal, stop);
       const endpoint = slave.saveEndpoint ? await startSaveEndpoint(config, slave, { db, master, mark, log }) : undefined;
       return {
         role,
@@ -173,13 +178,14 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
         options: {
           taskQueue: slaveTaskQueue(slave.name),
           activities: {
-            ...createSlaveActivities({ slave: slave.name, db, master, batchSize: slave.batchSize, mark }),
+            ...createSlaveActivities({ slave: slave.name, db, master, batchSize: slave.batchSize, mark, stopping: stopping.signal }),
             ...createAlertActivities(notifier),
             ...createDescribeHostActivity(role, slave.name, db),
           },
         },
         // Saves in flight end before the database they wait on closes.
         close: async () => {
+          for (const signal of STOP_SIGNALS) process.off(signal, stop);
           await endpoint?.close();
           await close();
         },

@@ -12,6 +12,9 @@ let installed = false;
 /** Warnings that are normal here: host workers run only activities, the orchestration worker only workflows. */
 const EXPECTED = ['No activities registered', 'No workflows registered'];
 
+/** The signals on which a worker process stops gracefully. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
 export class MetricsAddressError extends Error {
   override readonly name = 'MetricsAddressError';
 }
@@ -37,7 +40,7 @@ export function installRuntime(log: Logger, metricsAddress?: string): void {
       log[level](entry.meta ?? {}, entry.message);
     }),
     // SIGINT and SIGTERM start a graceful shutdown of every worker in this process.
-    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    shutdownSignals: [...STOP_SIGNALS],
     ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: prometheusOptions(metricsAddress) } } } : {}),
   };
   try {

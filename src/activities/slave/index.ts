@@ -21,6 +21,11 @@ export interface SlaveActivityDeps {
   batchSize?: number;
   /** Shared with the slave's save endpoint in this process: how far blocks are applied here. */
   mark?: AppliedMark;
+  /**
+   * Aborted when the worker begins to stop (SIGTERM, SIGINT): the running follow reports what
+   * it applied and ends, instead of being left to time out on its heartbeat once the process is gone.
+   */
+  stopping?: AbortSignal;
 }
 
 /** Turns what went wrong into a failure Temporal and the operator can act on. */
@@ -39,7 +44,7 @@ function asFailure(err: unknown, slave: string): unknown {
   return err;
 }
 
-export function createSlaveActivities({ slave, db, master, batchSize = 1000, mark = new AppliedMark() }: SlaveActivityDeps) {
+export function createSlaveActivities({ slave, db, master, batchSize = 1000, mark = new AppliedMark(), stopping }: SlaveActivityDeps) {
   return {
     /**
      * Pulls the blocks after this slave's high-water mark from the master, evolving the
@@ -87,6 +92,13 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000, mar
       const followed = mark.following();
       let applied = 0;
       const evolved: SlaveSyncResult['evolved'] = [];
+      const signal = stopping ? AbortSignal.any([context.cancellationSignal, stopping]) : context.cancellationSignal;
+      /** The last report, with the batches committed since: what a stopping worker hands back. */
+      const reportNow = () => {
+        if (!live)
+          throw ApplicationFailure.retryable(`slave ${slave}'s worker is stopping; the next worker goes on from the slave's mark`, 'WorkerStopping');
+        return { ...live, highWaterMark: progress?.highWaterMark ?? live.highWaterMark, applied, evolved };
+      };
       try {
         for (;;) {
           const left = input.reportEveryMs - (Date.now() - started);
@@ -98,7 +110,7 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000, mar
               progress = { highWaterMark: p.highWaterMark, applied: applied + p.applied };
               mark.advance(p.highWaterMark);
             },
-            signal: context.cancellationSignal,
+            signal,
           });
           applied += pass.applied;
           evolved.push(...pass.evolved);
@@ -106,12 +118,13 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000, mar
           progress = undefined;
           beat();
           const changed = (pass.lagBlocks === 0) !== input.caughtUp || pass.evolved.length > 0;
-          if (changed || Date.now() - started >= input.reportEveryMs) return live;
+          if (changed || stopping?.aborted || Date.now() - started >= input.reportEveryMs) return live;
           if (context.cancellationSignal.aborted) throw new CancelledFailure('paused');
         }
       } catch (err) {
         // Cancelled (a pause): whatever was applied is committed, and the next pass goes on from the slave's own mark.
         if (context.cancellationSignal.aborted) throw new CancelledFailure('paused');
+        if (stopping?.aborted) return reportNow();
         throw asFailure(err, slave);
       } finally {
         followed();
