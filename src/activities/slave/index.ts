@@ -28,6 +28,9 @@ export interface SlaveActivityDeps {
   stopping?: AbortSignal;
 }
 
+/** How long a caught-up slave must stay behind before its follow reports it. */
+const SETTLE_MS = 1_000;
+
 /** Turns what went wrong into a failure Temporal and the operator can act on. */
 function asFailure(err: unknown, slave: string): unknown {
   if (err instanceof ApplicationFailure) return err;
@@ -90,6 +93,10 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000, mar
       const beat = () => context.heartbeat({ ...live, ...progress });
       const timer = setInterval(beat, 1_000);
       const followed = mark.following();
+      /** Ended by handing a report to the workflow, which starts the next follow at once. */
+      let reported = false;
+      /** Since when the slave is behind while the workflow shows it caught up. */
+      let behindSince: number | undefined;
       let applied = 0;
       const evolved: SlaveSyncResult['evolved'] = [];
       const signal = stopping ? AbortSignal.any([context.cancellationSignal, stopping]) : context.cancellationSignal;
@@ -117,17 +124,27 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000, mar
           live = { ...pass, applied, evolved };
           progress = undefined;
           beat();
-          const changed = (pass.lagBlocks === 0) !== input.caughtUp || pass.evolved.length > 0;
-          if (changed || stopping?.aborted || Date.now() - started >= input.reportEveryMs) return live;
+          // Caught up while the workflow shows otherwise is news at once (it clears an outage). Behind
+          // while it shows caught up is news once it lasts: under a steady stream of saves a slave is
+          // a block behind after nearly every batch, and a report each time would cost a workflow task.
+          behindSince = pass.lagBlocks > 0 && input.caughtUp ? (behindSince ?? Date.now()) : undefined;
+          const changed =
+            pass.evolved.length > 0 ||
+            (pass.lagBlocks === 0 && !input.caughtUp) ||
+            (behindSince !== undefined && Date.now() - behindSince >= SETTLE_MS);
+          if (changed || stopping?.aborted || Date.now() - started >= input.reportEveryMs) {
+            reported = !stopping?.aborted;
+            return live;
+          }
           if (context.cancellationSignal.aborted) throw new CancelledFailure('paused');
         }
       } catch (err) {
         // Cancelled (a pause): whatever was applied is committed, and the next pass goes on from the slave's own mark.
         if (context.cancellationSignal.aborted) throw new CancelledFailure('paused');
-        if (stopping?.aborted) return reportNow();
+        if (stopping?.aborted) return reportNow(); // a stopping worker's follow is not followed at once: reported stays false
         throw asFailure(err, slave);
       } finally {
-        followed();
+        followed(reported);
         clearInterval(timer);
       }
     },
