@@ -3,7 +3,8 @@
 # everything lessonplan needs; a second run checks and does nothing (a few seconds).
 #
 #   1. npm packages (npm ci) when node_modules is missing or older than the lock file
-#   2. the Temporal CLI, pinned in package.json (config.temporalCliVersion), under .tools/
+#   2. the Temporal CLI, pinned in package.json (config.temporalCliVersion), under .tools/,
+#      and Toxiproxy (config.toxiproxyVersion), the tests' latency proxy, built with go install
 #   3. Debian packages the cluster runs on: apache2, haproxy, rsync, chromium, postgresql-client-15, openssl
 #   4. an unprivileged system user for PostgreSQL when running as root (postgres
 #      refuses to run as root)
@@ -61,6 +62,21 @@ PY
 fi
 mkdir -p "$root/.tools/bin"
 ln -sfn "$tool_dir/temporal" "$root/.tools/bin/temporal"
+
+# --- Toxiproxy -------------------------------------------------------------------
+# The tests' latency proxy between a slave and its master (a real one, not a sleep in the
+# code): built from its Go module at the version pinned in package.json, under .tools/.
+toxiproxy_version=$(node -p 'require("./package.json").config.toxiproxyVersion')
+toxiproxy_dir="$root/.tools/toxiproxy/$toxiproxy_version"
+if [ ! -x "$toxiproxy_dir/toxiproxy-server" ]; then
+  command -v go >/dev/null || die "Go is needed to build Toxiproxy $toxiproxy_version (the tests' latency proxy), and 'go' is not on PATH"
+  say "building Toxiproxy $toxiproxy_version under .tools/ (go install)"
+  mkdir -p "$toxiproxy_dir"
+  GOBIN="$toxiproxy_dir" GOFLAGS=-mod=mod go install "github.com/Shopify/toxiproxy/v2/cmd/server@v$toxiproxy_version"
+  mv "$toxiproxy_dir/server" "$toxiproxy_dir/toxiproxy-server"
+  "$toxiproxy_dir/toxiproxy-server" -version >/dev/null || die "the built Toxiproxy at $toxiproxy_dir/toxiproxy-server does not run"
+fi
+ln -sfn "$toxiproxy_dir/toxiproxy-server" "$root/.tools/bin/toxiproxy-server"
 
 # --- Debian packages -------------------------------------------------------------
 # apache2: each satellite's web server; haproxy: the load balancer; rsync: the copy;

@@ -291,6 +291,24 @@ describe('config: bad files get one clear line per problem', () => {
     );
   });
 
+  test("a slave's masterAddress: host:port, and off this machine only over TLS or a network said to be trusted", () => {
+    const withSlave = (masterAddress: string, api: Record<string, unknown> = {}) => {
+      const config: any = minimal();
+      config.master = { name: 'master', database: { name: 'm' }, api: { host: '127.0.0.1', port: 9300, ...api } };
+      config.slaves = [{ name: 'far', database: { name: 'f' }, masterAddress }];
+      return stringify(config);
+    };
+    assert.equal(parseConfig(withSlave('127.0.0.1:9400'), 'ok.yaml', dir).slaves[0]!.masterAddress, '127.0.0.1:9400');
+    assert.match(problemsOf(withSlave('proxy')).join('\n'), /slaves\[0\]\.masterAddress: expected host:port/);
+    const plain = problemsOf(withSlave('10.20.0.9:9300'));
+    assert.equal(plain.length, 1, plain.join('\n'));
+    assert.match(plain[0]!, /slaves\[0\]\.masterAddress: 10\.20\.0\.9 is not this machine, and without TLS slave far's credential/);
+    assert.equal(
+      parseConfig(withSlave('10.20.0.9:9300', { plainHttp: 'trusted network' }), 'ok.yaml', dir).slaves[0]!.masterAddress,
+      '10.20.0.9:9300',
+    );
+  });
+
   test('capacity: more groups kept serving than can be', () => {
     const config: any = minimal();
     config.groups = { minServingGroups: 2 };

@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { saveEndpointToken } from '../src/master/credentials';
 import { modelChecksum } from '../src/model/checksum';
 import { freeStablePort } from '../src/stack/ports';
-import { deployToMaster, LIBRARY_V1, replicationCluster, waitForStatus } from './helpers/replication';
+import { deployToMaster, LIBRARY_V1, postSave, replicationCluster, waitForStatus } from './helpers/replication';
 
 const V1 = modelChecksum(LIBRARY_V1);
 
@@ -25,14 +25,7 @@ describe("a slave's save endpoint", async () => {
   await cluster.sync('ep-b');
   const token = saveEndpointToken(cluster.config, cluster.config.slaves[0]!);
   const url = `http://127.0.0.1:${port}`;
-  const save = async (body: unknown, auth: string | null = `Bearer ${token}`) => {
-    const response = await fetch(`${url}/v1/saves`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, any> };
-  };
+  const save = (body: unknown, auth: string | null = `Bearer ${token}`) => postSave(port, body, auth);
   const book = (id: number, title = `book ${id}`) => [{ class: 'book', op: 'upsert', values: { id, title, copies: 1 } }];
   const row = async (slave: string, id: number) =>
     (await cluster.slaves[slave]!.db.query<{ title: string }>('SELECT title FROM book WHERE id = $1', [id])).rows[0]?.title;

@@ -13,7 +13,7 @@ import { modelChecksum } from '../src/model/checksum';
 import { saveEndpointToken } from '../src/master/credentials';
 import { saveThroughSlave } from '../src/operator/slaveSync';
 import { freeStablePort } from '../src/stack/ports';
-import { contentChecksums, deployToMaster, LIBRARY_V1, LIBRARY_V2, replicationCluster, waitForStatus } from './helpers/replication';
+import { contentChecksums, deployToMaster, LIBRARY_V1, LIBRARY_V2, postSave, replicationCluster, waitForStatus } from './helpers/replication';
 import { replayAndRecord } from './helpers/histories';
 import { metricsAddress, scrape, valueOf } from './helpers/metrics';
 
@@ -38,14 +38,9 @@ describe('slaveSync with a real master, two slaves and concurrent saves', async 
       cluster.config,
       cluster.config.slaves.find((s) => s.name === slave)!,
     );
-    const response = await fetch(`http://127.0.0.1:${endpoints[slave]}/v1/saves`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
-    });
-    const answer = (await response.json()) as { seq: number; highWaterMark: number };
-    assert.equal(response.status, 200, `${slave}'s endpoint: ${JSON.stringify(answer)}`);
-    return answer;
+    const answer = await postSave(endpoints[slave]!, body, `Bearer ${token}`);
+    assert.equal(answer.status, 200, `${slave}'s endpoint: ${JSON.stringify(answer.body)}`);
+    return answer.body as { seq: number; highWaterMark: number };
   };
   await deployToMaster(cluster, LIBRARY_V1);
   const a = await cluster.sync('sync-a');

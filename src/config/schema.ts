@@ -393,6 +393,8 @@ const master = z.strictObject({
   keepBlocksFor: duration.default(7 * 24 * 3_600_000),
 });
 
+const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+
 const slave = z.strictObject({
   name,
   database,
@@ -400,6 +402,12 @@ const slave = z.strictObject({
   credentialEnv: envName.optional(),
   /** Blocks asked for per request, and applied per transaction at most. */
   batchSize: integer().min(1).max(5_000).default(1_000),
+  /**
+   * Where this slave reaches the master's API, when not at master.api.host:port: a port
+   * forward, a NAT or a proxy between them (host:port). With TLS the master's certificate is
+   * still checked for master.api.host.
+   */
+  masterAddress: listenAddress.optional(),
   /**
    * An HTTP endpoint of the slave's worker where the application on the slave's host saves:
    * forwarded to the master, answered once applied here. Loopback only: it is for the host's own
@@ -441,7 +449,6 @@ const workers = z
   .default({ shutdownGraceTime: 30_000 });
 
 /** host:port, as Prometheus scrape targets are written (IPv6 in brackets). */
-const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
 
 const metrics = z.strictObject({
   /** Where each worker process serves Prometheus (/metrics); a worker's --metrics overrides it (one port per process). */
@@ -626,6 +633,18 @@ export const clusterConfigSchema = z
           `for anyone on the path to read or change. Give the master a certificate (tls: { certFile, keyFile, caFile }), ` +
           `or, on a network you trust, say so: plainHttp: "${PLAIN_HTTP_WORDS}"`,
       });
+    }
+    for (const [i, s] of config.slaves.entries()) {
+      const host = s.masterAddress?.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+      if (api && host && !api.tls && !api.plainHttp && !LOOPBACK.test(host)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['slaves', i, 'masterAddress'],
+          message:
+            `${host} is not this machine, and without TLS slave ${s.name}'s credential and its saves and blocks would cross the network unencrypted. ` +
+            `Give the master a certificate (master.api.tls), or, on a network you trust, say so: master.api.plainHttp: "${PLAIN_HTTP_WORDS}"`,
+        });
+      }
     }
     if (api?.tls && api.plainHttp) {
       ctx.addIssue({ code: 'custom', path: ['master', 'api', 'plainHttp'], message: 'the master serves HTTPS (tls is set): remove plainHttp' });

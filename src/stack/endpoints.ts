@@ -47,9 +47,12 @@ export function databaseUrl(config: ClusterConfig, db: DatabaseConfig): string {
   return url.toString();
 }
 
-/** Where the slaves reach the master's API: HTTPS when `master.api.tls` is configured. */
-export function masterApiUrl(config: ClusterConfig): string {
+/**
+ * Where the master's API is reached: HTTPS when `master.api.tls` is configured; for a slave
+ * with a `masterAddress` (a port forward, a proxy), there instead.
+ */
+export function masterApiUrl(config: ClusterConfig, slave?: { masterAddress?: string | undefined }): string {
   const api = config.master?.api;
   if (!api) throw new Error('the config has no master');
-  return `${api.tls ? 'https' : 'http'}://${api.host}:${api.port}`;
+  return `${api.tls ? 'https' : 'http'}://${slave?.masterAddress ?? `${api.host}:${api.port}`}`;
 }

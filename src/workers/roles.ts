@@ -160,7 +160,8 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
       const db = connect(slave.database, `slave-${slave.name}`);
       await migrateReplica(db);
       const master = createMasterClient({
-        url: masterApiUrl(config),
+        url: masterApiUrl(config, slave),
+        ...(slave.masterAddress ? { certifiedAs: config.master.api.host } : {}),
         slave: slave.name,
         credential: slaveCredential(config, slave),
         ca: readMasterCa(config),

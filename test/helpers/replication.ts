@@ -185,3 +185,13 @@ export async function contentChecksums(db: Database, model: Model): Promise<Reco
   sums.lp_models = model_.rows[0]?.checksum ?? 'none';
   return sums;
 }
+
+/** A save as the application on a slave's host makes it: a POST to the slave worker's save endpoint. */
+export async function postSave(port: number, body: unknown, authorization: string | null): Promise<{ status: number; body: Record<string, any> }> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/saves`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}

@@ -14,6 +14,7 @@
  * CA to verify the master by for this client alone, where the global fetch knows only the
  * process-wide NODE_EXTRA_CA_CERTS.
  */
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { Agent, fetch, type Response } from 'undici';
 import type { BlocksAfterAnswer, SaveAnswer, SaveRequest } from '../../shared/commitblock';
 import { authorizationHeader } from '../../master/credentials';
@@ -61,11 +62,19 @@ export interface MasterClientOptions {
   credential: string;
   /** PEM CA certificate(s) an https master must be verified by; none: the system's CAs. */
   ca?: string;
+  /** The name the master's certificate must hold, when `url` reaches it by another (a proxy, a port forward). */
+  certifiedAs?: string;
 }
 
 export function createMasterClient(options: MasterClientOptions): MasterClient {
   const authorization = authorizationHeader(options.slave, options.credential);
-  const dispatcher = new Agent(options.ca ? { connect: { ca: options.ca } } : {});
+  const { certifiedAs } = options;
+  const dispatcher = new Agent({
+    connect: {
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(certifiedAs ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(certifiedAs, cert) } : {}),
+    },
+  });
   const call = async <T>(method: 'GET' | 'POST', route: string, timeoutMs: number, body?: unknown, signal?: AbortSignal): Promise<T> => {
     const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
@@ -84,7 +93,7 @@ export function createMasterClient(options: MasterClientOptions): MasterClient {
         throw new MasterCallError(
           'MasterUntrusted',
           `could not verify the master at ${options.url}: ${untrusted}; nothing was sent to it. Check that master.api.tls.certFile is valid for ` +
-            `"${new URL(options.url).hostname}" and signed by what master.api.tls.caFile holds, then restart this slave's worker and resume it`,
+            `"${certifiedAs ?? new URL(options.url).hostname}" and signed by what master.api.tls.caFile holds, then restart this slave's worker and resume it`,
         );
       }
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(err);
