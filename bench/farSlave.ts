@@ -24,7 +24,6 @@ import { openDatabase } from '../src/db/database';
 import { createLogger } from '../src/logging';
 import { saveEndpointToken, slaveCredential } from '../src/master/credentials';
 import { deployModel } from '../src/model/deploy';
-import { parseModel } from '../src/model/modelFile';
 import { connectClient } from '../src/operator/client';
 import { percentile } from '../src/operator/replicationDemo';
 import { startSlaveSync } from '../src/operator/slaveSync';
@@ -33,7 +32,7 @@ import { freeStablePort } from '../src/stack/ports';
 import { stackDown, stackUp } from '../src/stack/stack';
 import { startWorkers } from '../src/workers/runWorkers';
 import { startLatencyProxy } from '../test/helpers/latencyProxy';
-import { postSave } from '../test/helpers/replication';
+import { LIBRARY_V1, postSave } from '../test/helpers/replication';
 import { writeTestConfig } from '../test/helpers/testConfig';
 import { appendBenchmarkRow } from './rollout';
 
@@ -45,19 +44,6 @@ const log = createLogger('bench', { level: 'warn' });
 const now = () => performance.now();
 const fmt = (ms: number) => (ms < 10 ? ms.toFixed(1) : ms.toFixed(0));
 const p50p99 = (values: number[]) => `${fmt(percentile(values, 50))} / ${fmt(percentile(values, 99))} ms`;
-
-const MODEL = parseModel({
-  classes: [
-    {
-      name: 'book',
-      key: ['id'],
-      attributes: [
-        { name: 'id', type: 'integer', nullable: false },
-        { name: 'title', type: 'text' },
-      ],
-    },
-  ],
-});
 
 /** Times `op(i)` WARMUP + SAMPLES times, one after another; keeps the last SAMPLES. */
 async function timed(op: (i: number) => Promise<unknown>): Promise<number[]> {
@@ -101,7 +87,7 @@ async function benchFarSlave(dir: string): Promise<FarFigures> {
     let handle: Awaited<ReturnType<typeof startSlaveSync>> | undefined;
     try {
       await reader.connect();
-      const { checksum } = await deployModel(master, MODEL);
+      const { checksum } = await deployModel(master, LIBRARY_V1);
       handle = await startSlaveSync(operator.client, config, slave.name);
       const token = `Bearer ${saveEndpointToken(config, slave)}`;
       const save = async (key: string, id: number) => {

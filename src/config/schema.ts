@@ -393,6 +393,7 @@ const master = z.strictObject({
   keepBlocksFor: duration.default(7 * 24 * 3_600_000),
 });
 
+/** host:port, as Prometheus scrape targets are written (IPv6 in brackets). */
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
 
 const slave = z.strictObject({
@@ -447,8 +448,6 @@ const workers = z
     shutdownGraceTime: duration.default(30_000),
   })
   .default({ shutdownGraceTime: 30_000 });
-
-/** host:port, as Prometheus scrape targets are written (IPv6 in brackets). */
 
 const metrics = z.strictObject({
   /** Where each worker process serves Prometheus (/metrics); a worker's --metrics overrides it (one port per process). */
