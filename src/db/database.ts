@@ -17,7 +17,12 @@ export interface Database {
 }
 
 export interface Transaction {
-  query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /**
+   * `prepared`: a name for the statement, under which each connection parses and plans it
+   * once and then only executes it. For a fixed statement on a hot path, where planning
+   * would cost as much as running it; the name must always go with the same text.
+   */
+  query<R extends Row = Row>(sql: string, params?: unknown[], options?: { prepared?: string }): Promise<pg.QueryResult<R>>;
 }
 
 export class DatabaseError extends Error {
@@ -69,7 +74,10 @@ export function openDatabase(connectionString: string, options: { max?: number; 
       });
       try {
         await client.query('BEGIN');
-        const result = await work({ query: (sql, params) => client.query(sql, params) });
+        const result = await work({
+          query: (sql, params, options) =>
+            options?.prepared === undefined ? client.query(sql, params) : client.query({ name: options.prepared, text: sql, values: params }),
+        });
         await client.query('COMMIT');
         return result;
       } catch (err) {

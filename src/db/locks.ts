@@ -21,5 +21,5 @@ export const LOCKS = {
 } as const;
 
 export async function lockForTransaction(tx: Transaction, lock: keyof typeof LOCKS): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCKS[lock]]);
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCKS[lock]], { prepared: 'lp_lock_for_transaction' });
 }

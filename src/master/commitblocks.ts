@@ -17,14 +17,15 @@
  *
  * Why saves share transactions: holding the lock to commit makes the commit (its WAL
  * flush) the bottleneck, one save per flush. Saves that arrive while a transaction holds
- * the lock therefore go together in the next one (group commit), each in a savepoint of
- * its own, so that a bad save is rolled back and refused alone while the others are
- * numbered one after another, with no gap, in the order they applied.
+ * the lock therefore go together in the next one (group commit), numbered one after
+ * another, with no gap, in the order they applied. Their changes are applied together in
+ * the order of their numbers; if that fails, the transaction is made again with a
+ * savepoint per save, so that a bad save is rolled back and refused alone.
  */
 import { asDatabaseError, type Database, type Transaction } from '../db/database';
 import { GroupCommit, type Outcome } from './groupCommit';
 import { lockForTransaction } from '../db/locks';
-import { applyObjectChanges } from '../model/objectChanges';
+import { applyObjectChanges, checkObjectChanges, InvalidChange } from '../model/objectChanges';
 import type { BlocksAfterAnswer, CommitBlock, SaveAnswer, SaveRequest } from '../shared/commitblock';
 import type { Model } from '../shared/model';
 
@@ -57,25 +58,29 @@ export async function saveOnMaster(db: Database, request: SaveRequest): Promise<
 }
 
 /**
- * Saves in one transaction under the numbering lock. The statements around the saves are
- * one per transaction (the keys looked up, the blocks and keys written with unnest), so
- * the lock is held for little more than the saves' own changes. If a save fails, the
- * transaction is rolled back and made again with a savepoint per save, so that the bad
- * one is refused alone. Retried whole when PostgreSQL says to try again.
+ * Saves in one transaction under the numbering lock. The statements are few and do not
+ * grow with the saves: the keys looked up, every save's changes applied together
+ * (consecutive rows of one class in one statement, as a slave applies a run of blocks),
+ * the blocks and keys written with unnest in one statement. The lock is then held for a handful of round
+ * trips however many saves share it. If the changes fail together, the transaction is
+ * rolled back and made again with a savepoint per save, so that the bad one is refused
+ * alone. Retried whole when PostgreSQL says to try again.
  */
 async function commitSaves(db: Database, requests: SaveRequest[]): Promise<Outcome<SaveAnswer>[]> {
-  for (let attempt = 1, isolate = false; ; attempt++) {
+  let isolate = false;
+  for (let attempt = 1; ;) {
     try {
       return await db.transaction((tx) => saveTogether(db.label, tx, requests, isolate));
     } catch (err) {
-      if (err instanceof OneSaveFailed) {
+      // Not a failed attempt: the same saves go again, each in its savepoint.
+      if (err instanceof OneSaveFailed && !isolate) {
         isolate = true;
-        attempt--;
         continue;
       }
       if (isTryAgain(err) && attempt < ATTEMPTS) {
         // Rolled back whole: nothing of it was written. A short, growing pause lets the other transaction finish.
         await new Promise((r) => setTimeout(r, 10 * attempt));
+        attempt++;
         continue;
       }
       throw err;
@@ -83,7 +88,7 @@ async function commitSaves(db: Database, requests: SaveRequest[]): Promise<Outco
   }
 }
 
-/** Thrown inside the shared transaction when one save failed without a savepoint to undo it alone: the batch runs again isolated. */
+/** Thrown inside the shared transaction when the saves' changes failed together: the batch runs again isolated. */
 class OneSaveFailed extends Error {}
 
 async function saveTogether(label: string, tx: Transaction, requests: SaveRequest[], isolate: boolean): Promise<Outcome<SaveAnswer>[]> {
@@ -99,6 +104,7 @@ async function saveTogether(label: string, tx: Transaction, requests: SaveReques
             (SELECT coalesce(json_agg(json_build_object('origin', k.origin, 'key', k.idempotency_key, 'seq', k.seq)), '[]')
                FROM lp_saved_keys k JOIN unnest($1::text[], $2::text[]) AS r(origin, key) ON k.origin = r.origin AND k.idempotency_key = r.key) AS earlier`,
     [requests.map((r) => r.origin), requests.map((r) => r.idempotencyKey)],
+    { prepared: 'lp_save_head' },
   );
   const head = rows[0]!;
   // The keys saved before, and those saved earlier in this transaction: one number per key.
@@ -113,49 +119,87 @@ async function saveTogether(label: string, tx: Transaction, requests: SaveReques
       outcomes.push({ ok: true, value: { seq: earlier, duplicate: true } });
       continue;
     }
-    const mismatch = modelMismatch(head.checksum, request);
-    if (mismatch) {
-      // Refused before it wrote anything: no savepoint needed.
-      outcomes.push({ ok: false, error: mismatch });
+    // Refusals found before anything is written need no savepoint: the save's own model and changes.
+    const refusal = modelMismatch(head.checksum, request) ?? invalidChange(head.model!, request);
+    if (refusal) {
+      outcomes.push({ ok: false, error: refusal });
       continue;
     }
-    if (isolate) await tx.query('SAVEPOINT lp_save');
-    try {
-      await applyObjectChanges(tx, head.model!, request.changes);
-    } catch (err) {
-      if (isTryAgain(err) || !isolate) throw isTryAgain(err) ? err : new OneSaveFailed();
-      await tx.query('ROLLBACK TO SAVEPOINT lp_save');
-      // As the save alone would have failed: PostgreSQL's errors name the database.
-      outcomes.push({ ok: false, error: asDatabaseError(label, err) });
-      continue;
+    if (isolate) {
+      const failure = await applyAlone(tx, head.model!, request);
+      if (failure) {
+        // As the save alone would have failed: PostgreSQL's errors name the database.
+        outcomes.push({ ok: false, error: asDatabaseError(label, failure) });
+        continue;
+      }
     }
-    if (isolate) await tx.query('RELEASE SAVEPOINT lp_save');
     seq += 1;
     numbered.set(key, seq);
     made.push({ request, seq });
     outcomes.push({ ok: true, value: { seq, duplicate: false } });
   }
+  if (!isolate && made.length > 0) {
+    try {
+      await applyObjectChanges(
+        tx,
+        head.model!,
+        made.flatMap((m) => m.request.changes),
+        { checkValues: false },
+      );
+    } catch (err) {
+      throw isTryAgain(err) ? err : new OneSaveFailed();
+    }
+  }
   if (made.length > 0) {
+    // The blocks, their keys and the news in one statement. NOTIFY is delivered at commit, once for the
+    // transaction: the slaves' long polls wake and read every new block.
     await tx.query(
-      `INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
-       SELECT seq, model, changes, origin, key, now() FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::text[]) AS b(seq, model, changes, origin, key)`,
+      `WITH blocks AS (
+         INSERT INTO lp_commitblocks (seq, model_checksum, changes, origin, idempotency_key, committed_at)
+         SELECT seq, model, changes, origin, key, now() FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::text[]) AS b(seq, model, changes, origin, key)
+         RETURNING origin, idempotency_key, seq
+       ), keys AS (
+         INSERT INTO lp_saved_keys (origin, idempotency_key, seq) SELECT origin, idempotency_key, seq FROM blocks
+       )
+       SELECT pg_notify($6, $7)`,
       [
         made.map((m) => m.seq),
         made.map((m) => m.request.modelChecksum),
         made.map((m) => JSON.stringify(m.request.changes)),
         made.map((m) => m.request.origin),
         made.map((m) => m.request.idempotencyKey),
+        NEWS_CHANNEL,
+        String(seq),
       ],
+      { prepared: 'lp_save_blocks' },
     );
-    await tx.query('INSERT INTO lp_saved_keys (origin, idempotency_key, seq) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])', [
-      made.map((m) => m.request.origin),
-      made.map((m) => m.request.idempotencyKey),
-      made.map((m) => m.seq),
-    ]);
-    // Delivered at commit, once for the transaction: the slaves' long polls wake and read every new block.
-    await tx.query('SELECT pg_notify($1, $2)', [NEWS_CHANNEL, String(seq)]);
   }
   return outcomes;
+}
+
+/** A save's changes applied in a savepoint of their own: the database's refusal, undone, or undefined when they went in. */
+async function applyAlone(tx: Transaction, model: Model, request: SaveRequest): Promise<unknown> {
+  await tx.query('SAVEPOINT lp_save');
+  try {
+    await applyObjectChanges(tx, model, request.changes, { checkValues: false });
+  } catch (err) {
+    if (isTryAgain(err)) throw err;
+    await tx.query('ROLLBACK TO SAVEPOINT lp_save');
+    return err;
+  }
+  await tx.query('RELEASE SAVEPOINT lp_save');
+  return undefined;
+}
+
+/** The save's changes checked against the model alone, so that the refusal's indexes are its own. */
+function invalidChange(model: Model, request: SaveRequest): InvalidChange | undefined {
+  try {
+    checkObjectChanges(model, request.changes);
+    return undefined;
+  } catch (err) {
+    if (err instanceof InvalidChange) return err;
+    throw err;
+  }
 }
 
 /** Why a save cannot be made under the master's model, if it cannot. */

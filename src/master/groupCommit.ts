@@ -27,6 +27,10 @@ export class GroupCommit<Item, Answer> {
     this.running = true;
     try {
       while (this.queue.length > 0) {
+        // Let the callers just answered (and requests already read from the network) join first: taken at
+        // once, the next batch would hold only what arrived during the commit, and batches would alternate
+        // between one item and the rest.
+        await new Promise((resolve) => setImmediate(resolve));
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const outcomes = await this.commit(batch.map((b) => b.item));

@@ -45,6 +45,8 @@ interface Statement {
   signature: string;
   rows: unknown[][];
   keys: Set<string>;
+  /** Every key so far is one PostgreSQL tells apart exactly as JSON does (see plainKey). */
+  plainKeys: boolean;
 }
 
 /** Checks every change first, so an invalid one writes nothing (the caller's transaction rolls back anyway). */
@@ -185,9 +187,19 @@ function found(value: unknown): string {
 }
 
 /**
+ * Checks changes against the model as applyObjectChanges would, writing nothing: the
+ * master checks each save of a shared transaction alone, so that a refusal names the
+ * save's own changes and the others still go in one statement.
+ */
+export function checkObjectChanges(model: Model, changes: ObjectChange[]): void {
+  validated(model, changes, true);
+}
+
+/**
  * `checkValues: false` is for slaves applying blocks the master accepted: a slave writes
  * what the master wrote, and a block accepted before a value rule existed must not stop
- * it (the rows would differ from the master's, or the slave would halt for good).
+ * it (the rows would differ from the master's, or the slave would halt for good). The
+ * master passes it too for changes checkObjectChanges has already checked.
  */
 export async function applyObjectChanges(
   tx: Transaction,
@@ -213,16 +225,17 @@ export async function applyObjectChanges(
       (current.rows.length + 1) * columns.length > MAX_PARAMETERS
     ) {
       await flush();
-      current = { spec, op: change.op, columns, signature, rows: [], keys: new Set() };
+      current = { spec, op: change.op, columns, signature, rows: [], keys: new Set(), plainKeys: true };
     }
     current.rows.push(columns.map((col) => param(given[col]!, spec.attributes.find((a) => a.name === col)!.type)));
     current.keys.add(key);
+    current.plainKeys &&= spec.key.every((k) => plainKey(spec.attributes.find((a) => a.name === k)!.type, given[k]));
   }
   await flush();
 }
 
 async function run(tx: Transaction, s: Statement): Promise<void> {
-  if (s.op === 'upsert' && s.rows.length > 1) {
+  if (s.op === 'upsert' && s.rows.length > 1 && !s.plainKeys) {
     // Keys are told apart as JSON here, but PostgreSQL may see one row where JSON sees two
     // (1 and "1", two spellings of one instant); then the statement would touch a row twice
     // and fail. Try it under a savepoint, and on that error apply the rows one by one.
@@ -246,6 +259,18 @@ async function run(tx: Transaction, s: Statement): Promise<void> {
     return;
   }
   await tx.query(upsertSql(s, s.rows.length), s.rows.flat());
+}
+
+/**
+ * A key value that PostgreSQL holds equal to another exactly when their JSON is equal: an
+ * integer given as a number, a text as a string (the columns lessonplan makes keep the
+ * database's deterministic collation), a boolean as one. Batches of such keys need no
+ * savepoint, which would cost two more round trips a statement.
+ */
+function plainKey(type: AttributeType, value: unknown): boolean {
+  if (type === 'integer' || type === 'bigint') return Number.isSafeInteger(value);
+  if (type === 'text') return typeof value === 'string';
+  return type === 'boolean' && typeof value === 'boolean';
 }
 
 /** "ON CONFLICT DO UPDATE command cannot affect row a second time" */
