@@ -48,7 +48,7 @@ import { appendBenchmarkRow } from './rollout';
 const SAVES = 200;
 const WARMUP = 20;
 /** Single-row commits in the backlog a follower catches up on, and how many are made at a time. */
-const BACKLOG = 20_000;
+const BACKLOG = 100_000;
 const CONCURRENCY = 8;
 /** Ids of the latency rows; the backlog takes 1..BACKLOG. */
 const LAG_IDS = 1_000_000;
