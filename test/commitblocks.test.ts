@@ -13,9 +13,11 @@ import {
   blocksAfter,
   MAX_ANSWER_BYTES,
   ModelMismatch,
+  PROGRESS_EVERY_MS,
   pruneCommitblocks,
   recordSlaveProgress,
   saveOnMaster,
+  slaveProgressRecorder,
 } from '../src/master/commitblocks';
 import { deployModel, migrateReplica } from '../src/model/deploy';
 import { compareReplicas } from '../src/model/replicaDigest';
@@ -242,6 +244,21 @@ describe('master commitblocks', async () => {
       assert.deepEqual(differences, [], `a slave replaying the blocks disagrees with the master: ${JSON.stringify(differences)}`);
     },
   );
+
+  test("a slave's progress is written at most once a second while it moves forward, the last value when the second is up, a step back at once", async () => {
+    const recorder = slaveProgressRecorder(db, (err) => assert.fail(String(err)));
+    const recorded = async () =>
+      Number((await db.query<{ n: string }>("SELECT applied_seq AS n FROM lp_slave_progress WHERE slave = 'progress-slave'")).rows[0]?.n ?? -1);
+    await recorder.record('progress-slave', 10);
+    await recorder.record('progress-slave', 11);
+    await recorder.record('progress-slave', 12);
+    assert.equal(await recorded(), 10, 'the first written at once, the next two held back');
+    await new Promise((r) => setTimeout(r, PROGRESS_EVERY_MS + 300));
+    assert.equal(await recorded(), 12, 'the last held value written when the second was up');
+    // A slave restored from an older backup: retention must know at once.
+    await recorder.record('progress-slave', 5);
+    assert.equal(await recorded(), 5);
+  });
 
   test('a key saved again after its block was pruned is answered as the first save, and a slave applies on', { timeout: 60_000 }, async () => {
     const slave = await freshDatabase(stack, 'keys');

@@ -10,7 +10,8 @@ export type Row = Record<string, unknown>;
 export interface Database {
   /** Which database this is, safe to log (password redacted). */
   readonly label: string;
-  query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** `prepared`: as Transaction's. */
+  query<R extends Row = Row>(sql: string, params?: unknown[], options?: QueryOptions): Promise<pg.QueryResult<R>>;
   /** Runs `work` in one transaction; commits if it resolves, rolls back if it throws. */
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -22,8 +23,16 @@ export interface Transaction {
    * once and then only executes it. For a fixed statement on a hot path, where planning
    * would cost as much as running it; the name must always go with the same text.
    */
-  query<R extends Row = Row>(sql: string, params?: unknown[], options?: { prepared?: string }): Promise<pg.QueryResult<R>>;
+  query<R extends Row = Row>(sql: string, params?: unknown[], options?: QueryOptions): Promise<pg.QueryResult<R>>;
 }
+
+export interface QueryOptions {
+  prepared?: string;
+}
+
+/** A query as node-postgres takes it: a named one is parsed and planned once per connection. */
+const statement = (sql: string, params: unknown[] | undefined, options: QueryOptions | undefined) =>
+  options?.prepared === undefined ? { text: sql, values: params } : { name: options.prepared, text: sql, values: params };
 
 export class DatabaseError extends Error {
   override readonly name = 'DatabaseError';
@@ -61,9 +70,9 @@ export function openDatabase(connectionString: string, options: { max?: number; 
 
   return {
     label,
-    async query(sql, params) {
+    async query(sql, params, options) {
       try {
-        return await pool.query(sql, params);
+        return await pool.query(statement(sql, params, options));
       } catch (err) {
         throw wrap(err);
       }
@@ -75,8 +84,7 @@ export function openDatabase(connectionString: string, options: { max?: number; 
       try {
         await client.query('BEGIN');
         const result = await work({
-          query: (sql, params, options) =>
-            options?.prepared === undefined ? client.query(sql, params) : client.query({ name: options.prepared, text: sql, values: params }),
+          query: (sql, params, options) => client.query(statement(sql, params, options)),
         });
         await client.query('COMMIT');
         return result;

@@ -27,7 +27,7 @@ import { describeIssues, saveSchema } from '../model/changeSchema';
 import { InvalidChange } from '../model/objectChanges';
 import { parseModel } from '../model/modelFile';
 import type { Model } from '../shared/model';
-import { answerBlocksAfter, blockIdentity, ModelMismatch, recordSlaveProgress, saveOnMaster } from './commitblocks';
+import { answerBlocksAfter, ModelMismatch, saveOnMaster, slaveProgressRecorder } from './commitblocks';
 import { authenticate } from './credentials';
 import type { NewsFeed } from './newsFeed';
 import type { MasterTls } from './tls';
@@ -77,6 +77,9 @@ export function buildMasterApi({ db, news, credentials, log, meter, tls }: Maste
   // The body holds the changes and a small envelope; the changes themselves are checked against MAX_SAVE_BYTES below.
   const app = Fastify({ bodyLimit: MAX_SAVE_BYTES + 64 * 1024, logger: false, https: tls ?? null });
   const slaveOf = new WeakMap<object, string>();
+  const progress = slaveProgressRecorder(db, (err) =>
+    log.warn({ err: (err as Error).message }, "could not record a slave's progress; retention waits for the next"),
+  );
 
   app.addHook('onRequest', async (request) => {
     if (request.url === '/v1/health') return;
@@ -116,24 +119,22 @@ export function buildMasterApi({ db, news, credentials, log, meter, tls }: Maste
     const slave = slaveOf.get(request)!;
     // A prefetch asks after blocks not yet applied; what must still be held starts after `applied`.
     const applied = Math.min(parsed.data.applied ?? after, after);
-    if (atOrigin !== undefined && atKey !== undefined) {
-      // The slave's block `after` must be the master's block `after`: a master restored from an
-      // older backup that took other saves since would otherwise have the slave skip them.
-      const ours = await blockIdentity(db, after);
-      if (ours && (ours.origin !== atOrigin || ours.idempotencyKey !== atKey)) {
-        throw new ApiError(
-          409,
-          'Diverged',
-          `slave ${slave}'s block ${after} (${atOrigin}/${atKey}) is not the master's block ${after} (${ours.origin}/${ours.idempotencyKey}): the master was restored from an older backup and took other saves since; rebuild this slave from a backup of the master`,
-        );
-      }
-    }
     const deadline = Date.now() + Math.min(parsed.data.waitMs, MAX_WAIT_MS);
     for (let first = true; ; first = false) {
       // Listen before looking, so a commit between the look and the wait still wakes us; look
       // again at least every second in case the news connection missed one.
       const woke = news.next(Math.max(0, Math.min(1_000, deadline - Date.now())));
       const answer = await answerBlocksAfter(db, after, limit);
+      const ours = answer.atAfter;
+      if (first && atOrigin !== undefined && atKey !== undefined && ours && (ours.origin !== atOrigin || ours.idempotencyKey !== atKey)) {
+        // The slave's block `after` must be the master's block `after`: a master restored from an
+        // older backup that took other saves since would otherwise have the slave skip them.
+        throw new ApiError(
+          409,
+          'Diverged',
+          `slave ${slave}'s block ${after} (${atOrigin}/${atKey}) is not the master's block ${after} (${ours.origin}/${ours.idempotencyKey}): the master was restored from an older backup and took other saves since; rebuild this slave from a backup of the master`,
+        );
+      }
       if (answer.oldestHeld !== null && applied < answer.oldestHeld - 1) {
         throw new ApiError(
           410,
@@ -148,10 +149,10 @@ export function buildMasterApi({ db, news, credentials, log, meter, tls }: Maste
           `slave ${slave} has applied up to block ${after}, but the master's newest block is ${answer.masterSeq}: was the master restored from an older backup? rebuild this slave from a backup of the master`,
         );
       }
-      if (first) await recordSlaveProgress(db, slave, applied);
+      if (first) await progress.record(slave, applied);
       // A stopping master answers now: the slave asks again, of it once restarted.
       if (answer.blocks.length > 0 || Date.now() >= deadline || news.closed) {
-        const { oldestHeld: _, ...delivered } = answer;
+        const { oldestHeld: _held, atAfter: _at, ...delivered } = answer;
         return delivered;
       }
       await woke;

@@ -225,64 +225,57 @@ const isTryAgain = (err: unknown) => {
 export const MAX_ANSWER_BYTES = 8 << 20;
 
 /** Blocks after `after`, in order: at most `limit`, and no more than MAX_ANSWER_BYTES of changes (at least one block). */
-export async function blocksAfter(db: Transaction, after: number, limit: number): Promise<CommitBlock[]> {
+export async function blocksAfter(db: Pick<Database, 'query'>, after: number, limit: number): Promise<CommitBlock[]> {
+  return (await answerBlocksAfter(db, after, limit)).blocks;
+}
+
+export interface MasterAnswer extends BlocksAfterAnswer {
+  /** The oldest block the master holds (null: none). */
+  oldestHeld: number | null;
+  /** Who made the master's block numbered `after` (null when it holds none by that number). */
+  atAfter: { origin: string; idempotencyKey: string } | null;
+}
+
+/**
+ * Blocks after `after` with where the master stands, in one statement: one snapshot, so
+ * the blocks and the position agree, and one round trip, which a slave's long poll makes
+ * for every commit it wakes up to. The blocks come back as one JSON array built by
+ * PostgreSQL, so the changes are parsed once and not row by row.
+ */
+export async function answerBlocksAfter(db: Pick<Database, 'query'>, after: number, limit: number): Promise<MasterAnswer> {
   const { rows } = await db.query<{
-    seq: string;
-    model_checksum: string;
-    changes: CommitBlock['changes'];
-    origin: string;
-    idempotency_key: string;
-    committed_at: string;
-    // The commit time as PostgreSQL's ISO text: a JS Date would drop the microseconds, and the slaves' copies would differ.
+    newest: string | null;
+    oldest: string | null;
+    model: string | null;
+    at_after: { origin: string; idempotencyKey: string } | null;
+    // committedAt as PostgreSQL's ISO text: a JS Date would drop the microseconds, and the slaves' copies would differ.
+    blocks: CommitBlock[];
   }>(
     // The sizes are summed before any block is read whole: the cut is made in the database.
     `WITH candidates AS (
        SELECT seq, octet_length(changes::text) AS size FROM lp_commitblocks WHERE seq > $1 ORDER BY seq LIMIT $2
      ), sized AS (
        SELECT seq, size, sum(size) OVER (ORDER BY seq) - size AS before FROM candidates
+     ), picked AS (
+       SELECT b.* FROM sized JOIN lp_commitblocks b USING (seq) WHERE sized.before = 0 OR sized.before + sized.size <= $3
      )
-     SELECT b.seq, b.model_checksum, b.changes, b.origin, b.idempotency_key, to_json(b.committed_at) #>> '{}' AS committed_at
-       FROM sized JOIN lp_commitblocks b USING (seq)
-      WHERE sized.before = 0 OR sized.before + sized.size <= $3
-      ORDER BY b.seq`,
+     SELECT (SELECT max(seq) FROM lp_commitblocks) AS newest, (SELECT min(seq) FROM lp_commitblocks) AS oldest,
+            (SELECT checksum FROM lp_models WHERE current) AS model,
+            (SELECT json_build_object('origin', origin, 'idempotencyKey', idempotency_key) FROM lp_commitblocks WHERE seq = $1) AS at_after,
+            (SELECT coalesce(json_agg(json_build_object('seq', seq, 'modelChecksum', model_checksum, 'changes', changes, 'origin', origin,
+                                                        'idempotencyKey', idempotency_key, 'committedAt', committed_at) ORDER BY seq), '[]')
+               FROM picked) AS blocks`,
     [after, limit, MAX_ANSWER_BYTES],
-  );
-  return rows.map((r) => ({
-    seq: Number(r.seq),
-    modelChecksum: r.model_checksum,
-    changes: r.changes,
-    origin: r.origin,
-    idempotencyKey: r.idempotency_key,
-    committedAt: r.committed_at,
-  }));
-}
-
-/** Where the master stands: its newest and oldest held block (0 and null when it holds none). */
-export async function masterPosition(db: Transaction): Promise<{ masterSeq: number; masterModel: string | null; oldestHeld: number | null }> {
-  const { rows } = await db.query<{ newest: string | null; oldest: string | null; model: string | null }>(
-    `SELECT (SELECT max(seq) FROM lp_commitblocks) AS newest, (SELECT min(seq) FROM lp_commitblocks) AS oldest,
-            (SELECT checksum FROM lp_models WHERE current) AS model`,
+    { prepared: 'lp_answer_blocks_after' },
   );
   const row = rows[0]!;
-  return { masterSeq: Number(row.newest ?? 0), masterModel: row.model, oldestHeld: row.oldest === null ? null : Number(row.oldest) };
-}
-
-/** Who made the block numbered `seq` (null when the master does not hold it). */
-export async function blockIdentity(db: Transaction, seq: number): Promise<{ origin: string; idempotencyKey: string } | null> {
-  const { rows } = await db.query<{ origin: string; idempotency_key: string }>('SELECT origin, idempotency_key FROM lp_commitblocks WHERE seq = $1', [
-    seq,
-  ]);
-  return rows[0] ? { origin: rows[0].origin, idempotencyKey: rows[0].idempotency_key } : null;
-}
-
-/** Blocks after `after` with the master's position, read in one snapshot so the two agree. */
-export async function answerBlocksAfter(db: Database, after: number, limit: number): Promise<BlocksAfterAnswer & { oldestHeld: number | null }> {
-  return db.transaction(async (tx) => {
-    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const position = await masterPosition(tx);
-    const blocks = await blocksAfter(tx, after, limit);
-    return { blocks, ...position };
-  });
+  return {
+    blocks: row.blocks,
+    masterSeq: Number(row.newest ?? 0),
+    masterModel: row.model,
+    oldestHeld: row.oldest === null ? null : Number(row.oldest),
+    atAfter: row.at_after,
+  };
 }
 
 /** A slave asked for blocks after `applied`: it has applied that far. */
@@ -292,6 +285,42 @@ export async function recordSlaveProgress(db: Database, slave: string, applied: 
      ON CONFLICT (slave) DO UPDATE SET applied_seq = EXCLUDED.applied_seq, seen_at = now()`,
     [slave, applied],
   );
+}
+
+/** How often a slave's progress is written while it only moves forward. */
+export const PROGRESS_EVERY_MS = 1_000;
+
+/**
+ * Slaves' progress for retention, written at most once a second per slave while it moves
+ * forward: a long poll asks again for every commit it wakes up to, and each write is a
+ * commit of its own (a WAL flush). A value held back is written when the second is up,
+ * so an idle slave's last mark is not lost; late, it only keeps blocks a little longer.
+ * A value that goes back (a slave restored from an older backup) is written at once:
+ * retention must not prune what that slave still needs.
+ */
+export function slaveProgressRecorder(db: Database, onError: (err: unknown) => void) {
+  const slaves = new Map<string, { written: number; at: number; held?: number; timer?: NodeJS.Timeout }>();
+  const write = async (slave: string, applied: number) => {
+    const entry = slaves.get(slave) ?? { written: applied, at: 0 };
+    clearTimeout(entry.timer);
+    slaves.set(slave, { written: applied, at: Date.now() });
+    await recordSlaveProgress(db, slave, applied);
+  };
+  return {
+    async record(slave: string, applied: number): Promise<void> {
+      const entry = slaves.get(slave);
+      if (!entry || applied < entry.written || Date.now() - entry.at >= PROGRESS_EVERY_MS) return write(slave, applied);
+      if (applied === entry.written) return;
+      entry.held = applied;
+      entry.timer ??= setTimeout(
+        () => {
+          const held = slaves.get(slave)?.held;
+          if (held !== undefined) write(slave, held).catch(onError);
+        },
+        PROGRESS_EVERY_MS - (Date.now() - entry.at),
+      ).unref();
+    },
+  };
 }
 
 /**

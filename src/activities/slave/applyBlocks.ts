@@ -39,14 +39,34 @@ export async function markOf(db: Transaction): Promise<{ seq: number; origin: st
   return rows[0] ? { seq: Number(rows[0].seq), origin: rows[0].origin, idempotencyKey: rows[0].idempotency_key } : null;
 }
 
+/**
+ * The model a slave's database records under `checksum`, read once: a checksum names one
+ * model there for good (rows of lp_models are added, never rewritten), and reading and
+ * parsing it for every batch would cost a small batch as much as its own rows.
+ */
+const models = new WeakMap<Database, { checksum: string; model: Model }>();
+async function modelOf(db: Database, tx: Transaction, checksum: string): Promise<Model> {
+  const known = models.get(db);
+  if (known?.checksum === checksum) return known.model;
+  const { rows } = await tx.query<{ model: Model }>('SELECT model FROM lp_models WHERE checksum = $1', [checksum]);
+  models.set(db, { checksum, model: rows[0]!.model });
+  return rows[0]!.model;
+}
+
 /** Applies blocks (all under one model, in order) after the slave's mark; returns how many and the new mark. */
 export async function applyBlocks(
   db: Database,
   blocks: CommitBlock[],
 ): Promise<{ applied: number; highWaterMark: number; lastCommittedAt: string | null }> {
   return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [APPLY_LOCK]);
-    const hwm = await highWaterMark(tx);
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [APPLY_LOCK], { prepared: 'lp_slave_apply_lock' });
+    // After the lock, in a statement of its own: its snapshot sees what the appliers before this one committed.
+    const { rows } = await tx.query<{ hwm: string | null; checksum: string | null }>(
+      'SELECT (SELECT max(seq) FROM lp_commitblocks) AS hwm, (SELECT checksum FROM lp_models WHERE current FOR SHARE) AS checksum',
+      [],
+      { prepared: 'lp_slave_apply_position' },
+    );
+    const hwm = Number(rows[0]!.hwm ?? 0);
     const todo = blocks.filter((b) => b.seq > hwm);
     if (todo.length === 0) return { applied: 0, highWaterMark: hwm, lastCommittedAt: null };
     todo.forEach((b, i) => {
@@ -56,17 +76,17 @@ export async function applyBlocks(
     });
     const checksum = todo[0]!.modelChecksum;
     if (todo.some((b) => b.modelChecksum !== checksum)) throw new Error('applyBlocks takes blocks of one model at a time');
-    const { rows } = await tx.query<{ checksum: string; model: Model }>('SELECT checksum, model FROM lp_models WHERE current FOR SHARE');
-    if (rows[0]?.checksum !== checksum) {
+    const current = rows[0]!.checksum;
+    if (current !== checksum) {
       throw new SlaveModelMismatch(
-        `block ${todo[0]!.seq} is made under model ${checksum.slice(0, 12)}, the slave is at ${rows[0]?.checksum.slice(0, 12) ?? 'no model'}`,
+        `block ${todo[0]!.seq} is made under model ${checksum.slice(0, 12)}, the slave is at ${current?.slice(0, 12) ?? 'no model'}`,
       );
     }
     // All changes of the run at once: consecutive rows of one class go in one statement. The
     // values are the master's, written as it wrote them (its checks were made when it took them).
     await applyObjectChanges(
       tx,
-      rows[0].model,
+      await modelOf(db, tx, checksum),
       todo.flatMap((b) => b.changes),
       { checkValues: false },
     );
