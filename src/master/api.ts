@@ -80,6 +80,7 @@ export function buildMasterApi({ db, news, credentials, log, meter, tls }: Maste
   const progress = slaveProgressRecorder(db, (err) =>
     log.warn({ err: (err as Error).message }, "could not record a slave's progress; retention waits for the next"),
   );
+  app.addHook('onClose', async () => progress.stop());
 
   app.addHook('onRequest', async (request) => {
     if (request.url === '/v1/health') return;

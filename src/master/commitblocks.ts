@@ -320,6 +320,10 @@ export function slaveProgressRecorder(db: Database, onError: (err: unknown) => v
         PROGRESS_EVERY_MS - (Date.now() - entry.at),
       ).unref();
     },
+    /** The API is closing: values still held back are dropped (retention keeps a little more until the next record). */
+    stop(): void {
+      for (const entry of slaves.values()) clearTimeout(entry.timer);
+    },
   };
 }
 
