@@ -95,6 +95,14 @@ describe('a slave worker killed while it applies', async () => {
       const handle = await cluster.sync('crash-a');
       const worker = startWorker();
       await waitForStatus(handle, (s) => s.state === 'caught-up', 60_000, 'crash-a');
+      // The status may still be the last worker's: wait until this worker runs the follow (its stop handler is
+      // installed by then; a SIGTERM before it would kill the process outright, on a slow machine).
+      for (let i = 0; ; i++) {
+        const pending = (await handle.describe()).raw.pendingActivities ?? [];
+        if (pending.some((a) => a.activityType?.name === 'followMaster' && a.lastWorkerIdentity?.endsWith(`@${worker.pid}`))) break;
+        assert.ok(i < 600, 'the new worker never ran the follow');
+        await sleep(100);
+      }
       // A follow is running now, and would report only after REPORT_EVERY_MS (30 s) on its own.
       await sleep(2_000);
       const before = (await handle.fetchHistory()).events!;
