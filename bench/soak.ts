@@ -8,26 +8,13 @@
  * and each slave's rows the master's, and slaveSync's histories bounded. Appends one row
  * per run to BENCHMARKS.md.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execa, type ResultPromise } from 'execa';
-import { loadConfig } from '../src/config/load';
-import { openDatabase, type Database } from '../src/db/database';
-import { createLogger } from '../src/logging';
-import { saveEndpointToken } from '../src/master/credentials';
-import { deployModel, migrateReplica } from '../src/model/deploy';
+import type { Database } from '../src/db/database';
 import { compareReplicas } from '../src/model/replicaDigest';
-import { connectClient } from '../src/operator/client';
 import { percentile } from '../src/operator/replicationDemo';
-import { startSlaveSync } from '../src/operator/slaveSync';
 import { workflowIds } from '../src/shared/names';
-import { databaseUrl } from '../src/stack/endpoints';
-import { freeStablePort } from '../src/stack/ports';
-import { stackDown, stackUp } from '../src/stack/stack';
 import { LIBRARY_V1 } from '../test/helpers/replication';
-import { writeTestConfig } from '../test/helpers/testConfig';
+import { saveBook, startClusterInProcesses } from './clusterInProcesses';
 import { appendBenchmarkRow } from './rollout';
 
 const MINUTES = Number(process.argv[2] ?? 30);
@@ -35,9 +22,6 @@ const SAVES_PER_SECOND = 200;
 /** Memory is taken as "at the start" once this much of the soak has run (the processes warmed up). */
 const WARM_UP_MS = Math.min(60_000, (MINUTES * 60_000) / 10);
 const SAMPLE_EVERY_MS = 30_000;
-const ROOT = path.resolve(import.meta.dirname, '..');
-const log = createLogger('bench', { level: 'warn' });
-
 if (!Number.isFinite(MINUTES) || MINUTES <= 0) throw new Error(`bench/soak.ts takes the soak's length in minutes, not "${process.argv[2]}"`);
 
 const TABLE = {
@@ -58,174 +42,95 @@ const TABLE = {
     '| date | minutes | saves (answered / failed) | save answered, p50 / p99 / max | RSS master worker, start → end | RSS slave workers, start → end | RSS orchestration worker, start → end | every block once, rows the same | slaveSync histories (events; runs) |',
 };
 
-const rssMiB = (pid: number): number => {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
-  return Math.round(kb / 1024);
-};
-
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-bench-soak-'));
-chmodSync(dir, 0o755);
-const apiPort = await freeStablePort();
-const endpointPorts = [await freeStablePort(), await freeStablePort()];
-const configFile = writeTestConfig(dir, (raw) => {
-  raw.master.api.port = apiPort;
-  raw.slaves.forEach((s: Record<string, unknown>, i: number) => (s.saveEndpoint = { port: endpointPorts[i] }));
-  raw.timings = { ...raw.timings, slavePollInterval: '1s', saveTimeout: '10s' };
-});
-const config = loadConfig(configFile);
-const slaves = config.slaves.slice(0, 2);
-if (slaves.length < 2) throw new Error('the soak needs two slaves in config/local-demo.yaml');
-
-await stackUp(config, log);
-const processes: { name: string; child: ResultPromise }[] = [];
-const opened: Database[] = [];
+const cluster = await startClusterInProcesses('soak');
+const { master, slaveDbs, slaves, checksum, endpoints } = cluster;
 try {
-  const worker = (name: string, file: string, ...args: string[]) => {
-    const child = execa('node', ['--import', 'tsx', file, '--config', configFile, ...args], {
-      cwd: ROOT,
-      reject: false,
-      env: { LESSONPLAN_LOG_FORMAT: 'json', LESSONPLAN_LOG_LEVEL: 'warn' },
-      // To files, not buffered here: half an hour of a worker's warnings would count in this process's memory.
-      stdout: { file: path.join(dir, `${name}.log`) },
-      stderr: { file: path.join(dir, `${name}.log`) },
-    });
-    processes.push({ name, child });
+  const answered: number[] = [];
+  const failures: string[] = [];
+  let made = 0;
+  const save = async (n: number) => {
+    const start = performance.now();
+    try {
+      await saveBook(endpoints[n % 2]!, checksum, n, `soak-${n}`);
+      answered.push(performance.now() - start);
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
   };
-  const master = openDatabase(databaseUrl(config, config.master!.database), { max: 2, applicationName: 'lessonplan-bench' });
-  opened.push(master);
-  const slaveDbs = slaves.map((s) => openDatabase(databaseUrl(config, s.database), { max: 2, applicationName: 'lessonplan-bench' }));
-  opened.push(...slaveDbs);
-  for (const db of [master, ...slaveDbs]) await migrateReplica(db);
-  const { checksum } = await deployModel(master, LIBRARY_V1);
 
-  worker('master', 'src/workers/master.ts');
-  worker('orchestration', 'src/workers/orchestration.ts');
-  for (const s of slaves) worker(s.name, 'src/workers/slave.ts', '--name', s.name);
-  const operator = await connectClient(config);
-  try {
-    for (const s of slaves) await startSlaveSync(operator.client, config, s.name);
-    const endpoints = slaves.map((s, i) => ({ url: `http://127.0.0.1:${endpointPorts[i]}/v1/saves`, token: saveEndpointToken(config, s) }));
-    // The endpoints take saves once the workers are up and following.
-    for (const e of endpoints) {
-      for (let tries = 0; ; tries++) {
-        const probe = await fetch(e.url.replace('/v1/saves', '/v1/health')).catch(() => undefined);
-        if (probe?.ok && ((await probe.json()) as { following?: boolean }).following) break;
-        if (tries > 600) throw new Error(`the save endpoint ${e.url} never answered`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+  const rss = cluster.rss;
+  const durationMs = MINUTES * 60_000;
+  const started = performance.now();
+  let startRss: Record<string, number> | undefined;
+  let nextSample = started + WARM_UP_MS;
+  const inFlight = new Set<Promise<void>>();
+  console.log(`soak: ${SAVES_PER_SECOND} saves/s through ${slaves.map((s) => s.name).join(' and ')} for ${MINUTES} min`);
+  // Open loop: each save leaves at its time, whether or not the ones before it were answered.
+  while (performance.now() - started < durationMs) {
+    const due = Math.floor(((performance.now() - started) * SAVES_PER_SECOND) / 1000);
+    while (made < due) {
+      const p = save(++made).finally(() => inFlight.delete(p));
+      inFlight.add(p);
     }
-
-    const answered: number[] = [];
-    const failures: string[] = [];
-    let made = 0;
-    const save = async (n: number) => {
-      const e = endpoints[n % 2]!;
-      const start = performance.now();
-      try {
-        const response = await fetch(e.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${e.token}` },
-          body: JSON.stringify({
-            modelChecksum: checksum,
-            idempotencyKey: `soak-${n}`,
-            changes: [{ class: 'book', op: 'upsert', values: { id: n, title: `soak ${n}`, copies: n % 7 } }],
-          }),
-        });
-        const text = await response.text();
-        if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`);
-        answered.push(performance.now() - start);
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-    };
-
-    const pids = () => processes.map((p) => ({ name: p.name, pid: p.child.pid! }));
-    const rss = () => Object.fromEntries(pids().map((p) => [p.name, rssMiB(p.pid)]));
-    const durationMs = MINUTES * 60_000;
-    const started = performance.now();
-    let startRss: Record<string, number> | undefined;
-    let nextSample = started + WARM_UP_MS;
-    const inFlight = new Set<Promise<void>>();
-    console.log(`soak: ${SAVES_PER_SECOND} saves/s through ${slaves.map((s) => s.name).join(' and ')} for ${MINUTES} min`);
-    // Open loop: each save leaves at its time, whether or not the ones before it were answered.
-    while (performance.now() - started < durationMs) {
-      const due = Math.floor(((performance.now() - started) * SAVES_PER_SECOND) / 1000);
-      while (made < due) {
-        const p = save(++made).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      }
-      if (performance.now() >= nextSample) {
-        const sample = rss();
-        startRss ??= sample;
-        const elapsed = Math.round((performance.now() - started) / 1000);
-        console.log(
-          `soak: ${elapsed} s, ${answered.length} answered, ${failures.length} failed, ${inFlight.size} in flight, RSS MiB ${JSON.stringify(sample)}`,
-        );
-        nextSample += SAMPLE_EVERY_MS;
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await Promise.all(inFlight);
-    const endRss = rss();
-    startRss ??= endRss;
-
-    // Every block once on every slave, and the master's rows.
-    const newest = async (db: Database) => {
-      const { rows } = await db.query<{ n: string; low: string | null; high: string | null }>(
-        'SELECT count(*) AS n, min(seq) AS low, max(seq) AS high FROM lp_commitblocks',
+    if (performance.now() >= nextSample) {
+      const sample = rss();
+      startRss ??= sample;
+      const elapsed = Math.round((performance.now() - started) / 1000);
+      console.log(
+        `soak: ${elapsed} s, ${answered.length} answered, ${failures.length} failed, ${inFlight.size} in flight, RSS MiB ${JSON.stringify(sample)}`,
       );
-      return { count: Number(rows[0]!.n), low: Number(rows[0]!.low ?? 0), high: Number(rows[0]!.high ?? 0) };
-    };
-    const masterAt = (await newest(master)).high;
-    const once: string[] = [];
-    for (const [i, db] of slaveDbs.entries()) {
-      const deadline = Date.now() + 60_000;
-      let at = await newest(db);
-      while (at.high < masterAt && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-        at = await newest(db);
-      }
-      const contiguous = at.low === 1 && at.count === at.high && at.high === masterAt;
-      const differences = await compareReplicas(master, db, LIBRARY_V1);
-      once.push(
-        `${slaves[i]!.name}: ${contiguous ? `blocks 1..${at.high} once` : `${at.count} blocks from ${at.low} to ${at.high} of the master's ${masterAt}`}, ${differences.length === 0 ? 'rows the same' : `${differences.length} tables differ`}`,
-      );
+      nextSample += SAMPLE_EVERY_MS;
     }
-    const histories: string[] = [];
-    for (const s of slaves) {
-      const handle = operator.client.workflow.getHandle(workflowIds.slaveSync(s.name));
-      const description = await handle.describe();
-      let runs = 0;
-      for await (const _ of operator.client.workflow.list({ query: `WorkflowId = '${workflowIds.slaveSync(s.name)}'` })) runs++;
-      histories.push(`${s.name}: ${description.historyLength}; ${runs}`);
-    }
-    const workers = (names: string[], from: Record<string, number>, to: Record<string, number>) =>
-      names.map((n) => `${from[n]} → ${to[n]} MiB`).join(', ');
-    const fmt = (ms: number) => (ms < 10 ? ms.toFixed(1) : ms.toFixed(0));
-    const row =
-      `| ${new Date().toISOString().slice(0, 10)} | ${MINUTES} | ${answered.length} / ${failures.length} | ` +
-      `${fmt(percentile(answered, 50))} / ${fmt(percentile(answered, 99))} / ${fmt(answered.reduce((a, b) => Math.max(a, b), 0))} ms | ` +
-      `${workers(['master'], startRss, endRss)} | ${workers(
-        slaves.map((s) => s.name),
-        startRss,
-        endRss,
-      )} | ${workers(['orchestration'], startRss, endRss)} | ${once.join('; ')} | ${histories.join('; ')} |`;
-    console.log(row);
-    if (failures.length > 0) console.log(`soak: the first failures: ${failures.slice(0, 5).join(' | ')}`);
-    appendBenchmarkRow(TABLE, row);
-  } finally {
-    for (const s of slaves)
-      await operator.client.workflow
-        .getHandle(workflowIds.slaveSync(s.name))
-        .terminate('the soak is done')
-        .catch(() => undefined);
-    await operator.close();
+    await new Promise((r) => setTimeout(r, 5));
   }
+  await Promise.all(inFlight);
+  const endRss = rss();
+  startRss ??= endRss;
+
+  // Every block once on every slave, and the master's rows.
+  const newest = async (db: Database) => {
+    const { rows } = await db.query<{ n: string; low: string | null; high: string | null }>(
+      'SELECT count(*) AS n, min(seq) AS low, max(seq) AS high FROM lp_commitblocks',
+    );
+    return { count: Number(rows[0]!.n), low: Number(rows[0]!.low ?? 0), high: Number(rows[0]!.high ?? 0) };
+  };
+  const masterAt = (await newest(master)).high;
+  const once: string[] = [];
+  for (const [i, db] of slaveDbs.entries()) {
+    const deadline = Date.now() + 60_000;
+    let at = await newest(db);
+    while (at.high < masterAt && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      at = await newest(db);
+    }
+    const contiguous = at.low === 1 && at.count === at.high && at.high === masterAt;
+    const differences = await compareReplicas(master, db, LIBRARY_V1);
+    once.push(
+      `${slaves[i]!.name}: ${contiguous ? `blocks 1..${at.high} once` : `${at.count} blocks from ${at.low} to ${at.high} of the master's ${masterAt}`}, ${differences.length === 0 ? 'rows the same' : `${differences.length} tables differ`}`,
+    );
+  }
+  const histories: string[] = [];
+  for (const s of slaves) {
+    const handle = cluster.temporal.workflow.getHandle(workflowIds.slaveSync(s.name));
+    const description = await handle.describe();
+    let runs = 0;
+    for await (const _ of cluster.temporal.workflow.list({ query: `WorkflowId = '${workflowIds.slaveSync(s.name)}'` })) runs++;
+    histories.push(`${s.name}: ${description.historyLength}; ${runs}`);
+  }
+  const workers = (names: string[], from: Record<string, number>, to: Record<string, number>) =>
+    names.map((n) => `${from[n]} → ${to[n]} MiB`).join(', ');
+  const fmt = (ms: number) => (ms < 10 ? ms.toFixed(1) : ms.toFixed(0));
+  const row =
+    `| ${new Date().toISOString().slice(0, 10)} | ${MINUTES} | ${answered.length} / ${failures.length} | ` +
+    `${fmt(percentile(answered, 50))} / ${fmt(percentile(answered, 99))} / ${fmt(answered.reduce((a, b) => Math.max(a, b), 0))} ms | ` +
+    `${workers(['master'], startRss, endRss)} | ${workers(
+      slaves.map((s) => s.name),
+      startRss,
+      endRss,
+    )} | ${workers(['orchestration'], startRss, endRss)} | ${once.join('; ')} | ${histories.join('; ')} |`;
+  console.log(row);
+  if (failures.length > 0) console.log(`soak: the first failures: ${failures.slice(0, 5).join(' | ')}`);
+  appendBenchmarkRow(TABLE, row);
 } finally {
-  for (const p of processes) p.child.kill('SIGTERM');
-  await Promise.all(processes.map((p) => p.child));
-  for (const db of opened) await db.close().catch(() => undefined);
-  await stackDown(config, log);
-  rmSync(dir, { recursive: true, force: true });
+  await cluster.close();
 }
