@@ -4,7 +4,9 @@
 #
 #   1. npm packages (npm ci) when node_modules is missing or older than the lock file
 #   2. the Temporal CLI, pinned in package.json (config.temporalCliVersion), under .tools/,
-#      and Toxiproxy (config.toxiproxyVersion), the tests' latency proxy, built with go install
+#      and Toxiproxy (config.toxiproxyVersion), the tests' latency proxy, built with go install,
+#      and the Temporal server with its temporal-sql-tool (config.temporalServerVersion),
+#      built with go install, for `temporal.embedded.server: postgres`
 #   3. Debian packages the cluster runs on: apache2, haproxy, rsync, chromium, postgresql-client-15, openssl
 #   4. an unprivileged system user for PostgreSQL when running as root (postgres
 #      refuses to run as root)
@@ -77,6 +79,25 @@ if [ ! -x "$toxiproxy_dir/toxiproxy-server" ]; then
   "$toxiproxy_dir/toxiproxy-server" -version >/dev/null || die "the built Toxiproxy at $toxiproxy_dir/toxiproxy-server does not run"
 fi
 ln -sfn "$toxiproxy_dir/toxiproxy-server" "$root/.tools/bin/toxiproxy-server"
+
+# --- Temporal server ---------------------------------------------------------------
+# The Temporal server as production runs it, on PostgreSQL (`temporal.embedded.server:
+# postgres`), and its schema tool: built from the pinned go.temporal.io/server module,
+# under .tools/. That module needs a newer Go than Debian's; the go command fetches the
+# pinned toolchain from the Go module proxy for this build alone (GOTOOLCHAIN). About
+# five minutes on two cores, once per machine.
+temporal_server_version=$(node -p 'require("./package.json").config.temporalServerVersion')
+temporal_server_dir="$root/.tools/temporal-server/$temporal_server_version"
+if [ ! -x "$temporal_server_dir/temporal-server" ] || [ ! -x "$temporal_server_dir/temporal-sql-tool" ]; then
+  command -v go >/dev/null || die "Go is needed to build the Temporal server $temporal_server_version, and 'go' is not on PATH"
+  say "building the Temporal server $temporal_server_version and temporal-sql-tool under .tools/ (go install, about 5 minutes)"
+  mkdir -p "$temporal_server_dir"
+  GOTOOLCHAIN=go1.27.3 GOBIN="$temporal_server_dir" GOFLAGS=-mod=mod go install \
+    "go.temporal.io/server/cmd/server@v$temporal_server_version" "go.temporal.io/server/cmd/tools/sql@v$temporal_server_version"
+  mv "$temporal_server_dir/server" "$temporal_server_dir/temporal-server"
+  mv "$temporal_server_dir/sql" "$temporal_server_dir/temporal-sql-tool"
+  "$temporal_server_dir/temporal-server" --version >/dev/null || die "the built Temporal server at $temporal_server_dir does not run"
+fi
 
 # --- Debian packages -------------------------------------------------------------
 # apache2: each satellite's web server; haproxy: the load balancer; rsync: the copy;

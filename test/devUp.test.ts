@@ -63,7 +63,7 @@ describe('dev up, all or nothing', () => {
     const ports = [
       ...config.satellites.map((s) => s.webServer.port),
       ...(config.loadBalancer.kind === 'haproxy' ? [config.loadBalancer.frontendPort] : []),
-      ...(state.temporal ? [state.temporal.port, state.temporal.uiPort] : []),
+      ...(state.temporal ? [state.temporal.port, ...(state.temporal.uiPort ? [state.temporal.uiPort] : [])] : []),
       ...(state.postgres ? [state.postgres.port] : []),
     ];
     for (const port of ports) assert.ok(await isPortFree(port), `port ${port} is still bound`);

@@ -117,8 +117,15 @@ const temporal = z.strictObject({
     })
     .default('embedded'),
   namespace: z.string().min(1).default('default'),
-  /** Preferred ports of the embedded dev server; 0 picks a free one. */
-  embedded: z.strictObject({ port: port.default(0), uiPort: port.default(0) }).default({ port: 0, uiPort: 0 }),
+  /**
+   * The embedded server: `dev`, the Temporal CLI's dev server (SQLite, with the Web UI), or
+   * `postgres`, the Temporal server built from its Go module with its history and
+   * visibility on the embedded PostgreSQL, as production runs it (no Web UI of its own).
+   * Preferred ports: 0 picks a free one.
+   */
+  embedded: z
+    .strictObject({ server: z.enum(['dev', 'postgres']).default('dev'), port: port.default(0), uiPort: port.default(0) })
+    .default({ server: 'dev', port: 0, uiPort: 0 }),
 });
 
 const postgres = z.strictObject({
@@ -483,7 +490,7 @@ export const clusterConfigSchema = z
     cluster: name,
     /** Folder for the embedded stack's state (databases, Temporal history, logs), relative to the file. */
     dataDir: generatedConfigText(POSTGRES).default('../data'),
-    temporal: temporal.default({ address: 'embedded', namespace: 'default', embedded: { port: 0, uiPort: 0 } }),
+    temporal: temporal.default({ address: 'embedded', namespace: 'default', embedded: { server: 'dev', port: 0, uiPort: 0 } }),
     postgres: postgres.default({ url: 'embedded', embedded: { port: 0 } }),
     operationalDatabase: database,
     reference,

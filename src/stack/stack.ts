@@ -15,6 +15,7 @@ import {
   stopPostgresServer,
   type PostgresServerState,
 } from './postgresServer';
+import { startTemporalOnPostgres } from './temporalOnPostgres';
 import { startTemporalServer, stopTemporalServer, temporalServerRunning, type TemporalServerState } from './temporalServer';
 
 export interface StackState {
@@ -53,6 +54,10 @@ function embeddedDatabases(config: ClusterConfig): string[] {
   return all.filter((db) => (db.url ?? config.postgres.url) === 'embedded').map((db) => db.name);
 }
 
+/** Whether the embedded Temporal server keeps its state on the embedded PostgreSQL. */
+const temporalOnEmbeddedPostgres = (config: ClusterConfig) =>
+  config.temporal.address === 'embedded' && config.temporal.embedded.server === 'postgres';
+
 /** What one start of the stack did: the stack's state, and how to take back what it started. */
 export interface StackStart {
   state: StackState;
@@ -87,14 +92,14 @@ export async function startStack(config: ClusterConfig, log?: Logger): Promise<S
   // Ports picked for port 0 keep clear of every port the config gives a part of this machine.
   const fixedPorts = localFixedPorts(config);
   try {
-    if (embeddedDatabases(config).length > 0) {
+    if (embeddedDatabases(config).length > 0 || temporalOnEmbeddedPostgres(config)) {
       if (!postgresServerRunning(state.postgres)) {
         log?.info('starting PostgreSQL (embedded)');
         state.postgres = await startPostgresServer({
           dataDir: config.dataDir,
           port: config.postgres.embedded.port,
           previous: state.postgres,
-          avoidPorts: new Set([...fixedPorts, ...(state.temporal ? [state.temporal.port, state.temporal.uiPort] : [])]),
+          avoidPorts: new Set([...fixedPorts, ...(state.temporal ? [state.temporal.port, state.temporal.uiPort ?? 0] : [])]),
         });
         started.push('postgres');
         writeStackState(config, state);
@@ -105,15 +110,28 @@ export async function startStack(config: ClusterConfig, log?: Logger): Promise<S
       }
     }
     if (config.temporal.address === 'embedded' && !temporalServerRunning(state.temporal)) {
-      log?.info('starting the Temporal dev server (embedded)');
-      state.temporal = await startTemporalServer({
-        dataDir: config.dataDir,
-        namespace: config.temporal.namespace,
-        port: config.temporal.embedded.port,
-        uiPort: config.temporal.embedded.uiPort,
-        previous: state.temporal,
-        avoidPorts: new Set([...fixedPorts, ...(state.postgres ? [state.postgres.port] : [])]),
-      });
+      const avoidPorts = new Set([...fixedPorts, ...(state.postgres ? [state.postgres.port] : [])]);
+      if (temporalOnEmbeddedPostgres(config)) {
+        log?.info('starting the Temporal server on the embedded PostgreSQL');
+        state.temporal = await startTemporalOnPostgres({
+          dataDir: config.dataDir,
+          namespace: config.temporal.namespace,
+          port: config.temporal.embedded.port,
+          postgres: state.postgres!,
+          previous: state.temporal,
+          avoidPorts,
+        });
+      } else {
+        log?.info('starting the Temporal dev server (embedded)');
+        state.temporal = await startTemporalServer({
+          dataDir: config.dataDir,
+          namespace: config.temporal.namespace,
+          port: config.temporal.embedded.port,
+          uiPort: config.temporal.embedded.uiPort,
+          previous: state.temporal,
+          avoidPorts,
+        });
+      }
       started.push('temporal');
       writeStackState(config, state);
     }
@@ -169,5 +187,6 @@ export async function stackReset(config: ClusterConfig, log?: Logger): Promise<v
   await stackDown(config, log);
   rmSync(path.join(config.dataDir, 'postgres'), { recursive: true, force: true });
   rmSync(path.join(config.dataDir, 'temporal'), { recursive: true, force: true });
+  rmSync(path.join(config.dataDir, 'temporal-server'), { recursive: true, force: true });
   rmSync(stateFile(config), { force: true });
 }

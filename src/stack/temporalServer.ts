@@ -26,12 +26,16 @@ const cliTypeName: Record<SearchAttributeType, string> = {
 export interface TemporalServerState {
   pid: number;
   port: number;
-  uiPort: number;
   address: string;
-  uiUrl: string;
   namespace: string;
   logFile: string;
-  dbFile: string;
+  /** The CLI's dev server (SQLite, its own UI) or the Temporal server on PostgreSQL (temporalOnPostgres.ts); absent: dev. */
+  kind?: 'dev' | 'postgres';
+  /** The dev server's Web UI. */
+  uiPort?: number;
+  uiUrl?: string;
+  /** The dev server's SQLite file. */
+  dbFile?: string;
 }
 
 export interface TemporalServerOptions {
@@ -95,7 +99,7 @@ async function waitUntilServing(state: TemporalServerState, logStart: number, de
       } finally {
         await connection.close();
       }
-      if (await waitForPort(state.uiPort, Math.max(0, until - Date.now()))) return;
+      if (await waitForPort(state.uiPort!, Math.max(0, until - Date.now()))) return;
     } catch (err) {
       lastError = err;
     }

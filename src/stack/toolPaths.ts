@@ -20,6 +20,18 @@ export function temporalCliPath(): string {
   return cli;
 }
 
+/** The Temporal server and its temporal-sql-tool, built from the pinned Go module by scripts/setup.sh. */
+export function temporalServerTools(): { version: string; server: string; sqlTool: string } {
+  const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { config: { temporalServerVersion: string } };
+  const version = pkg.config.temporalServerVersion;
+  const dir = path.join(PROJECT_ROOT, '.tools/temporal-server', version);
+  const tools = { version, server: path.join(dir, 'temporal-server'), sqlTool: path.join(dir, 'temporal-sql-tool') };
+  if (!existsSync(tools.server) || !existsSync(tools.sqlTool)) {
+    throw new Error(`the Temporal server ${version} is not built at ${dir}; run: npm run setup`);
+  }
+  return tools;
+}
+
 export interface PostgresBinaries {
   initdb: string;
   pg_ctl: string;
