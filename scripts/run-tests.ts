@@ -4,7 +4,12 @@
  * `node --test` over every test file, then the stack is stopped even when tests fail
  * or the run is interrupted, so no server outlives the run.
  *
- * Usage: npm test [-- test/config.test.ts ...]
+ * Then the production profile: the integration tests that matter most run again on a
+ * second stack whose Temporal server is the one built from go.temporal.io/server, on
+ * PostgreSQL (`temporal.embedded.server: postgres`), as production runs it.
+ *
+ * Usage: npm test [-- test/config.test.ts ...] (files given: those alone, on the stack
+ * LESSONPLAN_TEST_TEMPORAL names, dev by default)
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
 import os from 'node:os';
@@ -28,9 +33,28 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
+/** The production profile's files: a rollout with a halt and resume, prepareLesson, schedules, slaveSync with a model change. */
+const ON_TEMPORAL_SERVER_ON_POSTGRES = [
+  'holdLesson.integration.test.ts',
+  'prepareLesson.integration.test.ts',
+  'schedule.integration.test.ts',
+  'slaveSync.integration.test.ts',
+];
+
 export async function runTests(args: string[]): Promise<number> {
+  if (args.length > 0) return runSuite(args.map((f) => path.resolve(f)));
+  const suite = await runSuite(testFiles(path.join(ROOT, 'test')));
+  createLogger('tests').info('the production profile: again on the Temporal server on PostgreSQL');
+  const profile = await runSuite(
+    ON_TEMPORAL_SERVER_ON_POSTGRES.map((f) => path.join(ROOT, 'test', f)),
+    'postgres',
+  );
+  return suite !== 0 ? suite : profile;
+}
+
+async function runSuite(files: string[], temporalServer = process.env.LESSONPLAN_TEST_TEMPORAL ?? 'dev'): Promise<number> {
   const log = createLogger('tests');
-  const files = args.length > 0 ? args.map((f) => path.resolve(f)) : testFiles(path.join(ROOT, 'test'));
+  process.env.LESSONPLAN_TEST_TEMPORAL = temporalServer;
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-test-'));
   // PostgreSQL runs as an unprivileged user when we are root: it must reach this folder.
   chmodSync(workDir, 0o755);
@@ -54,7 +78,11 @@ export async function runTests(args: string[]): Promise<number> {
       ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=600000', ...files],
       {
         cwd: ROOT,
-        env: { LESSONPLAN_TEST_CONFIG: configFile, LESSONPLAN_LOG_LEVEL: process.env.LESSONPLAN_LOG_LEVEL ?? 'warn' },
+        env: {
+          LESSONPLAN_TEST_CONFIG: configFile,
+          LESSONPLAN_TEST_TEMPORAL: temporalServer,
+          LESSONPLAN_LOG_LEVEL: process.env.LESSONPLAN_LOG_LEVEL ?? 'warn',
+        },
         stdio: 'inherit',
         reject: false,
       },
@@ -66,8 +94,9 @@ export async function runTests(args: string[]): Promise<number> {
     // Keep the servers' logs of a run for a look afterwards; drop the rest.
     const artifacts = path.join(ROOT, 'test-artifacts', 'stack-logs');
     mkdirSync(artifacts, { recursive: true });
-    for (const log of ['temporal/server.log', 'postgres/server.log']) {
-      if (existsSync(path.join(workDir, log))) cpSync(path.join(workDir, log), path.join(artifacts, log.replace('/', '-')));
+    for (const log of ['temporal/server.log', 'temporal-server/server.log', 'postgres/server.log']) {
+      const name = `${temporalServer === 'dev' ? '' : `${temporalServer}-`}${log.replace('/', '-')}`;
+      if (existsSync(path.join(workDir, log))) cpSync(path.join(workDir, log), path.join(artifacts, name));
     }
     rmSync(workDir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);

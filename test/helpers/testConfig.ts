@@ -22,6 +22,12 @@ export function writeTestConfig(dir: string, edit: (config: Record<string, any>)
   config.workers = { shutdownGraceTime: '5s' };
   // The demo's fixed metrics port could be taken by the developer's own stack; tests that scrape pick a free one.
   delete config.metrics;
+  // The production profile: LESSONPLAN_TEST_TEMPORAL=postgres runs the tests on the Temporal server on PostgreSQL.
+  const temporalServer = process.env.LESSONPLAN_TEST_TEMPORAL ?? 'dev';
+  if (temporalServer !== 'dev' && temporalServer !== 'postgres') {
+    throw new Error(`LESSONPLAN_TEST_TEMPORAL is "${temporalServer}": expected dev (the default) or postgres`);
+  }
+  config.temporal.embedded.server = temporalServer;
   edit(config);
   const file = path.join(dir, 'cluster.yaml');
   writeFileSync(file, stringify(config));
