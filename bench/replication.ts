@@ -23,7 +23,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { WorkflowHandle } from '@temporalio/client';
 import pg from 'pg';
-import { request } from 'undici';
 import { loadConfig } from '../src/config/load';
 import type { ClusterConfig } from '../src/config/schema';
 import { openDatabase, type Database } from '../src/db/database';
@@ -43,6 +42,7 @@ import { freeStablePort } from '../src/stack/ports';
 import { stackDown, stackUp } from '../src/stack/stack';
 import { startWorkers } from '../src/workers/runWorkers';
 import { writeTestConfig } from '../test/helpers/testConfig';
+import { saveBook } from './clusterInProcesses';
 import { appendBenchmarkRow } from './rollout';
 
 /** Sequential commits measured for latency, after the warm-up ones. */
@@ -212,21 +212,6 @@ async function measureConcurrent(save: (client: number, i: number) => Promise<un
   return { clients: CONCURRENT_CLIENTS, answered, ms: now() - t0 };
 }
 
-/**
- * A save to a slave's save endpoint (HTTP), answered once applied there. undici's `request`,
- * not fetch: the clients share this process's event loop with the workers they measure,
- * and fetch costs about a millisecond of CPU more per call.
- */
-async function saveToEndpoint(url: string, token: string, body: unknown): Promise<void> {
-  const response = await request(`${url}/v1/saves`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-  });
-  const answer = await response.body.text();
-  if (response.statusCode !== 200) throw new Error(`the save endpoint answered ${response.statusCode}: ${answer}`);
-}
-
 interface BlockFigures extends Figures {
   slaves: [string, string];
   /** The same sequential commits made on the master itself, watched for on B. */
@@ -302,8 +287,7 @@ async function benchCommitblocks(dir: string): Promise<BlockFigures> {
         180_000,
       );
       const onB = async (id: number) => ((await dbB.query('SELECT 1 FROM book WHERE id = $1', [id])).rowCount ?? 0) > 0;
-      const endpoint = `http://127.0.0.1:${endpointPort}`;
-      const token = saveEndpointToken(config, a);
+      const endpoint = { slave: a.name, url: `http://127.0.0.1:${endpointPort}/v1/saves`, token: saveEndpointToken(config, a) };
       console.log(`commitblocks: ${WARMUP} + ${SAVES} commits on the master, watched for on ${b.name}`);
       const onMaster = await measureLag(
         (id) => saveOnMaster(master, { modelChecksum: checksum, changes: [bookChange(id)], origin: 'master', idempotencyKey: `master-${id}` }),
@@ -311,7 +295,7 @@ async function benchCommitblocks(dir: string): Promise<BlockFigures> {
       );
       console.log(`commitblocks: ${WARMUP} + ${SAVES} saves through ${a.name}'s save endpoint, watched for on ${b.name}`);
       const lag = await measureLag(
-        (id) => saveToEndpoint(endpoint, token, { changes: [bookChange(id + 10_000)], idempotencyKey: `lag-${id}`, modelChecksum: checksum }),
+        (id) => saveBook(endpoint, checksum, id + 10_000, `lag-${id}`),
         (id) => onB(id + 10_000),
       );
       console.log(`commitblocks: ${WARMUP} + ${SAVES} saves through ${a.name}'s save update (Temporal), watched for on ${b.name}`);
@@ -321,13 +305,7 @@ async function benchCommitblocks(dir: string): Promise<BlockFigures> {
         (id) => onB(id + 20_000),
       );
       console.log(`commitblocks: ${CONCURRENT_CLIENTS} clients saving ${CONCURRENT_SAVES} times each through ${a.name}'s save endpoint`);
-      const concurrent = await measureConcurrent((c, i) =>
-        saveToEndpoint(endpoint, token, {
-          changes: [bookChange(LAG_IDS + 100_000 + c * 1_000 + i)],
-          idempotencyKey: `concurrent-${c}-${i}`,
-          modelChecksum: checksum,
-        }),
-      );
+      const concurrent = await measureConcurrent((c, i) => saveBook(endpoint, checksum, LAG_IDS + 100_000 + c * 1_000 + i, `concurrent-${c}-${i}`));
       return { lag, onMaster, throughUpdate, concurrent, catchUp, slaves: [a.name, b.name] };
     } finally {
       for (const handle of handles) await handle.terminate('the bench is done').catch(() => undefined);
