@@ -21,17 +21,17 @@ describe('operational database migrations on a real PostgreSQL', async () => {
   test('a fresh database gets every table; a second run applies nothing', async () => {
     const { db } = await freshDatabase(config, 'ops');
     const first = await migrateOperational(db);
-    assert.deepEqual(first.applied, [1, 2]);
+    assert.deepEqual(first.applied, [1, 2, 3]);
     const { rows } = await db.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     assert.deepEqual(
       rows.map((r) => r.table_name),
-      ['flags', 'inbox', 'machines', 'reports', 'schema_migrations'],
+      ['flags', 'inbox', 'lesson_runs', 'machines', 'reports', 'schema_migrations'],
     );
     const second = await migrateOperational(db);
     assert.deepEqual(second.applied, []);
-    assert.equal(second.current, 2);
+    assert.equal(second.current, 3);
     const alerted = await db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'reports' AND column_name = 'alerted_at'");
     assert.equal(alerted.rowCount, 1, 'reports remember when they were alerted');
   });
@@ -54,9 +54,9 @@ describe('operational database migrations on a real PostgreSQL', async () => {
     const other = openDatabase(url);
     try {
       const results = await Promise.all([migrateOperational(db), migrateOperational(other)]);
-      assert.deepEqual(results.map((r) => r.applied).sort(), [[], [1, 2]]);
+      assert.deepEqual(results.map((r) => r.applied).sort(), [[], [1, 2, 3]]);
       const { rows } = await db.query('SELECT version FROM schema_migrations');
-      assert.equal(rows.length, 2);
+      assert.equal(rows.length, 3);
     } finally {
       await other.close();
     }

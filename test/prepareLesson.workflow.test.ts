@@ -37,6 +37,7 @@ class Fakes {
         busy: this.busy,
         reason: this.busy ? 'a lesson is still being held: hold-lesson/x' : 'no lesson in progress',
       }),
+      recordLessonRun: async (r: { workflowId: string }) => log(`recordLessonRun ${r.workflowId}`),
       setUpdatingFlag: async () => (log('setUpdatingFlag'), this.claimed),
       clearUpdatingFlag: async () => (log('clearUpdatingFlag'), true),
       countNewSubjectMatter: async () => ({ waiting: 3, unfiled: 0 }),
@@ -169,6 +170,8 @@ describe('prepareLesson logic (stubbed activities, real Temporal server)', async
     assert.deepEqual([...fakes.served.values()], ['old', 'old'], 'both satellites serve the previous lesson');
     assert.ok(fakes.calls.includes('clearUpdatingFlag'), 'the flag is cleared');
     assert.ok(!fakes.calls.includes('discardLesson'), 'a filed lesson is kept');
+    assert.ok(fakes.calls.includes(`recordLessonRun ${status.rollout!.workflowId}`), 'the rollout is recorded by id before it starts');
+    await replayAndRecord(handle, 'prepareLesson.abort-while-held.json');
   });
 
   test(

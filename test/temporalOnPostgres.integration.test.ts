@@ -14,10 +14,14 @@ import pg from 'pg';
 import { loadConfig } from '../src/config/load';
 import type { ClusterConfig } from '../src/config/schema';
 import { openDatabase, type Database } from '../src/db/database';
+import { lessonRunsOn } from '../src/db/lessonRuns';
+import { migrateOperational } from '../src/db/migrate';
+import type { FiledLesson } from '../src/shared/lesson';
 import { createLogger } from '../src/logging';
 import { saveOnMaster } from '../src/master/commitblocks';
 import { deployModel, migrateReplica } from '../src/model/deploy';
 import { connectClient } from '../src/operator/client';
+import { startHoldLesson, startRollBack } from '../src/operator/rollout';
 import { startSlaveSync } from '../src/operator/slaveSync';
 import { searchAttributes, workflowIds } from '../src/shared/names';
 import { databaseUrl } from '../src/stack/endpoints';
@@ -127,6 +131,67 @@ describe('the Temporal server on PostgreSQL (built from go.temporal.io/server)',
         [1, 2, 3],
         'each block once, in order',
       );
+    },
+  );
+
+  test(
+    'sees a rollout that started a moment ago while visibility lags: a rollback is refused, by workflow id and the operational database',
+    { timeout: 120_000 },
+    async () => {
+      const state = readStackState(config);
+      const operator = await connectClient(config);
+      opened.push(operator);
+      const ops: Database = openDatabase(databaseUrl(config, config.operationalDatabase), { max: 2 });
+      opened.push(ops);
+      await migrateOperational(ops);
+
+      // Visibility that lags, for real: its table is locked against writes, so the server's
+      // visibility queue waits while every list reads what was there before.
+      const visibility = new pg.Client({ connectionString: embeddedPostgresUrl(state.postgres!, TEMPORAL_DATABASES.visibility) });
+      await visibility.connect();
+      opened.push({ close: () => visibility.end() });
+      await visibility.query('BEGIN');
+      await visibility.query('LOCK TABLE executions_visibility IN EXCLUSIVE MODE');
+      let locked = true;
+      const unlock = async () => {
+        if (locked) await visibility.query('ROLLBACK');
+        locked = false;
+      };
+      opened.push({ close: unlock });
+
+      // A rollout of the cluster starts; no satellite worker runs, so it stays on.
+      const lesson: FiledLesson = {
+        lessonId: '20261204-lag',
+        source: path.join(dir, 'no-such-lesson'),
+        manifestSha256: '0'.repeat(64),
+        fileCount: 0,
+        totalBytes: 0,
+        testQueries: [],
+      };
+      const hold = await startHoldLesson(operator.client, config, lesson, 'visibility test');
+      const listed: string[] = [];
+      for await (const wf of operator.client.workflow.list({ query: `WorkflowType = 'holdLesson' AND ExecutionStatus = 'Running'` }))
+        listed.push(wf.workflowId);
+      assert.deepEqual(listed, [], 'visibility has not seen the rollout yet (the lag this test is about)');
+
+      await assert.rejects(
+        startRollBack(operator.client, config, undefined, 'visibility test'),
+        (err: Error) => err.message.includes(hold.workflowId),
+        'the rollback is refused, naming the rollout that runs',
+      );
+      const scope = { cluster: config.cluster, reference: config.reference.name };
+      assert.deepEqual(
+        (await lessonRunsOn(operator.client, ops, scope)).map((r) => r.workflowId),
+        [hold.workflowId],
+        'the check finds the rollout by its recorded id',
+      );
+
+      // Ended, it no longer counts, even before visibility hears of it; its record goes.
+      await hold.terminate('visibility test');
+      assert.deepEqual(await lessonRunsOn(operator.client, ops, scope), [], 'a terminated rollout is not on');
+      const left = await ops.query('SELECT 1 FROM lesson_runs WHERE workflow_id = $1', [hold.workflowId]);
+      assert.equal(left.rowCount, 0, 'the record of a closed run is pruned');
+      await unlock();
     },
   );
 });

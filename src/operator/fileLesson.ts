@@ -22,7 +22,7 @@ import { buildManifest, readManifest, sha256, verifyAgainstManifest } from '../l
 import { LESSON_META_DIR, MANIFEST_FILE, type FiledLesson } from '../shared/lesson';
 import { lessonIdFor } from '../shared/lessonId';
 import { searchAttributes } from '../shared/names';
-import { startHoldLesson } from './rollout';
+import { lessonRunsOfCluster, startHoldLesson, withOperationalDatabase } from './rollout';
 
 /** The description of a lesson filed by `lesson file`, kept with it for `lesson hold`. */
 const FILED_FILE = `${LESSON_META_DIR}/filed.json`;
@@ -117,12 +117,7 @@ export async function holdFiledLesson(client: Client, config: ClusterConfig, les
   const problems = await verifyAgainstManifest(dir, manifest);
   if (problems.length > 0)
     throw new LessonFileError(`lesson ${lessonId} changed after it was filed (${problems.slice(0, 5).join('; ')}); file the folder again`);
-  const running: string[] = [];
-  for await (const wf of client.workflow.list({
-    query: `WorkflowType IN ('holdLesson', 'prepareLesson', 'rollBackLesson') AND ExecutionStatus = 'Running' AND ${searchAttributes.cluster.name} = '${config.cluster}'`,
-  })) {
-    running.push(wf.workflowId);
-  }
+  const running = await withOperationalDatabase(config, (ops) => lessonRunsOfCluster(client, config, ops));
   if (running.length > 0) throw new LessonFileError(`not now: ${running.join(', ')} still runs; hold the lesson once it has ended`);
   const handle = await startHoldLesson(client, config, lesson, 'lessonplan lesson hold');
   return { workflowId: handle.workflowId, lesson };

@@ -6,6 +6,30 @@ import type { FiledLesson } from '../shared/lesson';
 import { ORCHESTRATION_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
 import type { HoldLessonInput, RollBackInput } from '../shared/rollout';
 import type { rollBackLesson } from '../workflows/rollBackLesson';
+import { openDatabase, type Database } from '../db/database';
+import { lessonRunsOn, recordLessonRun } from '../db/lessonRuns';
+import { migrateOperational } from '../db/migrate';
+import { databaseUrl } from '../stack/endpoints';
+
+/** Runs `work` with the cluster's operational database (its migrations applied), closed afterwards. */
+export async function withOperationalDatabase<T>(config: ClusterConfig, work: (ops: Database) => Promise<T>): Promise<T> {
+  const ops = openDatabase(databaseUrl(config, config.operationalDatabase), { max: 1, applicationName: 'lessonplan-cli' });
+  try {
+    await migrateOperational(ops);
+    return await work(ops);
+  } finally {
+    await ops.close();
+  }
+}
+
+/**
+ * The ids of the cluster's lesson runs that are on (holdLesson, prepareLesson,
+ * rollBackLesson), decided by workflow id and the operational database: see src/db/lessonRuns.ts.
+ */
+export async function lessonRunsOfCluster(client: Client, config: ClusterConfig, ops: Database): Promise<string[]> {
+  const running = await lessonRunsOn(client, ops, { cluster: config.cluster, reference: config.reference.name });
+  return running.map((r) => r.workflowId);
+}
 
 /** Satellites that keep serving while a group is in the classroom (default: all groups but the largest). */
 export function minServingSatellites(config: ClusterConfig): number {
@@ -38,10 +62,13 @@ export function rolloutPlan(config: ClusterConfig): Omit<HoldLessonInput, 'lesso
   };
 }
 
+/** Starts holdLesson for a lesson (workflow id `hold-lesson/<lessonId>`), recorded first in the operational database. */
 export async function startHoldLesson(client: Client, config: ClusterConfig, lesson: FiledLesson, requestedBy = 'operator'): Promise<WorkflowHandle> {
+  const workflowId = workflowIds.holdLesson(lesson.lessonId);
+  await withOperationalDatabase(config, (ops) => recordLessonRun(ops, workflowId, 'holdLesson', requestedBy));
   return client.workflow.start('holdLesson', {
     taskQueue: ORCHESTRATION_TASK_QUEUE,
-    workflowId: workflowIds.holdLesson(lesson.lessonId),
+    workflowId,
     args: [holdLessonInput(config, lesson, requestedBy)],
     typedSearchAttributes: [
       { key: searchAttributes.cluster, value: config.cluster },
@@ -62,17 +89,16 @@ export function rollBackInput(config: ClusterConfig, toLessonId: string | undefi
  * refuses, before changing anything, when a satellite no longer holds the lesson.
  */
 export async function startRollBack(client: Client, config: ClusterConfig, toLessonId?: string, requestedBy = 'lessonplan lesson rollback') {
-  const running: string[] = [];
-  for await (const wf of client.workflow.list({
-    query: `WorkflowType IN ('holdLesson', 'prepareLesson', 'rollBackLesson') AND ExecutionStatus = 'Running' AND ${searchAttributes.cluster.name} = '${config.cluster}'`,
-  })) {
-    running.push(wf.workflowId);
-  }
-  if (running.length > 0)
-    throw new Error(`not now: ${running.join(', ')} still runs; roll back once it has ended (or abort it: that puts the lesson before back)`);
+  const workflowId = workflowIds.rollBackLesson(config.cluster);
+  await withOperationalDatabase(config, async (ops) => {
+    const running = await lessonRunsOfCluster(client, config, ops);
+    if (running.length > 0)
+      throw new Error(`not now: ${running.join(', ')} still runs; roll back once it has ended (or abort it: that puts the lesson before back)`);
+    await recordLessonRun(ops, workflowId, 'rollBackLesson', requestedBy);
+  });
   return client.workflow.start<typeof rollBackLesson>('rollBackLesson', {
     taskQueue: ORCHESTRATION_TASK_QUEUE,
-    workflowId: workflowIds.rollBackLesson(config.cluster),
+    workflowId,
     args: [rollBackInput(config, toLessonId, requestedBy)],
     typedSearchAttributes: [{ key: searchAttributes.cluster, value: config.cluster }],
   });

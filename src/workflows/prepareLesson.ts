@@ -350,6 +350,8 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
     const childId = workflowIds.holdLesson(lessonId);
     status.rollout = { workflowId: childId };
     const result: RolloutStatus = await step('hold the lesson', async () => {
+      // Recorded before it starts: "is a rollout of this cluster on" must not wait for visibility to hear of it.
+      if (patched(RECORD_THE_ROLLOUT)) await quick.recordLessonRun({ workflowId: childId, type: 'holdLesson', recordedBy: workflowId });
       const child = await startChild<typeof HoldLessonWorkflow>('holdLesson', {
         workflowId: childId,
         args: [{ ...input.rollout, lesson: filed!.lesson, requestedBy: workflowId }],
@@ -498,3 +500,6 @@ export async function prepareLesson(input: PrepareLessonInput): Promise<Preparat
 }
 
 export { lessonIdFor };
+
+/** Patch: the rollout's workflow id is recorded in the operational database before the child starts. */
+const RECORD_THE_ROLLOUT = 'record-the-rollout';

@@ -6,18 +6,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Database } from '../../db/database';
+import { lessonRunsOn } from '../../db/lessonRuns';
+import { FLAGS, type PreparationRun, type UpdatingFlag } from '../../shared/flags';
 
-export interface PreparationRun {
-  workflowId: string;
-  runId: string;
-}
-
-export interface UpdatingFlag extends PreparationRun {
-  since: string;
-  lessonId?: string;
-}
-
-export const FLAGS = { updating: 'updating', lessonReady: 'lesson-ready' } as const;
+export type { PreparationRun } from '../../shared/flags';
 
 export function lectureshipOf(ops: Database, self: { name: string; cluster: string }, temporal: () => Promise<Client>) {
   const readFlag = async <T>(name: string): Promise<T | undefined> => {
@@ -50,12 +42,9 @@ export function lectureshipOf(ops: Database, self: { name: string; cluster: stri
      */
     async inProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string; staleLessonId?: string }> {
       const client = await temporal();
-      const rollouts: string[] = [];
-      for await (const wf of client.workflow.list({
-        query: `WorkflowType IN ('holdLesson', 'rollBackLesson') AND ExecutionStatus = 'Running' AND LessonplanCluster = '${self.cluster}'`,
-      })) {
-        rollouts.push(wf.workflowId);
-      }
+      const rollouts = (await lessonRunsOn(client, ops, { cluster: self.cluster, reference: self.name }, ['holdLesson', 'rollBackLesson'])).map(
+        (r) => r.workflowId,
+      );
       if (rollouts.length > 0) return { busy: true, reason: `a lesson is still being held: ${rollouts.join(', ')}` };
       const flag = await readFlag<UpdatingFlag>(FLAGS.updating);
       if (!flag || (flag.workflowId === run.workflowId && flag.runId === run.runId)) return { busy: false, reason: 'no lesson in progress' };

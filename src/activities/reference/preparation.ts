@@ -3,6 +3,7 @@
  * idempotent (a retry finds its work done or redoes it the same way), with progress
  * heartbeats on the long ones.
  */
+import { recordLessonRun, type LessonRunType } from '../../db/lessonRuns';
 import { existsSync, rmSync, symlinkSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
@@ -115,6 +116,11 @@ export function createPreparationActivities(deps: PreparationDependencies) {
     /** Check if still holding a lesson: a rollout running, or another preparation updating. */
     async lessonInProgress(run: PreparationRun): Promise<{ busy: boolean; reason: string; staleRunId?: string; staleLessonId?: string }> {
       return lectureship.inProgress(run);
+    },
+
+    /** Record a lesson run about to be started (prepareLesson's rollout), so that checks find it by id before visibility does. */
+    async recordLessonRun(run: { workflowId: string; type: LessonRunType; recordedBy: string }): Promise<void> {
+      await recordLessonRun(operational, run.workflowId, run.type, run.recordedBy);
     },
 
     async setUpdatingFlag(run: PreparationRun & { lessonId: string; takeOver?: string }): Promise<boolean> {
