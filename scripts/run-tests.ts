@@ -39,6 +39,7 @@ const ON_TEMPORAL_SERVER_ON_POSTGRES = [
   'prepareLesson.integration.test.ts',
   'schedule.integration.test.ts',
   'slaveSync.integration.test.ts',
+  'temporalUi.integration.test.ts',
 ];
 
 export async function runTests(args: string[]): Promise<number> {

@@ -6,7 +6,8 @@
 #   2. the Temporal CLI, pinned in package.json (config.temporalCliVersion), under .tools/,
 #      and Toxiproxy (config.toxiproxyVersion), the tests' latency proxy, built with go install,
 #      and the Temporal server with its temporal-sql-tool (config.temporalServerVersion),
-#      built with go install, for `temporal.embedded.server: postgres`
+#      built with go install, and its Web UI server (tools/temporal-ui/go.mod), for
+#      `temporal.embedded.server: postgres`
 #   3. Debian packages the cluster runs on: apache2, haproxy, rsync, chromium, postgresql-client-15, openssl
 #   4. an unprivileged system user for PostgreSQL when running as root (postgres
 #      refuses to run as root)
@@ -97,6 +98,19 @@ if [ ! -x "$temporal_server_dir/temporal-server" ] || [ ! -x "$temporal_server_d
   mv "$temporal_server_dir/server" "$temporal_server_dir/temporal-server"
   mv "$temporal_server_dir/sql" "$temporal_server_dir/temporal-sql-tool"
   "$temporal_server_dir/temporal-server" --version >/dev/null || die "the built Temporal server at $temporal_server_dir does not run"
+fi
+
+# Its Web UI: the ui-server module, whose version and dependencies tools/temporal-ui/go.mod
+# pins (some of the versions its own go.mod names are not served by the module proxy, so
+# that module raises them). Built from that folder; about 30 seconds.
+temporal_ui_version=$(awk '$1 == "require" && $2 == "github.com/temporalio/ui-server/v2" { sub(/^v/, "", $3); print $3 }' tools/temporal-ui/go.mod)
+[ -n "$temporal_ui_version" ] || die "tools/temporal-ui/go.mod names no github.com/temporalio/ui-server/v2 version"
+temporal_ui_dir="$root/.tools/temporal-ui/$temporal_ui_version"
+if [ ! -x "$temporal_ui_dir/temporal-ui-server" ]; then
+  say "building the Temporal UI server $temporal_ui_version under .tools/ (go build)"
+  mkdir -p "$temporal_ui_dir"
+  (cd tools/temporal-ui && GOTOOLCHAIN=go1.27.3 GOFLAGS=-mod=mod go build -o "$temporal_ui_dir/temporal-ui-server" github.com/temporalio/ui-server/v2/cmd/server)
+  "$temporal_ui_dir/temporal-ui-server" --version >/dev/null || die "the built Temporal UI server at $temporal_ui_dir does not run"
 fi
 
 # --- Debian packages -------------------------------------------------------------

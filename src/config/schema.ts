@@ -120,7 +120,7 @@ const temporal = z.strictObject({
   /**
    * The embedded server: `dev`, the Temporal CLI's dev server (SQLite, with the Web UI), or
    * `postgres`, the Temporal server built from its Go module with its history and
-   * visibility on the embedded PostgreSQL, as production runs it (no Web UI of its own).
+   * visibility on the embedded PostgreSQL, as production runs it, with the Web UI server beside it.
    * Preferred ports: 0 picks a free one.
    */
   embedded: z

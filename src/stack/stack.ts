@@ -117,6 +117,7 @@ export async function startStack(config: ClusterConfig, log?: Logger): Promise<S
           dataDir: config.dataDir,
           namespace: config.temporal.namespace,
           port: config.temporal.embedded.port,
+          uiPort: config.temporal.embedded.uiPort,
           postgres: state.postgres!,
           previous: state.temporal,
           avoidPorts,

@@ -4,7 +4,8 @@
  * installed under .tools/ by scripts/setup.sh), its history and its visibility (advanced
  * visibility, the postgres12 plugin) in two databases of the embedded PostgreSQL, and
  * lessonplan's namespace and search attributes registered through the operator API, as
- * an operator of a real Temporal server would.
+ * an operator of a real Temporal server would. Its Web UI is the ui-server beside it
+ * (temporalUi.ts).
  *
  * Its schemas are applied with the server's own temporal-sql-tool (`setup-schema` once,
  * `update-schema` to the version the binary embeds on every start, which is how a server
@@ -24,6 +25,7 @@ import { embeddedPostgresUrl, ensureDatabase, type PostgresServerState } from '.
 import { choosePort } from './ports';
 import { isAlive, logLength, reasonInLog, spawnDetached, stopProcessGroup } from './processes';
 import type { TemporalServerState } from './temporalServer';
+import { startTemporalUi } from './temporalUi';
 import { temporalServerTools } from './toolPaths';
 
 /** The two databases of the embedded PostgreSQL that hold Temporal's state. */
@@ -39,6 +41,8 @@ export interface TemporalOnPostgresOptions {
   namespace: string;
   /** The frontend's preferred port; 0 picks a free one. */
   port: number;
+  /** The Web UI's preferred port; 0 picks a free one. */
+  uiPort: number;
   postgres: PostgresServerState;
   previous?: TemporalServerState;
   avoidPorts?: Set<number>;
@@ -91,6 +95,15 @@ export async function startTemporalOnPostgres(options: TemporalOnPostgresOptions
   };
   try {
     await registerNamespace(state, logStart, 90_000);
+    const ui = await startTemporalUi({
+      dir: path.join(dir, 'ui'),
+      frontend: state.address,
+      namespace: options.namespace,
+      port: options.uiPort,
+      previousPort: options.previous?.uiPort,
+      avoidPorts: avoid,
+    });
+    Object.assign(state, { uiPid: ui.pid, uiPort: ui.port, uiUrl: ui.url });
   } catch (err) {
     await stopProcessGroup(pid);
     throw err;

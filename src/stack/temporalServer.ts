@@ -31,9 +31,10 @@ export interface TemporalServerState {
   logFile: string;
   /** The CLI's dev server (SQLite, its own UI) or the Temporal server on PostgreSQL (temporalOnPostgres.ts); absent: dev. */
   kind?: 'dev' | 'postgres';
-  /** The dev server's Web UI. */
+  /** The Web UI: the dev server's own, or the UI server beside the server on PostgreSQL (uiPid). */
   uiPort?: number;
   uiUrl?: string;
+  uiPid?: number;
   /** The dev server's SQLite file. */
   dbFile?: string;
 }
@@ -111,6 +112,7 @@ async function waitUntilServing(state: TemporalServerState, logStart: number, de
 }
 
 export async function stopTemporalServer(state: TemporalServerState): Promise<void> {
+  if (state.uiPid) await stopProcessGroup(state.uiPid);
   await stopProcessGroup(state.pid);
 }
 

@@ -32,6 +32,16 @@ export function temporalServerTools(): { version: string; server: string; sqlToo
   return tools;
 }
 
+/** The Temporal Web UI server, built by scripts/setup.sh at the version tools/temporal-ui/go.mod pins. */
+export function temporalUiServer(): { version: string; server: string } {
+  const goMod = readFileSync(path.join(PROJECT_ROOT, 'tools/temporal-ui/go.mod'), 'utf8');
+  const version = /^require github\.com\/temporalio\/ui-server\/v2 v(\S+)$/m.exec(goMod)?.[1];
+  if (!version) throw new Error('tools/temporal-ui/go.mod names no github.com/temporalio/ui-server/v2 version');
+  const server = path.join(PROJECT_ROOT, '.tools/temporal-ui', version, 'temporal-ui-server');
+  if (!existsSync(server)) throw new Error(`the Temporal UI server ${version} is not built at ${server}; run: npm run setup`);
+  return { version, server };
+}
+
 export interface PostgresBinaries {
   initdb: string;
   pg_ctl: string;
