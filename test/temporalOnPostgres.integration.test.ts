@@ -6,10 +6,11 @@
  * run afterwards, kept in PostgreSQL, and the blocks made meanwhile arrive.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { execa } from 'execa';
 import pg from 'pg';
 import { loadConfig } from '../src/config/load';
 import type { ClusterConfig } from '../src/config/schema';
@@ -30,11 +31,13 @@ import { freeStablePort } from '../src/stack/ports';
 import { readStackState, stackDown, stackUp } from '../src/stack/stack';
 import { TEMPORAL_DATABASES } from '../src/stack/temporalOnPostgres';
 import { stopTemporalServer } from '../src/stack/temporalServer';
+import { temporalServerTools } from '../src/stack/toolPaths';
 import { startWorkers } from '../src/workers/runWorkers';
 import { LIBRARY_V1 } from './helpers/replication';
 import { writeTestConfig } from './helpers/testConfig';
 
 const log = createLogger('test-temporal-pg', { level: 'warn' });
+const BIN = path.resolve(import.meta.dirname, '../bin/lessonplan.js');
 
 describe('the Temporal server on PostgreSQL (built from go.temporal.io/server)', () => {
   let dir: string;
@@ -192,6 +195,46 @@ describe('the Temporal server on PostgreSQL (built from go.temporal.io/server)',
       const left = await ops.query('SELECT 1 FROM lesson_runs WHERE workflow_id = $1', [hold.workflowId]);
       assert.equal(left.rowCount, 0, 'the record of a closed run is pruned');
       await unlock();
+    },
+  );
+
+  test(
+    'lessonplan temporal schema and temporal register do the same for a server they are given, and change nothing the second time',
+    { timeout: 120_000 },
+    async () => {
+      const state = readStackState(config);
+      const own = mkdtempSync(path.join(os.tmpdir(), 'lessonplan-own-temporal-'));
+      try {
+        // A config of a cluster whose Temporal and PostgreSQL are given, not embedded: this stack's, by address.
+        const file = writeTestConfig(own, (raw) => {
+          raw.temporal.address = state.temporal!.address;
+          raw.postgres.url = `postgres://${state.postgres!.user}@127.0.0.1:${state.postgres!.port}`;
+          raw.postgres.passwordEnv = 'LESSONPLAN_TEST_PG_PASSWORD';
+        });
+        const env = { LESSONPLAN_TEST_PG_PASSWORD: readFileSync(state.postgres!.passwordFile, 'utf8').trim() };
+        const cli = (...args: string[]) => execa('node', [BIN, '--config', file, ...args], { reject: false, env });
+
+        const schema = await cli('temporal', 'schema');
+        assert.equal(schema.exitCode, 0, schema.stderr);
+        assert.match(schema.stdout, new RegExp(`at the schema of Temporal ${temporalServerTools().version}`));
+        const register = await cli('temporal', 'register', '--json');
+        assert.equal(register.exitCode, 0, register.stderr);
+        assert.deepEqual(JSON.parse(register.stdout), {
+          address: state.temporal!.address,
+          namespace: config.temporal.namespace,
+          namespaceCreated: false,
+          searchAttributesAdded: [],
+        });
+        // Without the password, the schema command says which variable to set.
+        const bare = await execa('node', [BIN, '--config', file, 'temporal', 'schema'], {
+          reject: false,
+          env: { LESSONPLAN_TEST_PG_PASSWORD: undefined },
+        });
+        assert.notEqual(bare.exitCode, 0);
+        assert.match(bare.stderr, /LESSONPLAN_TEST_PG_PASSWORD/);
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
     },
   );
 });

@@ -19,6 +19,7 @@ import { UsageError } from './commandContext';
 import { registerSlaveCommands } from './slaveCommands';
 import { registerScheduleCommands } from './scheduleCommands';
 import { registerWindowCommands } from './windowCommands';
+import { registerTemporalCommands } from './temporalCommands';
 import { registerInboxCommands } from './inboxCommands';
 import { UnknownSlaveError } from './slaveSync';
 import { ModelError } from '../model/modelFile';
@@ -138,6 +139,7 @@ export function buildProgram(): Command {
   registerSlaveCommands(program, context);
   registerScheduleCommands(program, context);
   registerWindowCommands(program, context);
+  registerTemporalCommands(program, context);
 
   return program;
 }

@@ -34,7 +34,8 @@ export const TEMPORAL_DATABASES = { history: 'temporal', visibility: 'temporal_v
 /** How long a closed workflow's history is kept in the namespace lessonplan registers. */
 const RETENTION_SECONDS = 7 * 24 * 3600;
 
-const PASSWORD_ENV = 'LESSONPLAN_TEMPORAL_DB_PASSWORD';
+/** The environment variable the server reads its database password from. */
+export const TEMPORAL_DB_PASSWORD_ENV = 'LESSONPLAN_TEMPORAL_DB_PASSWORD';
 
 export interface TemporalOnPostgresOptions {
   dataDir: string;
@@ -55,8 +56,7 @@ export async function startTemporalOnPostgres(options: TemporalOnPostgresOptions
   const password = readFileSync(options.postgres.passwordFile, 'utf8').trim();
   const serverUrl = embeddedPostgresUrl(options.postgres);
   for (const name of Object.values(TEMPORAL_DATABASES)) await ensureDatabase(serverUrl, name);
-  await applySchema(tools.sqlTool, options.postgres, password, TEMPORAL_DATABASES.history, 'postgresql/v12/temporal');
-  await applySchema(tools.sqlTool, options.postgres, password, TEMPORAL_DATABASES.visibility, 'postgresql/v12/visibility');
+  await applyTemporalSchemas(tools.sqlTool, { host: '127.0.0.1', port: options.postgres.port, user: options.postgres.user, password });
 
   // Every service listens somewhere; none of the ports may be another part's.
   const avoid = new Set(options.avoidPorts);
@@ -73,17 +73,22 @@ export async function startTemporalOnPostgres(options: TemporalOnPostgresOptions
     worker: { grpcPort: await pick(0, 'the worker service port'), membershipPort: await pick(0, 'the worker membership port') },
   };
   const configFile = path.join(dir, 'config.yaml');
-  writeFileSync(configFile, serverConfig(options.postgres.port, options.postgres.user, ports, path.join(dir, 'dynamic-config.yaml')), {
-    mode: 0o600,
+  const dynamicConfigFile = path.join(dir, 'dynamic-config.yaml');
+  const serverConfig = temporalServerConfig({
+    database: { address: `127.0.0.1:${options.postgres.port}`, user: options.postgres.user },
+    bind: { loopback: true },
+    ports,
+    dynamicConfigFile,
   });
-  writeFileSync(path.join(dir, 'dynamic-config.yaml'), stringify(DYNAMIC_CONFIG));
+  writeFileSync(configFile, serverConfig, { mode: 0o600 });
+  writeFileSync(dynamicConfigFile, temporalDynamicConfig());
 
   const logFile = path.join(dir, 'server.log');
   const logStart = logLength(logFile);
   const pid = spawnDetached(tools.server, ['--config-file', configFile, '--allow-no-auth', 'start'], {
     logFile,
     cwd: dir,
-    env: { ...process.env, [PASSWORD_ENV]: password },
+    env: { ...process.env, [TEMPORAL_DB_PASSWORD_ENV]: password },
   });
   const state: TemporalServerState = {
     pid,
@@ -111,22 +116,39 @@ export async function startTemporalOnPostgres(options: TemporalOnPostgresOptions
   return state;
 }
 
+/** The PostgreSQL server holding Temporal's databases, and who connects to it. */
+export interface TemporalDatabaseEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+/** The schemas temporal-sql-tool embeds, by database: history and advanced visibility (postgres12 plugin). */
+export const TEMPORAL_SCHEMAS = { history: 'postgresql/v12/temporal', visibility: 'postgresql/v12/visibility' } as const;
+
+/** Applies (once) and upgrades both schemas; what a server upgrade needs before the new binary starts. */
+export async function applyTemporalSchemas(sqlTool: string, endpoint: TemporalDatabaseEndpoint): Promise<void> {
+  await applySchema(sqlTool, endpoint, TEMPORAL_DATABASES.history, TEMPORAL_SCHEMAS.history);
+  await applySchema(sqlTool, endpoint, TEMPORAL_DATABASES.visibility, TEMPORAL_SCHEMAS.visibility);
+}
+
 /** Creates the schema's version tables once, then brings the schema to the version the tool embeds. */
-async function applySchema(sqlTool: string, postgres: PostgresServerState, password: string, database: string, schemaName: string): Promise<void> {
+async function applySchema(sqlTool: string, endpoint: TemporalDatabaseEndpoint, database: string, schemaName: string): Promise<void> {
   const common = [
     '--plugin',
     'postgres12',
     '--endpoint',
-    '127.0.0.1',
+    endpoint.host,
     '--port',
-    String(postgres.port),
+    String(endpoint.port),
     '--user',
-    postgres.user,
+    endpoint.user,
     '--database',
     database,
   ];
-  const env = { SQL_PASSWORD: password };
-  const client = new pg.Client({ connectionString: embeddedPostgresUrl(postgres, database) });
+  const env = { SQL_PASSWORD: endpoint.password };
+  const client = new pg.Client({ host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password, database });
   await client.connect();
   let versioned: boolean;
   try {
@@ -152,26 +174,55 @@ const DYNAMIC_CONFIG = {
   'system.forceSearchAttributesCacheRefreshOnRead': [{ value: true, constraints: {} }],
 };
 
-function serverConfig(
-  pgPort: number,
-  user: string,
-  ports: Record<'frontend' | 'history' | 'matching' | 'worker', { grpcPort: number; membershipPort: number; httpPort?: number }>,
-  dynamicConfigFile: string,
-): string {
+/** The dynamic config file's text. */
+export function temporalDynamicConfig(): string {
+  return stringify(DYNAMIC_CONFIG);
+}
+
+/** The ports of the server's four services; the frontend also serves HTTP. */
+export type TemporalServicePorts = Record<
+  'frontend' | 'history' | 'matching' | 'worker',
+  { grpcPort: number; membershipPort: number; httpPort?: number }
+>;
+
+/** The ports a Temporal server uses by default, for a host of its own (docker-compose.yml). */
+export const DEFAULT_TEMPORAL_PORTS: TemporalServicePorts = {
+  frontend: { grpcPort: 7233, membershipPort: 6933, httpPort: 7243 },
+  history: { grpcPort: 7234, membershipPort: 6934 },
+  matching: { grpcPort: 7235, membershipPort: 6935 },
+  worker: { grpcPort: 7239, membershipPort: 6939 },
+};
+
+export interface TemporalServerConfigOptions {
+  /** host:port of the PostgreSQL server, and the user. */
+  database: { address: string; user: string };
+  /** Where the services listen: loopback (this host only), or an address other hosts reach. */
+  bind: { loopback: true } | { ip: string; broadcastAddress: string };
+  ports: TemporalServicePorts;
+  dynamicConfigFile: string;
+}
+
+/**
+ * The server's config file. The password is never in it: the server fills it in from its
+ * environment (TEMPORAL_DB_PASSWORD_ENV), as it may any other value written as a template.
+ */
+export function temporalServerConfig(options: TemporalServerConfigOptions): string {
   const store = (database: string, maxConns: number) => ({
     sql: {
       pluginName: 'postgres12',
       databaseName: database,
-      connectAddr: `127.0.0.1:${pgPort}`,
+      connectAddr: options.database.address,
       connectProtocol: 'tcp',
-      user,
+      user: options.database.user,
       // Filled in by the server from its environment (the file's first line enables that).
-      password: `{{ env "${PASSWORD_ENV}" }}`,
+      password: `{{ env "${TEMPORAL_DB_PASSWORD_ENV}" }}`,
       maxConns,
       maxIdleConns: maxConns,
       maxConnLifetime: '1h',
     },
   });
+  const bind = 'loopback' in options.bind ? { bindOnLocalHost: true } : { bindOnIP: options.bind.ip };
+  const broadcastAddress = 'loopback' in options.bind ? '127.0.0.1' : options.bind.broadcastAddress;
   const config = {
     log: { stdout: true, level: 'warn' },
     persistence: {
@@ -183,21 +234,21 @@ function serverConfig(
         'postgres-visibility': store(TEMPORAL_DATABASES.visibility, 4),
       },
     },
-    global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
-    services: Object.fromEntries(Object.entries(ports).map(([service, rpc]) => [service, { rpc: { ...rpc, bindOnLocalHost: true } }])),
+    global: { membership: { maxJoinDuration: '30s', broadcastAddress } },
+    services: Object.fromEntries(Object.entries(options.ports).map(([service, rpc]) => [service, { rpc: { ...rpc, ...bind } }])),
     clusterMetadata: {
       enableGlobalNamespace: false,
       failoverVersionIncrement: 10,
       masterClusterName: 'active',
       currentClusterName: 'active',
       clusterInformation: {
-        active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${ports.frontend.grpcPort}` },
+        active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${options.ports.frontend.grpcPort}` },
       },
     },
     dcRedirectionPolicy: { policy: 'noop' },
     archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } },
     namespaceDefaults: { archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } } },
-    dynamicConfigClient: { filepath: dynamicConfigFile, pollInterval: '10s' },
+    dynamicConfigClient: { filepath: options.dynamicConfigFile, pollInterval: '10s' },
   };
   return `# enable-template\n${stringify(config)}`;
 }
@@ -231,7 +282,18 @@ async function registerNamespace(state: TemporalServerState, logStart: number, d
   );
 }
 
-async function ensureNamespace(connection: Connection, namespace: string): Promise<void> {
+/** What registering found and did: whether the namespace was new, and which search attributes were added. */
+export interface NamespaceRegistration {
+  namespaceCreated: boolean;
+  searchAttributesAdded: string[];
+}
+
+/**
+ * Registers the namespace (7-day retention) and lessonplan's search attributes where they
+ * are missing, on any Temporal server; a second run changes nothing.
+ */
+export async function ensureNamespace(connection: Connection, namespace: string): Promise<NamespaceRegistration> {
+  let namespaceCreated = false;
   try {
     await connection.workflowService.describeNamespace({ namespace });
   } catch (err) {
@@ -240,6 +302,7 @@ async function ensureNamespace(connection: Connection, namespace: string): Promi
       namespace,
       workflowExecutionRetentionPeriod: msToTs(RETENTION_SECONDS * 1000),
     });
+    namespaceCreated = true;
   }
   const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
   const missing = Object.values(searchAttributes).filter((key) => !(key.name in (customAttributes ?? {})));
@@ -249,4 +312,5 @@ async function ensureNamespace(connection: Connection, namespace: string): Promi
       searchAttributes: Object.fromEntries(missing.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!])),
     });
   }
+  return { namespaceCreated, searchAttributesAdded: missing.map((key) => key.name) };
 }
