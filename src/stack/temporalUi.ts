@@ -36,15 +36,10 @@ export interface TemporalUiState {
 export async function startTemporalUi(options: TemporalUiOptions): Promise<TemporalUiState> {
   const port = await choosePort(options.port, 'temporal.embedded.uiPort', options.previousPort, options.avoidPorts);
   const url = `http://127.0.0.1:${port}`;
-  const configDir = path.join(options.dir, 'config');
-  mkdirSync(configDir, { recursive: true });
-  writeFileSync(path.join(configDir, `${UI_ENVIRONMENT}.yaml`), stringify(uiConfig(options.frontend, options.namespace, port, url)));
+  const args = writeTemporalUiConfig(options.dir, { frontend: options.frontend, namespace: options.namespace, host: '127.0.0.1', port, origin: url });
   const logFile = path.join(options.dir, 'ui.log');
   const logStart = logLength(logFile);
-  const pid = spawnDetached(temporalUiServer().server, ['--root', options.dir, '--config', 'config', '--env', UI_ENVIRONMENT, 'start'], {
-    logFile,
-    cwd: options.dir,
-  });
+  const pid = spawnDetached(temporalUiServer().server, args, { logFile, cwd: options.dir });
   const until = Date.now() + 30_000;
   while (Date.now() < until) {
     if (!isAlive(pid)) throw new Error(`the Temporal UI server exited while starting; its log (${logFile}) says:\n${reasonInLog(logFile, logStart)}`);
@@ -54,18 +49,36 @@ export async function startTemporalUi(options: TemporalUiOptions): Promise<Tempo
   throw new Error(`the Temporal UI server did not listen on ${url} within 30 s; see ${logFile}`);
 }
 
-/** Only on loopback, talking to the local frontend; write actions on (operators signal halted runs from it). */
-function uiConfig(frontend: string, namespace: string, port: number, url: string) {
-  return {
-    temporalGrpcAddress: frontend,
-    host: '127.0.0.1',
-    port,
+export interface TemporalUiConfigOptions {
+  /** The frontend, host:port. */
+  frontend: string;
+  namespace: string;
+  /** The address it listens on (127.0.0.1: this host only). */
+  host: string;
+  port: number;
+  /** The address browsers open it by, the one origin allowed to post to it. */
+  origin: string;
+}
+
+/**
+ * Writes the UI server's config under `dir` and returns the UI server's arguments. Write
+ * actions stay on: operators signal halted runs from it.
+ */
+export function writeTemporalUiConfig(dir: string, options: TemporalUiConfigOptions): string[] {
+  const configDir = path.join(dir, 'config');
+  mkdirSync(configDir, { recursive: true });
+  const config = {
+    temporalGrpcAddress: options.frontend,
+    host: options.host,
+    port: options.port,
     enableUi: true,
-    defaultNamespace: namespace,
-    cors: { allowOrigins: [url], cookieInsecure: true },
+    defaultNamespace: options.namespace,
+    cors: { allowOrigins: [options.origin], cookieInsecure: options.origin.startsWith('http:') },
     disableNewsFetch: true,
     notifyOnNewVersion: false,
     refreshInterval: '0s',
     auth: { enabled: false },
   };
+  writeFileSync(path.join(configDir, `${UI_ENVIRONMENT}.yaml`), stringify(config));
+  return ['--root', dir, '--config', 'config', '--env', UI_ENVIRONMENT, 'start'];
 }
