@@ -79,6 +79,23 @@ describe('the embedded stack', () => {
     assert.equal(readStackState(config).temporal!.pid, 0);
   });
 
+  test('a config that asks for the other kind of embedded Temporal server than the one running is refused, and the running one is left alone', async () => {
+    const running = loadConfig(writeTestConfig(dir, (c) => (c.temporal.embedded.server = 'dev')));
+    const first = await stackUp(running);
+    try {
+      const other = loadConfig(writeTestConfig(dir, (c) => (c.temporal.embedded.server = 'postgres')));
+      await assert.rejects(stackUp(other), (err: Error) => {
+        assert.match(err.message, /the embedded server running is the Temporal dev server, but temporal\.embedded\.server is postgres/);
+        assert.match(err.message, /lessonplan dev down/);
+        return true;
+      });
+      assert.equal(isAlive(first.temporal!.pid), true, 'the running server is not stopped');
+      assert.equal(readStackState(running).temporal!.pid, first.temporal!.pid);
+    } finally {
+      await stackDown(running);
+    }
+  });
+
   test('ports lessonplan picks lie below the ephemeral range, where the dev server cannot pick them for its own listeners', async () => {
     const [low] = (await readFileAsync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).split(/\s+/).map(Number);
     for (let i = 0; i < 50; i++) assert.ok((await choosePort(0, 'temporal.embedded.port')) < low!);

@@ -58,6 +58,11 @@ function embeddedDatabases(config: ClusterConfig): string[] {
 const temporalOnEmbeddedPostgres = (config: ClusterConfig) =>
   config.temporal.address === 'embedded' && config.temporal.embedded.server === 'postgres';
 
+/** The embedded Temporal server's kind, in words. */
+function serverName(temporal: TemporalServerState): string {
+  return (temporal.kind ?? 'dev') === 'dev' ? 'Temporal dev server' : 'Temporal server on PostgreSQL';
+}
+
 /** What one start of the stack did: the stack's state, and how to take back what it started. */
 export interface StackStart {
   state: StackState;
@@ -73,12 +78,20 @@ export interface StackStart {
 export async function startStack(config: ClusterConfig, log?: Logger): Promise<StackStart> {
   mkdirSync(config.dataDir, { recursive: true });
   const state = readStackState(config);
+  // Two kinds keep their history in different places (SQLite, PostgreSQL): switching under a running one would lose sight of its runs.
+  const wanted = config.temporal.embedded.server;
+  if (config.temporal.address === 'embedded' && temporalServerRunning(state.temporal) && (state.temporal.kind ?? 'dev') !== wanted) {
+    throw new Error(
+      `the embedded server running is the ${serverName(state.temporal)}, but temporal.embedded.server is ${wanted}; ` +
+        `stop it first with lessonplan dev down (its history stays in ${config.dataDir} for when the config goes back)`,
+    );
+  }
   const started: (keyof StackState)[] = [];
   const undo = async () => {
     for (const part of started.splice(0).reverse()) {
       if (part === 'temporal' && state.temporal) {
-        log?.info('stopping the Temporal dev server again');
-        await stopTemporalServer(state.temporal).catch((err) => log?.warn({ err }, 'could not stop the Temporal dev server'));
+        log?.info(`stopping the ${serverName(state.temporal)} again`);
+        await stopTemporalServer(state.temporal).catch((err) => log?.warn({ err }, `could not stop the ${serverName(state.temporal!)}`));
         state.temporal = { ...state.temporal, pid: 0 };
       }
       if (part === 'postgres' && state.postgres) {
@@ -152,7 +165,7 @@ export async function stackUp(config: ClusterConfig, log?: Logger): Promise<Stac
 export async function stackDown(config: ClusterConfig, log?: Logger): Promise<void> {
   const state = readStackState(config);
   if (temporalServerRunning(state.temporal)) {
-    log?.info('stopping the Temporal dev server');
+    log?.info(`stopping the ${serverName(state.temporal)}`);
     await stopTemporalServer(state.temporal);
   }
   if (postgresServerRunning(state.postgres)) {
