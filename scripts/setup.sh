@@ -118,7 +118,7 @@ fi
 # chromium: the browser for the proof-reading test suite and the Temporal UI test;
 # postgresql-client-15: pg_dump of the embedded PostgreSQL 15 (lesson backups);
 # openssl: the certificates of the tests of the master's HTTPS API.
-packages=(apache2 haproxy rsync chromium postgresql-client-15 openssl)
+packages=(apache2 haproxy rsync chromium postgresql-client-15 openssl iproute2 curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -50,6 +50,8 @@ export async function startPostgresServer(options: {
   avoidPorts?: Set<number>;
   /** Extra lines for lessonplan.conf, e.g. `wal_level = logical` (the replication benchmark's own server). */
   settings?: string[];
+  /** Serve other hosts too: listen on this address besides loopback, and let in clients of this network (CIDR), by password. */
+  network?: { listen: string; allowFrom: string };
 }): Promise<PostgresServerState> {
   const base = path.join(options.dataDir, 'postgres');
   const dataDir = path.join(base, 'data');
@@ -68,7 +70,7 @@ export async function startPostgresServer(options: {
   writeFileSync(
     path.join(dataDir, 'lessonplan.conf'),
     [
-      `listen_addresses = '127.0.0.1'`,
+      `listen_addresses = '${options.network ? `127.0.0.1,${options.network.listen}` : '127.0.0.1'}'`,
       `port = ${port}`,
       `unix_socket_directories = '${base}'`,
       `max_connections = 200`,
@@ -77,6 +79,11 @@ export async function startPostgresServer(options: {
     ].join('\n'),
   );
   if (owner.uid !== undefined) chownSync(path.join(dataDir, 'lessonplan.conf'), owner.uid, owner.gid!);
+  if (options.network) {
+    const hba = path.join(dataDir, 'pg_hba.conf');
+    const line = `host all all ${options.network.allowFrom} scram-sha-256`;
+    if (!readFileSync(hba, 'utf8').split('\n').includes(line)) writeFileSync(hba, `${readFileSync(hba, 'utf8')}\n${line}\n`);
+  }
 
   const { pg_ctl } = postgresBinaries();
   const started = await execa(pg_ctl, ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s'], {
