@@ -6,7 +6,9 @@
  * save through its endpoint; then the slave is cut off from the network while they save
  * and the master takes saves of its own: the slave's saves fail with an answer (nothing
  * half-saved), and once the link is back the slave catches up, every block once, in order,
- * and a failed save sent again with its key is saved once.
+ * and a failed save sent again with its key is saved once. Then the Temporal server is
+ * restarted (saves go on without it) and the master's worker is restarted (saves meanwhile
+ * are refused, then saved once with their key), and slaveSync is the same run throughout.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -143,7 +145,7 @@ describe('one host per role: Temporal, the master and a slave in network namespa
 
   test(
     'the slave follows the master across the network, survives being cut off while its users save, and catches up',
-    { timeout: 420_000 },
+    { timeout: 600_000 },
     async () => {
       const temporal = onHost('temporal', ['temporal', 'serve', '--bind', hosts.host('temporal').ip]);
       for (const until = Date.now() + 180_000; !/Temporal \S+ serves/.test(temporal.said.text);) {
@@ -241,8 +243,43 @@ describe('one host per role: Temporal, the master and a slave in network namespa
         masterBlocks.rows.map((r) => Number(r.seq)),
         'the slave holds every block of the master once, in order',
       );
+      const firstRun = (await operator.client.workflow.getHandle(workflowIds.slaveSync('slave-1')).describe()).runId;
+
+      // The Temporal server goes away: a save is data, not a decision, and does not wait for Temporal.
+      temporal.child.kill('SIGTERM');
+      await temporal.child;
+      const withoutTemporal = await saveOnSlaveHost(5, 'multihost-5', checksum);
+      assert.equal(withoutTemporal.status, 200, `a save while the Temporal server is away: ${withoutTemporal.body}${logs()}`);
+      const back = onHost('temporal', ['temporal', 'serve', '--bind', hosts.host('temporal').ip]);
+      for (const until = Date.now() + 180_000; !/Temporal \S+ serves/.test(back.said.text);) {
+        assert.ok(Date.now() < until && back.child.exitCode === null, `temporal serve did not come back:\n${back.said.text}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+
+      // The master's worker restarts: saves meanwhile are answered as not saved; after it, the same key saves once.
+      masterWorker.child.kill('SIGTERM');
+      await masterWorker.child;
+      const withoutMaster = await saveOnSlaveHost(6, 'multihost-6', checksum);
+      assert.ok([503, 504].includes(withoutMaster.status), `a save while the master is down: ${withoutMaster.status} ${withoutMaster.body}`);
+      const masterAgain = onHost('master', ['worker', 'master']);
+      let afterRestart: { status: number; body: string } | undefined;
+      for (const until = Date.now() + 90_000; Date.now() < until;) {
+        afterRestart = await saveOnSlaveHost(6, 'multihost-6', checksum);
+        if (afterRestart.status === 200) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.equal(
+        afterRestart?.status,
+        200,
+        `the save sent again once the master is back: ${afterRestart?.body}\n${masterAgain.said.text.slice(-3000)}`,
+      );
+      const six = await masterDb.query<{ n: string }>("SELECT count(*) AS n FROM lp_commitblocks WHERE idempotency_key = 'multihost-6'");
+      assert.equal(Number(six.rows[0]!.n), 1, 'the save sent twice around the restart is one block');
+      assert.ok(await onSlave(6, 30_000));
+
       const description = await operator.client.workflow.getHandle(workflowIds.slaveSync('slave-1')).describe();
       assert.equal(description.status.name, 'RUNNING');
+      assert.equal(description.runId, firstRun, 'the same run of slaveSync throughout');
     },
   );
 });

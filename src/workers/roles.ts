@@ -173,13 +173,23 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
       const stop = () => stopping.abort();
       for (const signal of STOP_SIGNALS) process.once(signal, stop);
       const endpoint = slave.saveEndpoint ? await startSaveEndpoint(config, slave, { db, master, mark, log }) : undefined;
+      const reachable = temporalProbe(config);
+      open.push(reachable);
       return {
         role,
         name: slave.name,
         options: {
           taskQueue: slaveTaskQueue(slave.name),
           activities: {
-            ...createSlaveActivities({ slave: slave.name, db, master, batchSize: slave.batchSize, mark, stopping: stopping.signal }),
+            ...createSlaveActivities({
+              slave: slave.name,
+              db,
+              master,
+              batchSize: slave.batchSize,
+              mark,
+              stopping: stopping.signal,
+              temporalReachable: reachable.answers,
+            }),
             ...createAlertActivities(notifier),
             ...createDescribeHostActivity(role, slave.name, db),
           },
@@ -193,6 +203,29 @@ export async function buildRoleWorker(config: ClusterConfig, role: Role, name: s
       };
     }
   }
+}
+
+/** Asks the Temporal server for its system info (1 s at most): does it answer now. One connection, made again after a failure. */
+function temporalProbe(config: ClusterConfig): { answers(): Promise<boolean>; close(): Promise<void> } {
+  let connection: Promise<Connection> | undefined;
+  return {
+    async answers() {
+      try {
+        connection ??= Connection.connect({ address: temporalEndpoint(config).address, connectTimeout: 1_000 });
+        const open = await connection;
+        await open.withDeadline(Date.now() + 1_000, () => open.workflowService.getSystemInfo({}));
+        return true;
+      } catch {
+        const failed = connection;
+        connection = undefined;
+        await failed?.then((c) => c.close()).catch(() => undefined);
+        return false;
+      }
+    },
+    async close() {
+      await connection?.then((c) => c.close()).catch(() => undefined);
+    },
+  };
 }
 
 function unknownName(role: string, name: string | undefined, known: string[]): string {

@@ -26,6 +26,12 @@ export interface SlaveActivityDeps {
    * it applied and ends, instead of being left to time out on its heartbeat once the process is gone.
    */
   stopping?: AbortSignal;
+  /**
+   * Whether the Temporal server answers now. A follow that would end its round to report
+   * goes on applying instead while it does not: the next round needs a workflow task, and
+   * the blocks (the slave's users wait on them) must not wait for one.
+   */
+  temporalReachable?: () => Promise<boolean>;
 }
 
 /** How long a caught-up slave must stay behind before its follow reports it. */
@@ -47,7 +53,15 @@ function asFailure(err: unknown, slave: string): unknown {
   return err;
 }
 
-export function createSlaveActivities({ slave, db, master, batchSize = 1000, mark = new AppliedMark(), stopping }: SlaveActivityDeps) {
+export function createSlaveActivities({
+  slave,
+  db,
+  master,
+  batchSize = 1000,
+  mark = new AppliedMark(),
+  stopping,
+  temporalReachable,
+}: SlaveActivityDeps) {
   return {
     /**
      * Pulls the blocks after this slave's high-water mark from the master, evolving the
@@ -97,6 +111,9 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000, mar
       let reported = false;
       /** Since when the slave is behind while the workflow shows it caught up. */
       let behindSince: number | undefined;
+      /** A report is due but the Temporal server does not answer. */
+      let unreported = false;
+      let askedAt = 0;
       let applied = 0;
       const evolved: SlaveSyncResult['evolved'] = [];
       const signal = stopping ? AbortSignal.any([context.cancellationSignal, stopping]) : context.cancellationSignal;
@@ -132,8 +149,17 @@ export function createSlaveActivities({ slave, db, master, batchSize = 1000, mar
             pass.evolved.length > 0 ||
             (pass.lagBlocks === 0 && !input.caughtUp) ||
             (behindSince !== undefined && Date.now() - behindSince >= SETTLE_MS);
-          if (changed || stopping?.aborted || Date.now() - started >= input.reportEveryMs) {
-            reported = !stopping?.aborted;
+          if (stopping?.aborted) return live;
+          if (changed || Date.now() - started >= input.reportEveryMs) {
+            // Asked at most once a second, so that a server that drops packets does not slow the apply down.
+            if (unreported && Date.now() - askedAt < 1_000) continue;
+            askedAt = Date.now();
+            if (temporalReachable && !(await temporalReachable())) {
+              if (!unreported) context.log.warn('the Temporal server does not answer: the follow goes on applying, and reports once it is back');
+              unreported = true;
+              continue;
+            }
+            reported = true;
             return live;
           }
           if (context.cancellationSignal.aborted) throw new CancelledFailure('paused');
