@@ -78,6 +78,17 @@ describe('docker-compose.yml', () => {
     assert.ok(serve.environment?.[configOf(serve).postgres.passwordEnv!], 'temporal serve gets the PostgreSQL password');
   });
 
+  test('every service of the image is a worker or a lessonplan command: none escapes the checks below', () => {
+    for (const [name, service] of Object.entries(compose.services).filter(([, s]) => s.build === '.')) {
+      const entry = service.command?.[0];
+      assert.ok(
+        entry?.startsWith('src/workers/') || entry === 'bin/lessonplan.js',
+        `${name} runs ${entry}: neither a worker entry point nor bin/lessonplan.js`,
+      );
+      if (entry === 'bin/lessonplan.js') assert.ok(existsSync(path.join(ROOT, entry)));
+    }
+  });
+
   for (const [name, service] of workers) {
     test(`${name}: entry point exists and its settings match the config schema`, () => {
       const entry = service.command![0]!;

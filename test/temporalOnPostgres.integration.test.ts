@@ -15,7 +15,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config/load';
 import type { ClusterConfig } from '../src/config/schema';
 import { openDatabase, type Database } from '../src/db/database';
-import { lessonRunsOn } from '../src/db/lessonRuns';
+import { forgetLessonRun, lessonRunsOn, recordLessonRun } from '../src/db/lessonRuns';
 import { migrateOperational } from '../src/db/migrate';
 import type { FiledLesson } from '../src/shared/lesson';
 import { createLogger } from '../src/logging';
@@ -188,6 +188,15 @@ describe('the Temporal server on PostgreSQL (built from go.temporal.io/server)',
         [hold.workflowId],
         'the check finds the rollout by its recorded id',
       );
+
+      // A run recorded a moment ago whose start has not come yet counts too; its record taken back, it does not.
+      await recordLessonRun(ops, workflowIds.rollBackLesson('elsewhere'), 'rollBackLesson', 'visibility test');
+      assert.deepEqual(
+        (await lessonRunsOn(operator.client, ops, scope)).map((r) => r.workflowId),
+        [hold.workflowId, workflowIds.rollBackLesson('elsewhere')],
+        'a recorded run on its way to being started is counted',
+      );
+      await forgetLessonRun(ops, workflowIds.rollBackLesson('elsewhere'));
 
       // Ended, it no longer counts, even before visibility hears of it; its record goes.
       await hold.terminate('visibility test');

@@ -31,11 +31,16 @@ export async function recordLessonRun(ops: Database, workflowId: string, type: L
   );
 }
 
-/** A run that is on: its id, its type, and its run id. */
+/** A run that is on: its id, its type, and its run id (empty: recorded a moment ago, its start on the way). */
 export interface RunningLessonRun {
   workflowId: string;
   type: LessonRunType;
   runId: string;
+}
+
+/** Takes back the record of a run whose start failed (a start refused because the run already exists keeps it). */
+export async function forgetLessonRun(ops: Database, workflowId: string): Promise<void> {
+  await ops.query('DELETE FROM lesson_runs WHERE workflow_id = $1', [workflowId]);
 }
 
 /** The runs of the given types that Temporal says are running, by workflow id. */
@@ -46,9 +51,13 @@ export async function lessonRunsOn(
   types: readonly LessonRunType[] = LESSON_RUN_TYPES,
 ): Promise<RunningLessonRun[]> {
   const candidates = new Set<string>();
-  const { rows } = await ops.query<{ workflow_id: string }>('SELECT workflow_id FROM lesson_runs WHERE workflow_type = ANY($1::text[])', [types]);
-  const recorded = new Set(rows.map((r) => r.workflow_id));
-  for (const id of recorded) candidates.add(id);
+  // Fresh: recorded in the last two minutes, by the database's own clock; such a run may be on its way to being started.
+  const { rows } = await ops.query<{ workflow_id: string; workflow_type: LessonRunType; fresh: boolean }>(
+    "SELECT workflow_id, workflow_type, recorded_at > now() - interval '2 minutes' AS fresh FROM lesson_runs WHERE workflow_type = ANY($1::text[])",
+    [types],
+  );
+  const recorded = new Map(rows.map((r) => [r.workflow_id, r]));
+  for (const id of recorded.keys()) candidates.add(id);
   if (types.includes('rollBackLesson')) candidates.add(workflowIds.rollBackLesson(scope.cluster));
   if (types.includes('prepareLesson')) {
     candidates.add(workflowIds.prepareLesson(scope.reference));
@@ -72,8 +81,10 @@ export async function lessonRunsOn(
         throw err;
       });
     if (!description) {
-      // Recorded, but never started (the start failed) or long gone from Temporal: kept an hour for a start on its way.
-      await ops.query("DELETE FROM lesson_runs WHERE workflow_id = $1 AND recorded_at < now() - interval '1 hour'", [workflowId]);
+      // Recorded a moment ago and not started yet: it counts, as the run it is about to be. Older: its start never came.
+      const row = recorded.get(workflowId);
+      if (row?.fresh) running.push({ workflowId, type: row.workflow_type, runId: '' });
+      else await ops.query("DELETE FROM lesson_runs WHERE workflow_id = $1 AND recorded_at < now() - interval '2 minutes'", [workflowId]);
       continue;
     }
     const type = description.type as LessonRunType;
@@ -82,6 +93,7 @@ export async function lessonRunsOn(
       continue;
     }
     // Closed: the row goes, unless it was recorded after that run closed (a new run under the same id is starting).
+    // The close time is the Temporal server's clock and the row's the database's, which NTP keeps within milliseconds.
     if (recorded.has(workflowId) && description.closeTime)
       await ops.query('DELETE FROM lesson_runs WHERE workflow_id = $1 AND recorded_at < $2', [workflowId, description.closeTime]);
   }

@@ -1,24 +1,48 @@
 /** Operator actions on rollouts: build holdLesson's input from the config, and start it. */
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { consistencyOf, copyOrderOf, groupOrder, type ClusterConfig } from '../config/schema';
 import { servingFloor } from '../shared/rolloutOrder';
 import type { FiledLesson } from '../shared/lesson';
 import { ORCHESTRATION_TASK_QUEUE, searchAttributes, workflowIds } from '../shared/names';
 import type { HoldLessonInput, RollBackInput } from '../shared/rollout';
 import type { rollBackLesson } from '../workflows/rollBackLesson';
-import { openDatabase, type Database } from '../db/database';
-import { lessonRunsOn, recordLessonRun } from '../db/lessonRuns';
-import { migrateOperational } from '../db/migrate';
+import { DatabaseError, openDatabase, type Database } from '../db/database';
+import { forgetLessonRun, lessonRunsOn, recordLessonRun } from '../db/lessonRuns';
 import { databaseUrl } from '../stack/endpoints';
 
-/** Runs `work` with the cluster's operational database (its migrations applied), closed afterwards. */
+/**
+ * Runs `work` with the cluster's operational database, closed afterwards. The CLI never
+ * migrates it (a newer CLI would move the schema ahead of the workers): the reference
+ * worker does, at start.
+ */
 export async function withOperationalDatabase<T>(config: ClusterConfig, work: (ops: Database) => Promise<T>): Promise<T> {
   const ops = openDatabase(databaseUrl(config, config.operationalDatabase), { max: 1, applicationName: 'lessonplan-cli' });
   try {
-    await migrateOperational(ops);
     return await work(ops);
+  } catch (err) {
+    if (err instanceof DatabaseError && err.code === UNDEFINED_TABLE) {
+      throw new Error(
+        `the operational database ${config.operationalDatabase.name} lacks a table of this lessonplan version (${err.message}); ` +
+          'the reference worker applies its migrations at start: start (or restart) it with this version first',
+      );
+    }
+    throw err;
   } finally {
     await ops.close();
+  }
+}
+
+/** PostgreSQL's SQLSTATE for a table that does not exist. */
+const UNDEFINED_TABLE = '42P01';
+
+/** Starts a recorded run; a start that fails takes its record back, unless the run is there already. */
+async function startRecorded<T>(config: ClusterConfig, workflowId: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError))
+      await withOperationalDatabase(config, (ops) => forgetLessonRun(ops, workflowId)).catch(() => undefined);
+    throw err;
   }
 }
 
@@ -66,15 +90,17 @@ export function rolloutPlan(config: ClusterConfig): Omit<HoldLessonInput, 'lesso
 export async function startHoldLesson(client: Client, config: ClusterConfig, lesson: FiledLesson, requestedBy = 'operator'): Promise<WorkflowHandle> {
   const workflowId = workflowIds.holdLesson(lesson.lessonId);
   await withOperationalDatabase(config, (ops) => recordLessonRun(ops, workflowId, 'holdLesson', requestedBy));
-  return client.workflow.start('holdLesson', {
-    taskQueue: ORCHESTRATION_TASK_QUEUE,
-    workflowId,
-    args: [holdLessonInput(config, lesson, requestedBy)],
-    typedSearchAttributes: [
-      { key: searchAttributes.cluster, value: config.cluster },
-      { key: searchAttributes.lessonId, value: lesson.lessonId },
-    ],
-  });
+  return startRecorded(config, workflowId, () =>
+    client.workflow.start('holdLesson', {
+      taskQueue: ORCHESTRATION_TASK_QUEUE,
+      workflowId,
+      args: [holdLessonInput(config, lesson, requestedBy)],
+      typedSearchAttributes: [
+        { key: searchAttributes.cluster, value: config.cluster },
+        { key: searchAttributes.lessonId, value: lesson.lessonId },
+      ],
+    }),
+  );
 }
 
 /** rollBackLesson's input from the config: the rollout plan, and the lesson to go back to (absent: the one before). */
@@ -96,10 +122,12 @@ export async function startRollBack(client: Client, config: ClusterConfig, toLes
       throw new Error(`not now: ${running.join(', ')} still runs; roll back once it has ended (or abort it: that puts the lesson before back)`);
     await recordLessonRun(ops, workflowId, 'rollBackLesson', requestedBy);
   });
-  return client.workflow.start<typeof rollBackLesson>('rollBackLesson', {
-    taskQueue: ORCHESTRATION_TASK_QUEUE,
-    workflowId,
-    args: [rollBackInput(config, toLessonId, requestedBy)],
-    typedSearchAttributes: [{ key: searchAttributes.cluster, value: config.cluster }],
-  });
+  return startRecorded(config, workflowId, () =>
+    client.workflow.start<typeof rollBackLesson>('rollBackLesson', {
+      taskQueue: ORCHESTRATION_TASK_QUEUE,
+      workflowId,
+      args: [rollBackInput(config, toLessonId, requestedBy)],
+      typedSearchAttributes: [{ key: searchAttributes.cluster, value: config.cluster }],
+    }),
+  );
 }

@@ -135,10 +135,15 @@ export function registerTemporalCommands(program: Command, ctx: CommandContext):
       const args = writeTemporalUiConfig(dir, { frontend: address, namespace, host, port, origin: options.origin ?? `http://${host}:${port}` });
       console.error(`Temporal UI ${temporalUiServer().version} on http://${host}:${port}, for ${address}`);
       const ui = execa(temporalUiServer().server, args, { stdio: ['ignore', 'inherit', 'inherit'], reject: false, cwd: dir });
-      const stop = () => void ui.kill('SIGTERM');
+      let stopped = false;
+      const stop = () => {
+        stopped = true;
+        ui.kill('SIGTERM');
+      };
       process.on('SIGTERM', stop).on('SIGINT', stop);
       const result = await ui;
       process.off('SIGTERM', stop).off('SIGINT', stop);
-      if (result.exitCode !== 0) ctx.fail();
+      // Stopped as asked (docker stop): a clean end, whether the UI server exits 0 or by the signal.
+      if (!(stopped && (result.signal === 'SIGTERM' || result.exitCode === 0)) && result.exitCode !== 0) ctx.fail();
     });
 }

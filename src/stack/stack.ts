@@ -15,6 +15,7 @@ import {
   stopPostgresServer,
   type PostgresServerState,
 } from './postgresServer';
+import { isAlive } from './processes';
 import { startTemporalOnPostgres } from './temporalOnPostgres';
 import { startTemporalServer, stopTemporalServer, temporalServerRunning, type TemporalServerState } from './temporalServer';
 
@@ -164,9 +165,11 @@ export async function stackUp(config: ClusterConfig, log?: Logger): Promise<Stac
 /** Stops the embedded servers of this config; a no-op for parts not running. */
 export async function stackDown(config: ClusterConfig, log?: Logger): Promise<void> {
   const state = readStackState(config);
-  if (temporalServerRunning(state.temporal)) {
-    log?.info(`stopping the ${serverName(state.temporal)}`);
-    await stopTemporalServer(state.temporal);
+  // The UI beside the server on PostgreSQL is stopped even when the server is gone already.
+  const temporal: TemporalServerState | undefined = state.temporal;
+  if (temporal && (isAlive(temporal.pid) || isAlive(temporal.uiPid))) {
+    log?.info(`stopping the ${serverName(temporal)}`);
+    await stopTemporalServer(temporal);
   }
   if (postgresServerRunning(state.postgres)) {
     log?.info('stopping PostgreSQL');

@@ -53,6 +53,8 @@ export async function startTemporalOnPostgres(options: TemporalOnPostgresOptions
   const dir = path.join(options.dataDir, 'temporal-server');
   mkdirSync(dir, { recursive: true });
   const tools = temporalServerTools();
+  // A UI left by a server that died would hold its port: it goes before the new pair starts.
+  if (options.previous?.uiPid && isAlive(options.previous.uiPid)) await stopProcessGroup(options.previous.uiPid);
   const password = readFileSync(options.postgres.passwordFile, 'utf8').trim();
   const serverUrl = embeddedPostgresUrl(options.postgres);
   for (const name of Object.values(TEMPORAL_DATABASES)) await ensureDatabase(serverUrl, name);
@@ -242,7 +244,12 @@ export function temporalServerConfig(options: TemporalServerConfigOptions): stri
       masterClusterName: 'active',
       currentClusterName: 'active',
       clusterInformation: {
-        active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${options.ports.frontend.grpcPort}` },
+        active: {
+          enabled: true,
+          initialFailoverVersion: 1,
+          rpcName: 'frontend',
+          rpcAddress: `${broadcastAddress}:${options.ports.frontend.grpcPort}`,
+        },
       },
     },
     dcRedirectionPolicy: { policy: 'noop' },

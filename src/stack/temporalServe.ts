@@ -62,7 +62,11 @@ export async function serveTemporal(options: ServeTemporalOptions): Promise<numb
     env: { [TEMPORAL_DB_PASSWORD_ENV]: options.database.password },
     reject: false,
   });
-  const passOn = (signal: NodeJS.Signals) => () => void server.kill(signal);
+  let passedOn: NodeJS.Signals | undefined;
+  const passOn = (signal: NodeJS.Signals) => () => {
+    passedOn = signal;
+    server.kill(signal);
+  };
   const onTerm = passOn('SIGTERM');
   const onInt = passOn('SIGINT');
   process.on('SIGTERM', onTerm).on('SIGINT', onInt);
@@ -81,6 +85,8 @@ export async function serveTemporal(options: ServeTemporalOptions): Promise<numb
       );
     }
     const result = await server;
+    // Ended by the signal it was asked to stop with: a clean stop, whatever its exit status.
+    if (passedOn && (result.signal === passedOn || result.exitCode === 0)) return 0;
     return result.exitCode ?? 1;
   } finally {
     process.off('SIGTERM', onTerm).off('SIGINT', onInt);

@@ -23,7 +23,7 @@ export class TestHosts {
   readonly hosts = new Map<string, TestHost>();
   private readonly id = randomBytes(2).toString('hex');
   private readonly bridge = `lpbr${this.id}`;
-  /** A /24 of the 10.231.0.0/16 block, chosen per run so that two runs cannot meet. */
+  /** A /24 of the 10.231.0.0/16 block, chosen at random per run (create() fails if another run holds it). */
   private readonly subnet = `10.231.${randomBytes(1)[0]! % 250}`;
   private readonly processes: ResultPromise[] = [];
 
@@ -33,6 +33,8 @@ export class TestHosts {
   }
 
   async create(): Promise<void> {
+    const taken = await ip('-4', 'route', 'show', `${this.subnet}.0/24`);
+    if (taken.stdout.trim()) throw new Error(`${this.subnet}.0/24 is in use on this machine (${taken.stdout.trim()}); run the test again`);
     await ip('link', 'add', this.bridge, 'type', 'bridge');
     await ip('addr', 'add', `${this.gateway}/24`, 'dev', this.bridge);
     await ip('link', 'set', this.bridge, 'up');
@@ -42,6 +44,8 @@ export class TestHosts {
     const index = this.hosts.size + 2;
     const host: TestHost = { name, ns: `lp${this.id}-${name}`, ip: `${this.subnet}.${index}`, link: `lp${this.id}h${index}` };
     const inside = `lp${this.id}n${index}`;
+    // Known before it is made, so that destroy() removes what a failed step left.
+    this.hosts.set(name, host);
     await ip('netns', 'add', host.ns);
     await ip('link', 'add', host.link, 'type', 'veth', 'peer', 'name', inside);
     await ip('link', 'set', inside, 'netns', host.ns);
@@ -51,7 +55,6 @@ export class TestHosts {
     await ip('netns', 'exec', host.ns, 'ip', 'addr', 'add', `${host.ip}/24`, 'dev', inside);
     await ip('netns', 'exec', host.ns, 'ip', 'link', 'set', inside, 'up');
     await ip('netns', 'exec', host.ns, 'ip', 'route', 'add', 'default', 'via', this.gateway);
-    this.hosts.set(name, host);
     return host;
   }
 

@@ -114,6 +114,33 @@ export function createSlaveActivities({
       /** A report is due but the Temporal server does not answer. */
       let unreported = false;
       let askedAt = 0;
+      let asking: Promise<boolean> | undefined;
+      let answered = false;
+      /**
+       * Whether the Temporal server takes a report now. Asked and waited for when a report
+       * is first due (a quick answer while it runs); while it does not answer, asked again
+       * in the background at most once a second, so that a server that drops packets never
+       * holds up the apply.
+       */
+      const reportCanGo = async (): Promise<boolean> => {
+        if (!temporalReachable) return true;
+        if (!unreported) {
+          if (await temporalReachable()) return true;
+          context.log.warn('the Temporal server does not answer: the follow goes on applying, and reports once it is back');
+          unreported = true;
+          askedAt = Date.now();
+          return false;
+        }
+        if (!asking && Date.now() - askedAt >= 1_000) {
+          askedAt = Date.now();
+          asking = temporalReachable().then((yes) => {
+            answered = yes;
+            asking = undefined;
+            return yes;
+          });
+        }
+        return answered;
+      };
       let applied = 0;
       const evolved: SlaveSyncResult['evolved'] = [];
       const signal = stopping ? AbortSignal.any([context.cancellationSignal, stopping]) : context.cancellationSignal;
@@ -127,7 +154,8 @@ export function createSlaveActivities({
         for (;;) {
           const left = input.reportEveryMs - (Date.now() - started);
           const pass = await catchUp(db, master, {
-            waitMs: Math.max(0, Math.min(input.waitMs, left)),
+            // A report waiting for the Temporal server: the follow waits for news as long as it may, not in a tight loop.
+            waitMs: unreported ? input.waitMs : Math.max(0, Math.min(input.waitMs, left)),
             budgetMs: input.budgetMs,
             batchSize,
             onProgress: (p) => {
@@ -150,15 +178,7 @@ export function createSlaveActivities({
             (pass.lagBlocks === 0 && !input.caughtUp) ||
             (behindSince !== undefined && Date.now() - behindSince >= SETTLE_MS);
           if (stopping?.aborted) return live;
-          if (changed || Date.now() - started >= input.reportEveryMs) {
-            // Asked at most once a second, so that a server that drops packets does not slow the apply down.
-            if (unreported && Date.now() - askedAt < 1_000) continue;
-            askedAt = Date.now();
-            if (temporalReachable && !(await temporalReachable())) {
-              if (!unreported) context.log.warn('the Temporal server does not answer: the follow goes on applying, and reports once it is back');
-              unreported = true;
-              continue;
-            }
+          if ((changed || Date.now() - started >= input.reportEveryMs) && (await reportCanGo())) {
             reported = true;
             return live;
           }
