@@ -1,8 +1,8 @@
 /**
- * `lessonplan temporal schema` and `lessonplan temporal register`: what an operator of
- * their own Temporal server on PostgreSQL runs once (and again on an upgrade). The
- * embedded stack does both at each start; these do the same for a server lessonplan does
- * not start (docker-compose.yml runs them as one-shot services).
+ * `lessonplan temporal ...`: a Temporal server lessonplan does not embed. `schema` and
+ * `register` are what an operator of their own server runs once (and again on an
+ * upgrade), as the embedded stack does at each start; `serve` and `ui` run the server on a
+ * given PostgreSQL and its Web UI in the foreground, as docker-compose.yml does.
  */
 import { isIPv4 } from 'node:net';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import type { ClusterConfig } from '../config/schema';
 import type { Command } from 'commander';
 import { ensureDatabase } from '../stack/postgresServer';
 import { applyTemporalSchemas, ensureNamespace, TEMPORAL_DATABASES, type TemporalDatabaseEndpoint } from '../stack/temporalOnPostgres';
+import { inForeground } from '../stack/processes';
 import { serveTemporal } from '../stack/temporalServe';
 import { writeTemporalUiConfig } from '../stack/temporalUi';
 import { databaseUrl, temporalEndpoint } from '../stack/endpoints';
@@ -106,7 +107,7 @@ export function registerTemporalCommands(program: Command, ctx: CommandContext):
       const port = frontendPort(config);
       const { server, endpoint } = givenPostgres(config, 'serve');
       await ensureTemporalDatabases(server, ctx.say);
-      const code = await serveTemporal({
+      const clean = await serveTemporal({
         dir: path.join(config.dataDir, 'temporal-server'),
         namespace: config.temporal.namespace,
         database: endpoint,
@@ -115,7 +116,7 @@ export function registerTemporalCommands(program: Command, ctx: CommandContext):
         frontendPort: port,
         say: (line) => console.error(line),
       });
-      if (code !== 0) ctx.fail();
+      if (!clean) ctx.fail();
     });
 
   temporal
@@ -135,15 +136,6 @@ export function registerTemporalCommands(program: Command, ctx: CommandContext):
       const args = writeTemporalUiConfig(dir, { frontend: address, namespace, host, port, origin: options.origin ?? `http://${host}:${port}` });
       console.error(`Temporal UI ${temporalUiServer().version} on http://${host}:${port}, for ${address}`);
       const ui = execa(temporalUiServer().server, args, { stdio: ['ignore', 'inherit', 'inherit'], reject: false, cwd: dir });
-      let stopped = false;
-      const stop = () => {
-        stopped = true;
-        ui.kill('SIGTERM');
-      };
-      process.on('SIGTERM', stop).on('SIGINT', stop);
-      const result = await ui;
-      process.off('SIGTERM', stop).off('SIGINT', stop);
-      // Stopped as asked (docker stop): a clean end, whether the UI server exits 0 or by the signal.
-      if (!(stopped && (result.signal === 'SIGTERM' || result.exitCode === 0)) && result.exitCode !== 0) ctx.fail();
+      if (!(await inForeground(ui))) ctx.fail();
     });
 }

@@ -1,6 +1,6 @@
 /** Starting long-lived background processes and stopping them without leaving orphans. */
 import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 
 /**
  * Whether the process runs. A zombie (exited, not yet reaped: daemons started by
@@ -103,4 +103,26 @@ export function reasonInLog(file: string, fromByte = 0, lines = 15): string {
   const telling = text.split('\n').filter((line) => /^panic:|^Error:|level=(ERROR|FATAL)|"level":"(error|fatal)"|address already in use/i.test(line));
   if (telling.length > 0) return telling.slice(0, lines).join('\n');
   return lastLines(text, lines) || '(nothing written)';
+}
+
+/**
+ * Waits for a program run in the foreground of this process (lessonplan temporal serve,
+ * temporal ui), passing SIGTERM and SIGINT on to it. Resolves true when it ended cleanly:
+ * exit 0, or ended by the signal it was passed (docker stop).
+ */
+export async function inForeground(child: ResultPromise): Promise<boolean> {
+  let passedOn: NodeJS.Signals | undefined;
+  const passOn = (signal: NodeJS.Signals) => () => {
+    passedOn = signal;
+    child.kill(signal);
+  };
+  const onTerm = passOn('SIGTERM');
+  const onInt = passOn('SIGINT');
+  process.on('SIGTERM', onTerm).on('SIGINT', onInt);
+  try {
+    const result = await child;
+    return result.exitCode === 0 || (passedOn !== undefined && result.signal === passedOn);
+  } finally {
+    process.off('SIGTERM', onTerm).off('SIGINT', onInt);
+  }
 }

@@ -19,6 +19,7 @@ import {
   temporalServerConfig,
   type TemporalDatabaseEndpoint,
 } from './temporalOnPostgres';
+import { inForeground } from './processes';
 import { temporalServerTools } from './toolPaths';
 
 export interface ServeTemporalOptions {
@@ -34,8 +35,8 @@ export interface ServeTemporalOptions {
   say: (line: string) => void;
 }
 
-/** Runs the server until it exits (SIGTERM and SIGINT are passed on); returns its exit code. */
-export async function serveTemporal(options: ServeTemporalOptions): Promise<number> {
+/** Runs the server until it exits (SIGTERM and SIGINT are passed on); true when it ended cleanly. */
+export async function serveTemporal(options: ServeTemporalOptions): Promise<boolean> {
   const tools = temporalServerTools();
   mkdirSync(options.dir, { recursive: true });
   options.say(`applying the Temporal ${tools.version} schemas on ${options.database.host}:${options.database.port}`);
@@ -62,42 +63,28 @@ export async function serveTemporal(options: ServeTemporalOptions): Promise<numb
     env: { [TEMPORAL_DB_PASSWORD_ENV]: options.database.password },
     reject: false,
   });
-  let passedOn: NodeJS.Signals | undefined;
-  const passOn = (signal: NodeJS.Signals) => () => {
-    passedOn = signal;
-    server.kill(signal);
-  };
-  const onTerm = passOn('SIGTERM');
-  const onInt = passOn('SIGINT');
-  process.on('SIGTERM', onTerm).on('SIGINT', onInt);
-  try {
-    const frontend = `${options.bindIp === '0.0.0.0' ? '127.0.0.1' : options.bindIp}:${options.frontendPort}`;
-    const registered = await registerWhenUp(frontend, options.namespace, server).catch((err: unknown) => {
-      options.say(
-        `the namespace ${options.namespace} could not be registered (${String(err)}); run lessonplan temporal register once the server answers`,
-      );
-      return undefined;
-    });
-    if (registered) {
-      const added = registered.searchAttributesAdded;
-      options.say(
-        `Temporal ${tools.version} serves ${broadcastAddress}:${options.frontendPort}; namespace ${options.namespace} ${registered.namespaceCreated ? 'registered' : 'there'}${added.length ? `, search attributes added: ${added.join(', ')}` : ''}`,
-      );
-    }
-    const result = await server;
-    // Ended by the signal it was asked to stop with: a clean stop, whatever its exit status.
-    if (passedOn && (result.signal === passedOn || result.exitCode === 0)) return 0;
-    return result.exitCode ?? 1;
-  } finally {
-    process.off('SIGTERM', onTerm).off('SIGINT', onInt);
+  const ended = inForeground(server);
+  const frontend = `${options.bindIp === '0.0.0.0' ? '127.0.0.1' : options.bindIp}:${options.frontendPort}`;
+  const registered = await registerWhenUp(frontend, options.namespace, server).catch((err: unknown) => {
+    options.say(
+      `the namespace ${options.namespace} could not be registered (${String(err)}); run lessonplan temporal register once the server answers`,
+    );
+    return undefined;
+  });
+  if (registered) {
+    const added = registered.searchAttributesAdded;
+    options.say(
+      `Temporal ${tools.version} serves ${broadcastAddress}:${options.frontendPort}; namespace ${options.namespace} ${registered.namespaceCreated ? 'registered' : 'there'}${added.length ? `, search attributes added: ${added.join(', ')}` : ''}`,
+    );
   }
+  return ended;
 }
 
 /** Registers the namespace once the frontend answers; undefined if the server ended first. */
-async function registerWhenUp(address: string, namespace: string, server: { exitCode?: number | null | undefined }) {
+async function registerWhenUp(address: string, namespace: string, server: { exitCode: number | null; signalCode: NodeJS.Signals | null }) {
   const until = Date.now() + 120_000;
   for (;;) {
-    if (server.exitCode !== undefined && server.exitCode !== null) return undefined;
+    if (server.exitCode !== null || server.signalCode !== null) return undefined;
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       try {
